@@ -1,0 +1,54 @@
+// `kafka-shredder` command line: commands and exit codes from the contract
+// (0 clean stop, 2 bad configuration or usage, 1 anything else).
+import { Command, CommanderError } from 'commander';
+import { variablesHelp, type CommandName } from '../config/variables.js';
+import { runDemo } from '../demo/demo.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+function notBuiltYet(command: CommandName): () => Promise<number> {
+  return async () => {
+    process.stderr.write(`kafka-shredder ${command}: not built yet in this version (see README, "Status").\n`);
+    return EXIT_FAILURE;
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = EXIT_OK;
+  const run = (action: () => Promise<number>) => async () => {
+    exitCode = await action();
+  };
+  const program = new Command('kafka-shredder')
+    .description('Crypto-shredding for Apache Kafka: per-subject encryption, erasure by destroying keys.')
+    .exitOverride()
+    .showHelpAfterError('(kafka-shredder --help lists commands and variables)')
+    .addHelpText('after', `\n${variablesHelp()}`);
+
+  const withVariables = (cmd: Command, name: CommandName) => cmd.addHelpText('after', `\n${variablesHelp(name)}`);
+  withVariables(program.command('encrypt').description('run the encryptor until SIGTERM/SIGINT'), 'encrypt')
+    .action(run(notBuiltYet('encrypt')));
+  withVariables(program.command('decrypt').description('run the decryptor until SIGTERM/SIGINT'), 'decrypt')
+    .action(run(notBuiltYet('decrypt')));
+  withVariables(
+    program.command('forget').argument('<subject>', 'subject id (the record key)').description('ask for the erasure of a subject'),
+    'forget',
+  ).action(run(notBuiltYet('forget')));
+  program
+    .command('demo')
+    .description('start a local single-node Apache Kafka and walk through produce, read, forget, read again')
+    .action(run(() => runDemo()));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0; usage errors with 1, which the
+      // contract wants as 2.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    throw err;
+  }
+  return exitCode;
+}

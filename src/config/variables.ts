@@ -1,0 +1,66 @@
+// Every environment variable of the public contract (../shared/contract.md), in one table: `--help`
+// prints it, and configuration loading reads and validates from it.
+export type CommandName = 'encrypt' | 'decrypt' | 'forget' | 'demo';
+
+export interface VariableSpec {
+  name: string;
+  /** Default as shown to users; undefined = unset / required. */
+  default?: string;
+  /** Per-command defaults where they differ. */
+  defaultFor?: Partial<Record<CommandName, string>>;
+  required?: boolean;
+  secret?: boolean;
+  description: string;
+}
+
+export const VARIABLES: readonly VariableSpec[] = [
+  { name: 'KAFKA_BROKERS', required: true, description: 'comma-separated host:port list (not needed by demo, which starts its own broker)' },
+  { name: 'KAFKA_CLIENT_ID', default: 'kafka-shredder', description: 'Kafka client id' },
+  { name: 'KAFKA_SSL', default: 'false', description: 'TLS to the brokers (true/false)' },
+  { name: 'KAFKA_SASL_MECHANISM', description: 'plain, scram-sha-256 or scram-sha-512 (unset: no SASL)' },
+  { name: 'KAFKA_SASL_USERNAME', description: 'SASL user name' },
+  { name: 'KAFKA_SASL_PASSWORD', secret: true, description: 'SASL password (never printed)' },
+  {
+    name: 'SHREDDER_ROUTES',
+    defaultFor: { encrypt: 'to-encrypt->encrypted-data', forget: 'to-encrypt->encrypted-data', decrypt: 'encrypted-data->decrypted-data' },
+    description: 'comma-separated from->to topic pairs; all from topics and the keys topic need the same partition count',
+  },
+  { name: 'SHREDDER_KEYS_TOPIC', default: 'encryption-keys', description: 'compacted topic of wrapped per-subject keys' },
+  { name: 'SHREDDER_DLQ_TOPIC', default: 'shredder-dlq', description: 'dead letter topic for records that cannot be processed' },
+  {
+    name: 'SHREDDER_GROUP_ID',
+    defaultFor: { encrypt: 'kafka-shredder-encrypt', decrypt: 'kafka-shredder-decrypt' },
+    description: 'consumer group id and transactional id prefix',
+  },
+  { name: 'SHREDDER_MASTER_KEY', required: true, secret: true, description: '32-byte master key, base64 (or use SHREDDER_MASTER_KEY_FILE); wraps every data key' },
+  { name: 'SHREDDER_MASTER_KEY_FILE', description: 'file holding the base64 master key, instead of SHREDDER_MASTER_KEY' },
+  { name: 'SHREDDER_MASTER_KEY_ID', default: '1', description: 'uint32 id of the master key, written beside every wrapped key' },
+  { name: 'SHREDDER_STATE_DIR', default: './shredder-state', description: 'RocksDB key stores and checkpoints' },
+  { name: 'SHREDDER_ALGORITHM', default: 'chacha20-poly1305', description: 'algorithm for new records: chacha20-poly1305 or aes-256-gcm' },
+  { name: 'SHREDDER_FIELDS', description: 'comma-separated JSON paths ($.email, $.address.street, $.phones[*]) to encrypt field by field (unset: whole value)' },
+  { name: 'SHREDDER_SUBJECT_FIELD', description: 'JSON path of the subject id inside the value (unset: the record key)' },
+  { name: 'SHREDDER_ERASURE_DEADLINE_MS', default: '86400000', description: "bound on how long a forgotten key may stay in the keys topic (its max.compaction.lag.ms and segment.ms)" },
+  { name: 'SHREDDER_PLAINTEXT_RETENTION_MS', default: '86400000', description: 'retention.ms for the plaintext topics the processor creates' },
+  { name: 'SHREDDER_ON_SHREDDED', default: 'marker', description: 'decrypt: marker (null value, header shredder.status: shredded), skip, or dlq' },
+  { name: 'SHREDDER_HTTP_PORT', default: '9400', description: '/healthz, /readyz, /metrics (Prometheus); 0 turns it off' },
+  { name: 'SHREDDER_LOG_LEVEL', default: 'info', description: 'JSON log level: trace, debug, info, warn, error, fatal' },
+];
+
+export function defaultOf(spec: VariableSpec, command?: CommandName): string | undefined {
+  return (command && spec.defaultFor?.[command]) ?? spec.default;
+}
+
+/** The variables section of `--help`, with each default. */
+export function variablesHelp(command?: CommandName): string {
+  const width = Math.max(...VARIABLES.map((v) => v.name.length));
+  const lines = VARIABLES.map((spec) => {
+    let shown: string;
+    if (!command && spec.defaultFor) {
+      shown = Object.entries(spec.defaultFor).map(([cmd, value]) => `${cmd}: ${value}`).join('; ');
+    } else {
+      shown = defaultOf(spec, command) ?? (spec.required ? 'required' : 'unset');
+    }
+    return `  ${spec.name.padEnd(width)}  ${spec.description}\n  ${''.padEnd(width)}  default: ${shown}`;
+  });
+  return `Environment variables:\n${lines.join('\n')}\n`;
+}

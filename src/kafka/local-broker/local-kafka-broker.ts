@@ -1,0 +1,210 @@
+// A single-node Apache Kafka (KRaft, broker+controller) on loopback, started from Maven jars:
+// what the demo, the integration tests and the benchmarks run against.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { resolveKafkaJars, type KafkaJarsOptions } from './kafka-jars.js';
+import { brokerProperties, LOG4J2_PROPERTIES, type BrokerPorts } from './broker-config.js';
+import { SUPERVISOR_SCRIPT } from './supervisor.js';
+
+export interface LocalKafkaBrokerOptions extends KafkaJarsOptions {
+  /** JVM heap cap; the JVM would otherwise take a quarter of the machine's memory. */
+  heap?: string;
+  startTimeoutMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A Kafka cluster id: 16 random bytes in unpadded base64url, as `kafka-storage random-uuid` prints. */
+function randomClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id; // Kafka refuses ids that look like a command-line flag
+  }
+}
+
+function javaExecutable(): string {
+  return process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+}
+
+function runToCompletion(command: string, args: string[], logFile: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const out = openSync(logFile, 'a');
+    const child = spawn(command, args, { stdio: ['ignore', out, out] });
+    child.on('error', (err) => { closeSync(out); reject(err); });
+    child.on('close', (code) => {
+      closeSync(out);
+      if (code === 0) resolve();
+      else reject(new Error(`${command} exited with ${code}: ${tailOf(logFile)}`));
+    });
+  });
+}
+
+function tailOf(file: string, lines = 30): string {
+  if (!existsSync(file)) return '(no log)';
+  return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class LocalKafkaBroker {
+  private supervisor?: ChildProcess;
+  private dataDir?: string;
+  private ports?: BrokerPorts;
+  private exited?: Promise<void>;
+
+  constructor(private readonly options: LocalKafkaBrokerOptions = {}) {}
+
+  /** `host:port` of the broker's PLAINTEXT listener. */
+  get brokers(): string[] {
+    if (!this.ports) throw new Error('the local Kafka broker is not started');
+    return [`127.0.0.1:${this.ports.broker}`];
+  }
+
+  /** The broker's data folder (removed on stop). */
+  get dataDirectory(): string | undefined {
+    return this.dataDir;
+  }
+
+  get running(): boolean {
+    return this.supervisor !== undefined && this.supervisor.exitCode === null && this.supervisor.signalCode === null;
+  }
+
+  async start(): Promise<string[]> {
+    const progress = this.options.onProgress ?? (() => {});
+    const jars = await resolveKafkaJars(this.options);
+    const classpath = jars.join(':');
+    const dataDir = await mkdtemp(join(tmpdir(), 'kafka-shredder-broker-'));
+    this.dataDir = dataDir;
+    const ports = { broker: await freePort(), controller: await freePort() };
+    this.ports = ports;
+    const propsFile = join(dataDir, 'server.properties');
+    const logFile = join(dataDir, 'broker.out');
+    await writeFile(propsFile, brokerProperties(ports, join(dataDir, 'log')));
+    await writeFile(join(dataDir, 'log4j2.properties'), LOG4J2_PROPERTIES);
+    const jvmArgs = [
+      `-Xmx${this.options.heap ?? '512m'}`,
+      '-Xss1m',
+      '-XX:+UseSerialGC', // one small broker: the parallel collectors only add threads on 2 cores
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${join(dataDir, 'log4j2.properties')}`,
+      `-Dkafka.logs.dir=${dataDir}`,
+      '-cp',
+      classpath,
+    ];
+    try {
+      progress(`formatting KRaft storage in ${dataDir}`);
+      await runToCompletion(
+        javaExecutable(),
+        [...jvmArgs, 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propsFile],
+        logFile,
+      );
+      progress(`starting Apache Kafka on 127.0.0.1:${ports.broker}`);
+      const out = openSync(logFile, 'a');
+      const supervisor = spawn(
+        'bash',
+        ['-c', SUPERVISOR_SCRIPT, 'kafka-shredder-broker', dataDir, javaExecutable(), ...jvmArgs, 'kafka.Kafka', propsFile],
+        // detached: a Ctrl-C in the terminal reaches us, not the broker, so we stop it in order.
+        { stdio: ['pipe', out, out], detached: true },
+      );
+      closeSync(out);
+      this.supervisor = supervisor;
+      this.exited = new Promise((resolve) => supervisor.on('exit', () => resolve()));
+      await this.waitUntilReady(this.options.startTimeoutMs ?? 90_000);
+      progress(`Apache Kafka is ready on ${this.brokers.join(',')}`);
+      return this.brokers;
+    } catch (err) {
+      const log = tailOf(join(dataDir, 'broker.log'), 20);
+      await this.stop();
+      throw new Error(`the local Kafka broker did not start: ${(err as Error).message}\n--- broker log ---\n${log}`);
+    }
+  }
+
+  /**
+   * Ready means usable for everything the product does: metadata answers, and the group and
+   * transaction coordinators are loaded (a first transactional offset commit on a fresh broker
+   * otherwise fails with NOT_COORDINATOR, which kafkajs does not retry).
+   */
+  private async waitUntilReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const kafka = new Kafka({
+      clientId: 'kafka-shredder-local-broker',
+      brokers: this.brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+      connectionTimeout: 1000,
+    });
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error('the broker process exited during start-up');
+      try {
+        await this.warmUp(kafka);
+        return;
+      } catch (err) {
+        lastError = err;
+        await sleep(300);
+      }
+    }
+    throw new Error(`not ready after ${timeoutMs} ms: ${(lastError as Error)?.message ?? 'timeout'}`);
+  }
+
+  private async warmUp(kafka: Kafka): Promise<void> {
+    const admin = kafka.admin();
+    const producer = kafka.producer({ transactionalId: 'kafka-shredder-warm-up', idempotent: true, maxInFlightRequests: 1 });
+    try {
+      await admin.connect();
+      await admin.describeCluster();
+      const topics = await admin.listTopics();
+      if (!topics.includes('__kafka_shredder_warm_up')) {
+        await admin.createTopics({ topics: [{ topic: '__kafka_shredder_warm_up', numPartitions: 1 }], waitForLeaders: true });
+      }
+      await producer.connect();
+      const txn = await producer.transaction();
+      try {
+        await txn.send({ topic: '__kafka_shredder_warm_up', messages: [{ value: 'ready' }] });
+        await txn.sendOffsets({
+          consumerGroupId: 'kafka-shredder-warm-up',
+          topics: [{ topic: '__kafka_shredder_warm_up', partitions: [{ partition: 0, offset: '0' }] }],
+        });
+        await txn.commit();
+      } catch (err) {
+        await txn.abort().catch(() => {});
+        throw err;
+      }
+    } finally {
+      await producer.disconnect().catch(() => {});
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /** Stops the broker and deletes its data folder; safe to call twice. */
+  async stop(): Promise<void> {
+    const supervisor = this.supervisor;
+    if (supervisor && this.running) {
+      supervisor.kill('SIGTERM');
+      await this.exited;
+    }
+    this.supervisor = undefined;
+    if (this.dataDir) {
+      await rm(this.dataDir, { recursive: true, force: true });
+      this.dataDir = undefined;
+    }
+  }
+}

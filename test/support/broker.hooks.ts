@@ -1,0 +1,20 @@
+// Mocha root hooks for the integration run: one real local Kafka broker for the whole run, unless
+// KAFKA_BROKERS names a cluster to use instead.
+import { LocalKafkaBroker } from '../../src/kafka/local-broker/index.js';
+
+let broker: LocalKafkaBroker | undefined;
+
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context) {
+    if (process.env.KAFKA_BROKERS) return;
+    this.timeout(300_000); // the first run downloads the broker jars through Maven
+    broker = new LocalKafkaBroker({ onProgress: (line) => console.log(`    [kafka] ${line}`) });
+    process.env.KAFKA_BROKERS = (await broker.start()).join(',');
+  },
+  async afterAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    if (!broker) return;
+    await broker.stop();
+    delete process.env.KAFKA_BROKERS;
+  },
+};

@@ -1,0 +1,37 @@
+// The command line contract: usage, every variable with its default, exit codes.
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { VARIABLES } from '../../../src/config/variables.js';
+import { repoRoot } from '../../support/repo-root.js';
+
+function cli(...args: string[]) {
+  const result = spawnSync(process.execPath, [join(repoRoot(), 'bin/kafka-shredder.js'), ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH },
+  });
+  return { code: result.status, out: result.stdout + result.stderr };
+}
+
+describe('kafka-shredder command line', () => {
+  it('--help lists the commands and every variable of the contract with its default', () => {
+    const { code, out } = cli('--help');
+    expect(code).to.equal(0);
+    for (const command of ['encrypt', 'decrypt', 'forget <subject>', 'demo']) expect(out).to.contain(command);
+    for (const variable of VARIABLES) expect(out, variable.name).to.match(new RegExp(`\\b${variable.name}\\b`));
+    expect(out).to.contain('default: 86400000');
+    expect(out).to.contain('encrypt: to-encrypt->encrypted-data');
+  });
+
+  it('<command> --help shows that command\'s defaults', () => {
+    const { code, out } = cli('decrypt', '--help');
+    expect(code).to.equal(0);
+    expect(out).to.contain('default: encrypted-data->decrypted-data');
+    expect(out).to.contain('default: kafka-shredder-decrypt');
+  });
+
+  it('exits 2 on usage errors', () => {
+    expect(cli('no-such-command').code).to.equal(2);
+    expect(cli('forget').code).to.equal(2); // missing <subject>
+  });
+});
