@@ -1,0 +1,67 @@
+// The batch AEAD interface shared by every algorithm, and the argument checks they all apply.
+
+/** One record to encrypt. `prefix` (not encrypted, not authenticated by itself) is copied before the result. */
+export interface SealItem {
+  key: Uint8Array;
+  nonce: Uint8Array;
+  aad: Uint8Array;
+  plaintext: Uint8Array;
+  prefix?: Uint8Array;
+}
+
+/** One record to decrypt: `sealed` = ciphertext || 16-byte tag. */
+export interface OpenItem {
+  key: Uint8Array;
+  nonce: Uint8Array;
+  aad: Uint8Array;
+  sealed: Uint8Array;
+}
+
+/** An AEAD with 32-byte keys, 12-byte nonces and 16-byte tags, driven a batch at a time. */
+export interface BatchAead {
+  /** Registry name, e.g. 'chacha20-poly1305'. */
+  readonly algorithm: string;
+  /** Each result is prefix || ciphertext || tag. Throws TypeError/RangeError on a malformed item. */
+  sealBatch(items: readonly SealItem[]): Uint8Array[];
+  /** Each result is the plaintext, or null when authentication failed or the item is malformed. */
+  openBatch(items: readonly OpenItem[]): (Uint8Array | null)[];
+}
+
+export const KEY_BYTES = 32;
+export const NONCE_BYTES = 12;
+export const TAG_BYTES = 16;
+
+function requireBytes(value: unknown, what: string, index: number): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`item ${index}: ${what} must be a Uint8Array, got ${value === null ? 'null' : typeof value}`);
+  }
+}
+
+/** Throws a TypeError for a missing field and a RangeError for a wrong key or nonce length. */
+export function checkSealItem(item: SealItem, index: number): void {
+  if (item === null || typeof item !== 'object') throw new TypeError(`item ${index}: expected an object`);
+  requireBytes(item.key, 'key', index);
+  requireBytes(item.nonce, 'nonce', index);
+  requireBytes(item.aad, 'aad', index);
+  requireBytes(item.plaintext, 'plaintext', index);
+  if (item.prefix !== undefined) requireBytes(item.prefix, 'prefix', index);
+  if (item.key.length !== KEY_BYTES) {
+    throw new RangeError(`item ${index}: key must be ${KEY_BYTES} bytes, got ${item.key.length}`);
+  }
+  if (item.nonce.length !== NONCE_BYTES) {
+    throw new RangeError(`item ${index}: nonce must be ${NONCE_BYTES} bytes, got ${item.nonce.length}`);
+  }
+}
+
+/**
+ * Open items: a field that is not a Uint8Array is a programming error (TypeError); a wrong key, nonce
+ * or sealed length is data that cannot authenticate, so the item's result is null (returns false).
+ */
+export function isWellFormedOpenItem(item: OpenItem, index: number): boolean {
+  if (item === null || typeof item !== 'object') throw new TypeError(`item ${index}: expected an object`);
+  requireBytes(item.key, 'key', index);
+  requireBytes(item.nonce, 'nonce', index);
+  requireBytes(item.aad, 'aad', index);
+  requireBytes(item.sealed, 'sealed', index);
+  return item.key.length === KEY_BYTES && item.nonce.length === NONCE_BYTES && item.sealed.length >= TAG_BYTES;
+}

@@ -1,0 +1,227 @@
+// Host side of the WebAssembly ChaCha20-Poly1305 core: lays a batch out in the module's arena, makes
+// one call (per 32 MiB of batch), copies the results out.
+//
+// Arena layout per call (see assembly/batch.ts for the descriptor fields):
+//   [ descriptors: count * 64 ][ data: per item prefix || text || tag ][ aad of every item ]
+// The data region is already in output order, so every result is copied out once, in slices of about
+// 64 KiB of consecutive items, and is a view of such a fresh slice: results never alias wasm memory,
+// which the next batch overwrites. (One slice for a whole batch of 16 MB cost more in page faults of
+// the fresh allocation than the encryption; small slices also keep one retained result from pinning
+// a whole batch.)
+
+import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
+import { TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './batch-aead.js';
+import { type CoreExports, instantiateCore } from './wasm-module.js';
+
+/** The WebAssembly ChaCha20-Poly1305 (RFC 8439) core. */
+export interface CryptoCore extends BatchAead {
+  readonly algorithm: 'chacha20-poly1305';
+  /** Current size of the module's linear memory, in bytes (grows only when a batch needs more). */
+  readonly memoryBytes: number;
+}
+
+const DESC_SIZE = 64; // checked against the module's DESC_SIZE at load
+const STATUS_OK = 0;
+/**
+ * A batch larger than this is cut into several calls, so the arena (which wasm cannot shrink) stays
+ * near this size; a single item larger than this still goes through, alone.
+ */
+const CALL_BYTES_LIMIT = 32 * 1024 * 1024;
+/** Target size of one output slice. */
+const OUT_CHUNK = 64 * 1024;
+
+class WasmCryptoCore implements CryptoCore {
+  readonly algorithm = 'chacha20-poly1305' as const;
+  private buffer: ArrayBuffer | undefined;
+  private u8 = new Uint8Array(0);
+  private u32 = new Uint32Array(0);
+  /** Byte length of each item's region in the data area, reused across calls. */
+  private regions = new Uint32Array(1024);
+
+  constructor(private readonly core: CoreExports) {}
+
+  get memoryBytes(): number {
+    return this.core.memory.buffer.byteLength;
+  }
+
+  sealBatch(items: readonly SealItem[]): Uint8Array[] {
+    for (let i = 0; i < items.length; i++) checkSealItem(items[i], i);
+    const results = new Array<Uint8Array>(items.length);
+    this.inCalls(items, sealItemBytes, (start, end, dataBytes, aadBytes) =>
+      this.sealCall(items, start, end, dataBytes, aadBytes, results));
+    return results;
+  }
+
+  openBatch(items: readonly OpenItem[]): (Uint8Array | null)[] {
+    const results = new Array<Uint8Array | null>(items.length).fill(null);
+    // Malformed items never reach the module; the others keep their index (identity when none is malformed).
+    let wellFormed: readonly OpenItem[] = items;
+    let indexes: number[] | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const ok = isWellFormedOpenItem(items[i], i);
+      if (indexes === null) {
+        if (ok) continue;
+        // The first malformed item: from here on, list the well-formed ones and their indexes.
+        indexes = Array.from({ length: i }, (_, j) => j);
+        wellFormed = items.slice(0, i);
+      } else if (ok) {
+        (wellFormed as OpenItem[]).push(items[i]);
+        indexes.push(i);
+      }
+    }
+    this.inCalls(wellFormed, openItemBytes, (start, end, dataBytes, aadBytes) =>
+      this.openCall(wellFormed, indexes, start, end, dataBytes, aadBytes, results));
+    return results;
+  }
+
+  /** Splits items into runs whose arena need stays under CALL_BYTES_LIMIT (usually one run). */
+  private inCalls<T extends { aad: Uint8Array }>(
+    items: readonly T[],
+    dataBytesOf: (item: T) => number,
+    call: (start: number, end: number, dataBytes: number, aadBytes: number) => void,
+  ): void {
+    let start = 0, dataBytes = 0, aadBytes = 0;
+    for (let i = 0; i < items.length; i++) {
+      const data = dataBytesOf(items[i]);
+      const aad = items[i].aad.length;
+      const total = (i - start) * DESC_SIZE + dataBytes + aadBytes;
+      if (i > start && total + DESC_SIZE + data + aad > CALL_BYTES_LIMIT) {
+        call(start, i, dataBytes, aadBytes);
+        start = i;
+        dataBytes = aadBytes = 0;
+      }
+      dataBytes += data;
+      aadBytes += aad;
+    }
+    if (items.length > start) call(start, items.length, dataBytes, aadBytes);
+  }
+
+  /** Reserves the arena and refreshes the views (growing memory detaches the old buffer). */
+  private reserve(bytes: number): number {
+    if (bytes > 0xffff_ffff) throw new RangeError(`a batch call needs ${bytes} bytes, more than wasm32 can address`);
+    const base = this.core.reserve(bytes);
+    if (base === 0) throw new RangeError(`cannot grow the crypto core's memory to ${bytes} bytes`);
+    const buffer = this.core.memory.buffer;
+    if (buffer !== this.buffer) {
+      this.buffer = buffer;
+      this.u8 = new Uint8Array(buffer);
+      this.u32 = new Uint32Array(buffer);
+    }
+    return base;
+  }
+
+  private sealCall(
+    items: readonly SealItem[], start: number, end: number, dataBytes: number, aadBytes: number,
+    results: Uint8Array[],
+  ): void {
+    const count = end - start;
+    const desc = this.reserve(count * DESC_SIZE + dataBytes + aadBytes);
+    const dataStart = desc + count * DESC_SIZE;
+    const { u8, u32 } = this;
+    const regions = this.regionsFor(count);
+    let data = dataStart;
+    let aad = dataStart + dataBytes;
+    for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
+      const item = items[i];
+      const prefix = item.prefix;
+      const prefixLength = prefix === undefined ? 0 : prefix.length;
+      if (prefixLength > 0) u8.set(prefix!, data);
+      const text = item.plaintext;
+      const textAt = data + prefixLength;
+      writeDescriptor(u8, u32, d, item.key, item.nonce, aad, item.aad.length, textAt, text.length);
+      if (item.aad.length > 0) u8.set(item.aad, aad);
+      if (text.length > 0) u8.set(text, textAt);
+      aad += item.aad.length;
+      regions[i - start] = prefixLength + text.length + TAG_BYTES;
+      data += regions[i - start];
+    }
+    this.core.sealBatch(desc, count);
+    this.copyOut(dataStart, count, (k, buffer, offset) => {
+      results[start + k] = new Uint8Array(buffer, offset, regions[k]);
+    });
+    // The aad holds subject ids (personal data): do not leave it in the reused arena.
+    u8.fill(0, dataStart + dataBytes, dataStart + dataBytes + aadBytes);
+  }
+
+  private regionsFor(count: number): Uint32Array {
+    if (this.regions.length < count) this.regions = new Uint32Array(count);
+    return this.regions;
+  }
+
+  /** Copies the regions of `count` items from `from` out of wasm memory, a slice per ~OUT_CHUNK bytes. */
+  private copyOut(from: number, count: number, emit: (k: number, buffer: ArrayBuffer, offset: number) => void): void {
+    const { u8, regions } = this;
+    for (let k = 0; k < count;) {
+      let last = k, bytes = 0;
+      do bytes += regions[last++]; while (last < count && bytes < OUT_CHUNK);
+      const { buffer } = u8.slice(from, from + bytes);
+      for (let offset = 0; k < last; k++) {
+        emit(k, buffer, offset);
+        offset += regions[k];
+      }
+      from += bytes;
+    }
+  }
+
+  private openCall(
+    items: readonly OpenItem[], indexes: readonly number[] | null, start: number, end: number,
+    dataBytes: number, aadBytes: number, results: (Uint8Array | null)[],
+  ): void {
+    const count = end - start;
+    const desc = this.reserve(count * DESC_SIZE + dataBytes + aadBytes);
+    const dataStart = desc + count * DESC_SIZE;
+    const { u8, u32 } = this;
+    const regions = this.regionsFor(count);
+    let data = dataStart;
+    let aad = dataStart + dataBytes;
+    for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
+      const item = items[i];
+      const sealed = item.sealed;
+      writeDescriptor(u8, u32, d, item.key, item.nonce, aad, item.aad.length, data, sealed.length - TAG_BYTES);
+      if (item.aad.length > 0) u8.set(item.aad, aad);
+      u8.set(sealed, data);
+      aad += item.aad.length;
+      regions[i - start] = sealed.length;
+      data += sealed.length;
+    }
+    this.core.openBatch(desc, count);
+    const status = (desc >>> 2) + 15; // u32 index of item 0's status word (byte 60)
+    this.copyOut(dataStart, count, (k, buffer, offset) => {
+      if (u32[status + k * (DESC_SIZE >>> 2)] === STATUS_OK) {
+        results[indexes === null ? start + k : indexes[start + k]] = new Uint8Array(buffer, offset, regions[k] - TAG_BYTES);
+      }
+    });
+    // Neither plaintext nor aad (subject ids) may linger in the reused arena.
+    u8.fill(0, dataStart, dataStart + dataBytes + aadBytes);
+  }
+}
+
+function sealItemBytes(item: SealItem): number {
+  return (item.prefix?.length ?? 0) + item.plaintext.length + TAG_BYTES;
+}
+
+function openItemBytes(item: OpenItem): number {
+  return item.sealed.length;
+}
+
+function writeDescriptor(
+  u8: Uint8Array, u32: Uint32Array, d: number, key: Uint8Array, nonce: Uint8Array,
+  aad: number, aadLength: number, text: number, textLength: number,
+): void {
+  u8.set(key, d);
+  u8.set(nonce, d + 32);
+  const w = d >>> 2;
+  u32[w + 11] = aad;
+  u32[w + 12] = aadLength;
+  u32[w + 13] = text;
+  u32[w + 14] = textLength;
+}
+
+/** Instantiates the WebAssembly core (the module itself is compiled once per process). */
+export async function loadCryptoCore(): Promise<CryptoCore> {
+  const core = await instantiateCore();
+  if (core.DESC_SIZE.value !== DESC_SIZE) {
+    throw new Error(`crypto core descriptor size ${core.DESC_SIZE.value} != ${DESC_SIZE}: stale build/shredder-core.wasm`);
+  }
+  return new WasmCryptoCore(core);
+}

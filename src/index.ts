@@ -1,0 +1,19 @@
+// kafka-shredder as a library (package main). See README, "Library".
+export {
+  loadCryptoCore,
+  aes256Gcm,
+  randomNonces,
+  loadAeadRegistry,
+  algorithmId,
+  algorithmName,
+  ALGORITHMS,
+  CHACHA20_POLY1305,
+  AES_256_GCM,
+  KEY_BYTES,
+  NONCE_BYTES,
+  TAG_BYTES,
+} from './crypto/index.js';
+export type { CryptoCore, BatchAead, SealItem, OpenItem, AeadRegistry, AlgorithmId, AlgorithmName } from './crypto/index.js';
+export { parseEnvelope, envelopeHeader, envelopeAad, fieldAad, EnvelopeError, ENVELOPE_OVERHEAD } from './wire/envelope.js';
+export { parseWrappedKey, WrappedKeyError, WRAPPED_KEY_BYTES } from './wire/wrapped-key.js';
+export { MasterKey, type DataKey } from './keys/master-key.js';
