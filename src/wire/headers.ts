@@ -1,0 +1,26 @@
+// Record headers of the public contract.
+export const COMMAND_HEADER = 'shredder.command';
+export const FORGET_COMMAND = 'forget';
+export const STATUS_HEADER = 'shredder.status';
+export const SHREDDED_STATUS = 'shredded';
+export const ERROR_HEADER = 'shredder.error';
+export const SOURCE_HEADER = 'shredder.source';
+/**
+ * Not in the contract (an implementation detail of the keys topic): on a tombstone and on the first key
+ * record created after a forget, the forget's time in ms, so a restored store still knows that records of
+ * the subject produced before it must not become readable (see README, "Forget").
+ */
+export const FORGOTTEN_AT_HEADER = 'shredder.forgotten-at';
+
+type HeaderValue = Buffer | string | (Buffer | string)[] | undefined;
+
+/** A header's value as text (the first one if repeated). */
+export function headerText(headers: Record<string, HeaderValue> | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : first.toString();
+}
+
+export function isForgetRequest(headers: Record<string, HeaderValue> | undefined): boolean {
+  return headerText(headers, COMMAND_HEADER) === FORGET_COMMAND;
+}
