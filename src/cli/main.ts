@@ -3,10 +3,20 @@
 import { Command, CommanderError } from 'commander';
 import { variablesHelp, type CommandName } from '../config/variables.js';
 import { runDemo } from '../demo/demo.js';
+import { Encryptor } from '../encryptor/encryptor.js';
+import { requestForget } from '../encryptor/forget-request.js';
+import { createKafka } from '../kafka/client.js';
+import { createLogger } from '../observability/logger.js';
+import { configOrReport, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runUntilSignal } from './run-processor.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+async function forget(subject: string): Promise<number> {
+  const config = configOrReport('forget');
+  if (!config) return EXIT_USAGE;
+  const logger = createLogger(config.logLevel);
+  await requestForget(createKafka(config.kafka, logger), config.routes.map((r) => r.from), Buffer.from(subject, 'utf8'));
+  process.stdout.write(`forget request written to ${config.routes.map((r) => r.from).join(', ')}\n`);
+  return EXIT_OK;
+}
 
 function notBuiltYet(command: CommandName): () => Promise<number> {
   return async () => {
@@ -28,13 +38,13 @@ export async function main(argv: string[]): Promise<number> {
 
   const withVariables = (cmd: Command, name: CommandName) => cmd.addHelpText('after', `\n${variablesHelp(name)}`);
   withVariables(program.command('encrypt').description('run the encryptor until SIGTERM/SIGINT'), 'encrypt')
-    .action(run(notBuiltYet('encrypt')));
+    .action(run(() => runUntilSignal('encrypt', (config, logger) => new Encryptor(config, logger))));
   withVariables(program.command('decrypt').description('run the decryptor until SIGTERM/SIGINT'), 'decrypt')
     .action(run(notBuiltYet('decrypt')));
   withVariables(
     program.command('forget').argument('<subject>', 'subject id (the record key)').description('ask for the erasure of a subject'),
     'forget',
-  ).action(run(notBuiltYet('forget')));
+  ).action((subject: string) => run(() => forget(subject))());
   program
     .command('demo')
     .description('start a local single-node Apache Kafka and walk through produce, read, forget, read again')

@@ -40,35 +40,30 @@ export interface ReadOptions {
 }
 
 /**
- * Every record of one partition from its first offset up to the end offset at the time of the call,
- * through a fresh consumer group. With read_committed, aborted records and transaction markers are
- * skipped but still count towards the end offset, so the read ends on the last offset kafkajs passes.
+ * Every record of a topic, by partition, from the first offset up to the end offsets at the time of the
+ * call, through a fresh consumer group. With read_committed, aborted records and transaction markers are
+ * skipped but still count towards the end offset.
  */
-export async function readPartition(
-  kafka: Kafka,
-  topic: string,
-  partition = 0,
-  options: ReadOptions = {},
-): Promise<KafkaMessage[]> {
-  const endOffset = await withAdmin(kafka, async (admin) => {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return Number(offsets.find((o) => o.partition === partition)?.high ?? 0);
-  });
-  const records: KafkaMessage[] = [];
-  if (endOffset === 0) return records;
-  const consumer = kafka.consumer({ groupId: uniqueName('test-reader'), readUncommitted: options.readUncommitted ?? false });
+export async function readTopic(kafka: Kafka, topic: string, options: ReadOptions = {}): Promise<Map<number, KafkaMessage[]>> {
+  const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topic));
+  const byPartition = new Map<number, KafkaMessage[]>(ends.map((o) => [o.partition, []]));
+  const pending = new Map(ends.filter((o) => Number(o.high) > Number(o.low)).map((o) => [o.partition, Number(o.high)]));
+  if (pending.size === 0) return byPartition;
+  const consumer = kafka.consumer({ groupId: uniqueName('test-reader'), readUncommitted: options.readUncommitted ?? false, maxWaitTimeInMs: 100 });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`reading ${topic}/${partition} to offset ${endOffset} timed out`)),
+        () => reject(new Error(`reading ${topic} to its end offsets timed out (partitions left: ${[...pending.keys()]})`)),
         options.timeoutMs ?? 30_000,
       );
       // END_BATCH_PROCESS also fires for batches that read_committed filtered down to nothing
       // (only control records or aborted data), which eachBatch never sees.
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-        if (payload.partition === partition && Number(payload.lastOffset) + 1 >= endOffset) {
+        const end = pending.get(payload.partition);
+        if (end !== undefined && Number(payload.lastOffset) + 1 >= end) pending.delete(payload.partition);
+        if (pending.size === 0) {
           clearTimeout(timer);
           resolve();
         }
@@ -76,7 +71,8 @@ export async function readPartition(
       consumer
         .run({
           eachBatch: async ({ batch }) => {
-            if (batch.partition === partition) records.push(...batch.messages);
+            const end = Number(ends.find((o) => o.partition === batch.partition)?.high ?? 0);
+            byPartition.get(batch.partition)!.push(...batch.messages.filter((m) => Number(m.offset) < end));
           },
         })
         .catch(reject);
@@ -84,5 +80,21 @@ export async function readPartition(
   } finally {
     await consumer.disconnect();
   }
-  return records;
+  return byPartition;
+}
+
+/** Every record of one partition (see readTopic). */
+export async function readPartition(kafka: Kafka, topic: string, partition = 0, options: ReadOptions = {}): Promise<KafkaMessage[]> {
+  return (await readTopic(kafka, topic, options)).get(partition) ?? [];
+}
+
+/** Polls until `check` holds, or fails after `timeoutMs` with `what`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 300): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await check();
+    if (result) return result;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }

@@ -1,0 +1,199 @@
+// Configuration from environment variables only (contract: "Configuration"), validated at start:
+// every problem is collected and reported at once, by variable name; secrets are never echoed.
+import { readFileSync } from 'node:fs';
+import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
+import { defaultOf, VARIABLES, type CommandName } from './variables.js';
+
+export interface Route {
+  from: string;
+  to: string;
+}
+
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+export type OnShredded = 'marker' | 'skip' | 'dlq';
+
+export interface KafkaConnection {
+  brokers: string[];
+  clientId: string;
+  ssl: boolean;
+  sasl?: { mechanism: SaslMechanism; username: string; password: string };
+}
+
+export interface ShredderConfig {
+  command: CommandName;
+  kafka: KafkaConnection;
+  routes: Route[];
+  keysTopic: string;
+  dlqTopic: string;
+  groupId: string;
+  masterKey: Uint8Array;
+  masterKeyId: number;
+  stateDir: string;
+  algorithm: AlgorithmId;
+  fields?: string[];
+  subjectField?: string;
+  erasureDeadlineMs: number;
+  plaintextRetentionMs: number;
+  onShredded: OnShredded;
+  httpPort: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface LoadOptions {
+  /** Variables the caller provides itself (the demo's brokers and master key). */
+  skipRequired?: string[];
+}
+
+export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): ShredderConfig {
+  const problems: string[] = [];
+  const raw = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const value = (name: string): string => {
+    const spec = VARIABLES.find((v) => v.name === name);
+    return raw(name) ?? (spec ? defaultOf(spec, command) : undefined) ?? '';
+  };
+  const integer = (name: string, min: number, max: number): number => {
+    const text = value(name);
+    const parsed = /^-?\d+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      problems.push(`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+      return min;
+    }
+    return parsed;
+  };
+  const topic = (name: string): string => {
+    const text = value(name);
+    if (!TOPIC.test(text)) problems.push(`${name}: ${JSON.stringify(text)} is not a valid Kafka topic name`);
+    return text;
+  };
+  const skip = new Set(options.skipRequired ?? []);
+
+  // Kafka connection
+  const brokersText = raw('KAFKA_BROKERS');
+  const brokers = (brokersText ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+  if (!brokersText && !skip.has('KAFKA_BROKERS')) problems.push('KAFKA_BROKERS: required, a comma-separated host:port list');
+  for (const broker of brokers) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(broker)) problems.push(`KAFKA_BROKERS: ${JSON.stringify(broker)} is not host:port`);
+  }
+  const sslText = value('KAFKA_SSL').toLowerCase();
+  if (!['true', 'false'].includes(sslText)) problems.push(`KAFKA_SSL: expected true or false, got ${JSON.stringify(sslText)}`);
+  let sasl: KafkaConnection['sasl'];
+  const mechanism = raw('KAFKA_SASL_MECHANISM')?.toLowerCase();
+  if (mechanism !== undefined) {
+    if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism)) {
+      problems.push(`KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(mechanism)}`);
+    }
+    const username = raw('KAFKA_SASL_USERNAME');
+    const password = env.KAFKA_SASL_PASSWORD;
+    if (!username) problems.push('KAFKA_SASL_USERNAME: required when KAFKA_SASL_MECHANISM is set');
+    if (!password) problems.push('KAFKA_SASL_PASSWORD: required when KAFKA_SASL_MECHANISM is set');
+    sasl = { mechanism: mechanism as SaslMechanism, username: username ?? '', password: password ?? '' };
+  }
+
+  // Routes
+  const routes: Route[] = [];
+  for (const pair of value('SHREDDER_ROUTES').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^([^\s>-][^\s>]*?)\s*->\s*(\S+)$/.exec(pair);
+    if (!match || !TOPIC.test(match[1]) || !TOPIC.test(match[2])) {
+      problems.push(`SHREDDER_ROUTES: ${JSON.stringify(pair)} is not a from->to pair of topic names`);
+      continue;
+    }
+    routes.push({ from: match[1], to: match[2] });
+  }
+  if (routes.length === 0 && !problems.some((p) => p.startsWith('SHREDDER_ROUTES'))) {
+    problems.push('SHREDDER_ROUTES: at least one from->to pair is required');
+  }
+  const froms = routes.map((r) => r.from);
+  const tos = routes.map((r) => r.to);
+  if (new Set(froms).size !== froms.length) problems.push('SHREDDER_ROUTES: a from topic appears twice');
+  if (new Set(tos).size !== tos.length) problems.push('SHREDDER_ROUTES: a to topic appears twice');
+  if (froms.some((f) => tos.includes(f))) problems.push('SHREDDER_ROUTES: a topic is both a from and a to topic');
+
+  const keysTopic = topic('SHREDDER_KEYS_TOPIC');
+  const dlqTopic = topic('SHREDDER_DLQ_TOPIC');
+  if ([...froms, ...tos].includes(keysTopic)) problems.push('SHREDDER_KEYS_TOPIC: must not be a route topic');
+  if ([...froms, ...tos, keysTopic].includes(dlqTopic)) problems.push('SHREDDER_DLQ_TOPIC: must not be a route or keys topic');
+  const groupId = value('SHREDDER_GROUP_ID');
+  if (command !== 'forget' && !groupId) problems.push('SHREDDER_GROUP_ID: must not be empty');
+
+  // Master key
+  let masterKey = new Uint8Array(0);
+  const keyText = raw('SHREDDER_MASTER_KEY');
+  const keyFile = raw('SHREDDER_MASTER_KEY_FILE');
+  const needsMasterKey = command === 'encrypt' || command === 'decrypt';
+  if (keyText && keyFile) {
+    problems.push('SHREDDER_MASTER_KEY, SHREDDER_MASTER_KEY_FILE: set one of them, not both');
+  } else if (keyText || keyFile) {
+    let base64 = keyText;
+    if (keyFile) {
+      try {
+        base64 = readFileSync(keyFile, 'utf8').trim();
+      } catch (err) {
+        problems.push(`SHREDDER_MASTER_KEY_FILE: cannot read ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+    }
+    if (base64 !== undefined) {
+      const name = keyFile ? 'SHREDDER_MASTER_KEY_FILE' : 'SHREDDER_MASTER_KEY';
+      const decoded = /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? Buffer.from(base64, 'base64') : undefined;
+      // the value itself is never echoed: it is the secret
+      if (!decoded || decoded.length !== 32) problems.push(`${name}: expected 32 bytes in base64 (44 characters)`);
+      else masterKey = new Uint8Array(decoded);
+    }
+  } else if (needsMasterKey && !skip.has('SHREDDER_MASTER_KEY')) {
+    problems.push('SHREDDER_MASTER_KEY or SHREDDER_MASTER_KEY_FILE: required, 32 bytes in base64');
+  }
+  const masterKeyId = integer('SHREDDER_MASTER_KEY_ID', 0, 0xffffffff);
+
+  let algorithm: AlgorithmId = 1;
+  try {
+    algorithm = algorithmId(value('SHREDDER_ALGORITHM'));
+  } catch {
+    problems.push(`SHREDDER_ALGORITHM: expected chacha20-poly1305 or aes-256-gcm, got ${JSON.stringify(value('SHREDDER_ALGORITHM'))}`);
+  }
+  const fields = raw('SHREDDER_FIELDS')?.split(',').map((f) => f.trim()).filter(Boolean);
+  const jsonPath = /^\$(\.[A-Za-z_$][\w$-]*|\[(\d+|\*)\])+$/;
+  for (const field of fields ?? []) {
+    if (!jsonPath.test(field)) problems.push(`SHREDDER_FIELDS: ${JSON.stringify(field)} is not a JSON path like $.email, $.address.street or $.phones[*]`);
+  }
+  const subjectField = raw('SHREDDER_SUBJECT_FIELD');
+  if (subjectField && !jsonPath.test(subjectField)) problems.push(`SHREDDER_SUBJECT_FIELD: ${JSON.stringify(subjectField)} is not a JSON path like $.userId`);
+
+  const onShredded = value('SHREDDER_ON_SHREDDED') as OnShredded;
+  if (!['marker', 'skip', 'dlq'].includes(onShredded)) problems.push(`SHREDDER_ON_SHREDDED: expected marker, skip or dlq, got ${JSON.stringify(onShredded)}`);
+  const logLevel = value('SHREDDER_LOG_LEVEL').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`SHREDDER_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+
+  const config: ShredderConfig = {
+    command,
+    kafka: { brokers, clientId: value('KAFKA_CLIENT_ID'), ssl: sslText === 'true', sasl },
+    routes,
+    keysTopic,
+    dlqTopic,
+    groupId,
+    masterKey,
+    masterKeyId,
+    stateDir: value('SHREDDER_STATE_DIR'),
+    algorithm,
+    fields,
+    subjectField,
+    erasureDeadlineMs: integer('SHREDDER_ERASURE_DEADLINE_MS', 2000, 365 * 86_400_000),
+    plaintextRetentionMs: integer('SHREDDER_PLAINTEXT_RETENTION_MS', 1000, Number.MAX_SAFE_INTEGER),
+    onShredded,
+    httpPort: integer('SHREDDER_HTTP_PORT', 0, 65535),
+    logLevel,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,133 @@
+// Turns one input batch (one topic-partition) into what its transaction writes: encrypted records in
+// input order, key records (new keys, tombstones) and dead letters. All records of the batch are sealed
+// in one call to the batch cipher of their key's algorithm.
+import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import type { AeadRegistry, AlgorithmId, SealItem } from '../crypto/index.js';
+import { randomNonces } from '../crypto/index.js';
+import { type DataKey, MasterKey } from '../keys/master-key.js';
+import type { KeyRecord, PartitionKeys } from '../keys/partition-keys.js';
+import { envelopeAad, envelopeHeader } from '../wire/envelope.js';
+import { ERROR_HEADER, FORGOTTEN_AT_HEADER, isForgetRequest, SOURCE_HEADER } from '../wire/headers.js';
+
+export interface EncryptContext {
+  topic: string;
+  partition: number;
+  keys: PartitionKeys;
+  ciphers: AeadRegistry;
+  /** Algorithm of keys created for new subjects. */
+  algorithm: AlgorithmId;
+  now: () => number;
+}
+
+export interface EncryptedBatch {
+  /** The output records, one per input record that was not dead-lettered, in input order. */
+  outputs: Message[];
+  keyRecords: KeyRecord[];
+  deadLetters: Message[];
+  stats: { encrypted: number; forgotten: number; keysCreated: number; bornShredded: number; tombstones: number };
+}
+
+export function deadLetter(message: KafkaMessage, topic: string, partition: number, reason: string): Message {
+  return {
+    key: message.key,
+    value: message.value,
+    timestamp: message.timestamp,
+    headers: { ...(message.headers as IHeaders), [ERROR_HEADER]: reason, [SOURCE_HEADER]: `${topic}/${partition}/${message.offset}` },
+  };
+}
+
+export function keyRecordMessage(record: KeyRecord, partition: number): Message {
+  return {
+    key: Buffer.from(record.subject),
+    value: record.value ? Buffer.from(record.value) : null,
+    partition,
+    timestamp: String(record.timestamp),
+    headers: record.forgottenAt !== undefined ? { [FORGOTTEN_AT_HEADER]: String(record.forgottenAt) } : undefined,
+  };
+}
+
+interface PendingSeal {
+  outputIndex: number;
+  item: SealItem;
+}
+
+export async function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): Promise<EncryptedBatch> {
+  const { keys, partition, topic } = context;
+  const result: EncryptedBatch = {
+    outputs: [],
+    keyRecords: [],
+    deadLetters: [],
+    stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0 },
+  };
+  await keys.load(messages.flatMap((m) => (m.key ? [new Uint8Array(m.key)] : [])));
+
+  const toSeal = new Map<AlgorithmId, PendingSeal[]>();
+  const nonces = randomNonces(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    if (!message.key) {
+      result.deadLetters.push(deadLetter(message, topic, partition, 'no subject: the record key is null'));
+      continue;
+    }
+    const subject = new Uint8Array(message.key);
+    const timestamp = Number(message.timestamp);
+    const passThrough = (value: Buffer | null): Message => ({
+      key: message.key,
+      value,
+      partition,
+      timestamp: message.timestamp,
+      headers: message.headers as IHeaders,
+    });
+    if (isForgetRequest(message.headers)) {
+      result.keyRecords.push(keys.forget(subject, timestamp));
+      result.outputs.push(passThrough(null)); // the forget marker, for consumers to purge projections
+      result.stats.forgotten++;
+      continue;
+    }
+    if (message.value === null) {
+      result.outputs.push(passThrough(null)); // a tombstone stays a tombstone
+      result.stats.tombstones++;
+      continue;
+    }
+
+    let dataKey: DataKey | undefined;
+    try {
+      const forgottenAt = keys.forgottenAt(subject);
+      if (forgottenAt !== undefined && timestamp <= forgottenAt) {
+        // Produced before its subject was forgotten (on another route, or late): sealed under a key
+        // that is never stored, so it is born shredded instead of readable under the new key.
+        dataKey = MasterKey.newDataKey(context.algorithm);
+        result.stats.bornShredded++;
+      } else {
+        dataKey = keys.liveKey(subject);
+        if (!dataKey) {
+          const created = keys.createKey(subject, context.algorithm, context.now());
+          result.keyRecords.push(created.record);
+          dataKey = created.key;
+          result.stats.keysCreated++;
+        }
+      }
+    } catch (err) {
+      result.deadLetters.push(deadLetter(message, topic, partition, `key unavailable: ${(err as Error).message}`));
+      continue;
+    }
+    const header = envelopeHeader(dataKey.algorithm, dataKey.keyId, nonces[i]);
+    const pending = toSeal.get(dataKey.algorithm) ?? [];
+    toSeal.set(dataKey.algorithm, pending);
+    pending.push({
+      outputIndex: result.outputs.length,
+      item: { key: dataKey.key, nonce: nonces[i], aad: envelopeAad(header, subject), plaintext: message.value, prefix: header },
+    });
+    result.outputs.push(passThrough(null));
+    result.stats.encrypted++;
+  }
+
+  for (const [algorithm, pending] of toSeal) {
+    const sealed = context.ciphers.get(algorithm).sealBatch(pending.map((p) => p.item));
+    pending.forEach((p, i) => {
+      const value = sealed[i];
+      result.outputs[p.outputIndex].value = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    });
+  }
+  return result;
+}

@@ -1,0 +1,133 @@
+// `kafka-shredder encrypt`: the encryptor processor. Reads each route's plaintext input, seals every
+// record under its subject's data key in the WebAssembly core (a batch per call), and writes the
+// encrypted records, new keys, tombstones and dead letters with the input offsets in one transaction.
+import type { Batch, Kafka } from 'kafkajs';
+import type { ShredderConfig } from '../config/config.js';
+import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
+import { createKafka } from '../kafka/client.js';
+import { ensureTopics } from '../kafka/topics.js';
+import { MasterKey } from '../keys/master-key.js';
+import { subjectRefFor, type Logger } from '../observability/logger.js';
+import type { PartitionTask } from '../processor/partition-task.js';
+import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
+import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
+import { encryptBatch, keyRecordMessage } from './encrypt-batch.js';
+
+export interface EncryptorStats {
+  recordsIn: number;
+  recordsOut: number;
+  deadLettered: number;
+  keysCreated: number;
+  subjectsForgotten: number;
+  bornShredded: number;
+}
+
+export class Encryptor {
+  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0 };
+  private processor?: StreamProcessor;
+  private readonly routes: Map<string, string>;
+  private readonly subjectRef;
+
+  constructor(
+    private readonly config: ShredderConfig,
+    private readonly logger: Logger,
+    private readonly kafka: Kafka = createKafka(config.kafka, logger),
+  ) {
+    this.routes = new Map(config.routes.map((r) => [r.from, r.to]));
+    this.subjectRef = subjectRefFor(config.masterKey);
+  }
+
+  get failed(): Promise<never> | undefined {
+    return this.processor?.failed;
+  }
+
+  get restores() {
+    return this.processor?.restores ?? [];
+  }
+
+  get assignedPartitions(): number[] {
+    return this.processor?.assignedPartitions ?? [];
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let layout;
+    try {
+      layout = await ensureTopics(
+        admin,
+        config,
+        {
+          inputs: config.routes.map((r) => r.from),
+          outputs: config.routes.map((r) => r.to),
+          plaintext: config.routes.map((r) => r.from),
+          encrypted: config.routes.map((r) => r.to),
+        },
+        this.logger,
+      );
+    } finally {
+      await admin.disconnect();
+    }
+    const ciphers = await loadAeadRegistry();
+    const masterKey = new MasterKey(config.masterKey, config.masterKeyId);
+    this.processor = new StreamProcessor({
+      name: 'encrypt',
+      kafka: this.kafka,
+      inputs: config.routes.map((r) => r.from),
+      keysTopic: config.keysTopic,
+      groupId: config.groupId,
+      stateDir: config.stateDir,
+      masterKey,
+      checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
+      handler: (batch, task) => this.encrypt(batch, task, ciphers),
+      logger: this.logger,
+    });
+    await this.processor.start();
+    this.logger.info({ routes: config.routes, partitions: layout.partitions, algorithm: config.algorithm }, 'encryptor started');
+  }
+
+  private async encrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry): Promise<BatchResult> {
+    const to = this.routes.get(batch.topic)!;
+    const { partition } = batch;
+    const encrypted = await encryptBatch(batch.messages, {
+      topic: batch.topic,
+      partition,
+      keys: task.keys,
+      ciphers,
+      algorithm: this.config.algorithm,
+      now: Date.now,
+    });
+    const { keysTopic, dlqTopic } = this.config;
+    return {
+      topicMessages: [
+        { topic: to, messages: encrypted.outputs },
+        { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
+        { topic: dlqTopic, messages: encrypted.deadLetters },
+      ],
+      committed: async (metadata) => {
+        const keysWritten = metadata.find((m) => m.topicName === keysTopic && m.partition === partition);
+        await task.keys.commit(keysWritten ? Number(keysWritten.baseOffset) + encrypted.keyRecords.length : undefined);
+        const s = this.stats;
+        s.recordsIn += batch.messages.length;
+        s.recordsOut += encrypted.outputs.length;
+        s.deadLettered += encrypted.deadLetters.length;
+        s.keysCreated += encrypted.stats.keysCreated;
+        s.subjectsForgotten += encrypted.stats.forgotten;
+        s.bornShredded += encrypted.stats.bornShredded;
+        for (const record of encrypted.keyRecords.filter((r) => r.value === null)) {
+          this.logger.info({ subject: this.subjectRef(record.subject), partition }, 'subject forgotten: key destroyed');
+        }
+        for (const dead of encrypted.deadLetters) {
+          const subject = dead.key ? this.subjectRef(new Uint8Array(dead.key as Buffer)) : undefined;
+          this.logger.warn({ subject, reason: dead.headers?.[ERROR_HEADER], source: dead.headers?.[SOURCE_HEADER] }, 'record dead-lettered');
+        }
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.processor?.stop();
+    this.logger.info(this.stats, 'encryptor stopped');
+  }
+}

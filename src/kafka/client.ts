@@ -1,0 +1,32 @@
+// A kafkajs client from the contract's connection variables, logging through our JSON logger.
+import { Kafka, logLevel, type LogEntry, type SASLOptions } from 'kafkajs';
+import type { KafkaConnection } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+// kafkajs logs retriable protocol errors (CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, rebalances) at
+// ERROR although it retries them; they are warnings for an operator.
+const RETRIED = /CONCURRENT_TRANSACTIONS|concurrent operation|not the correct coordinator|rebalanc|NOT_COORDINATOR|coordinator is loading/i;
+
+export function createKafka(connection: KafkaConnection, logger: Logger): Kafka {
+  const log = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: connection.clientId,
+    brokers: connection.brokers,
+    ssl: connection.ssl,
+    sasl: connection.sasl as SASLOptions | undefined,
+    logLevel: logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.WARN,
+    logCreator: () => ({ level, label, log: entry }: LogEntry) => {
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
+      let method = LEVELS[level] ?? 'info';
+      if (method === 'error' && RETRIED.test(`${message} ${String(fields.error ?? '')}`)) method = 'warn';
+      log[method]({ kafkajs: label, ...fields }, message);
+    },
+  });
+}

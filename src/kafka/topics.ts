@@ -1,0 +1,112 @@
+// The processor's topics: created when missing with the contract's settings, and checked before any
+// record is touched (partition counts agree, the keys topic is compacted, plaintext is short-lived).
+import type { Admin, ITopicConfig } from 'kafkajs';
+import type { ShredderConfig } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+
+export class TopicLayoutError extends Error {
+  override readonly name = 'TopicLayoutError';
+}
+
+/** Partition count for topics created when none of the co-partitioned topics exists yet. */
+export const DEFAULT_PARTITIONS = 3;
+
+export interface TopicLayout {
+  /** Partition count shared by every input topic and the keys topic. */
+  partitions: number;
+  /** The keys topic's delete.retention.ms: how long its tombstones are kept. */
+  keysTombstoneRetentionMs: number;
+}
+
+/** The keys topic's settings: compaction bounded in time, so a tombstone erases within the deadline. */
+export function keysTopicConfig(erasureDeadlineMs: number): Record<string, string> {
+  // A tombstone's predecessor is gone once its segment has rolled (segment.ms) and the cleaner has
+  // run (max.compaction.lag.ms); half the deadline each keeps the sum within it.
+  const half = String(Math.floor(erasureDeadlineMs / 2));
+  return {
+    'cleanup.policy': 'compact',
+    'segment.ms': half,
+    'max.compaction.lag.ms': half,
+    'min.compaction.lag.ms': '0',
+    'min.cleanable.dirty.ratio': '0.1',
+  };
+}
+
+async function describe(admin: Admin, topics: string[]): Promise<Map<string, { partitions: number; config: Map<string, string> }>> {
+  const existing = new Set(await admin.listTopics());
+  const present = topics.filter((t) => existing.has(t));
+  const result = new Map<string, { partitions: number; config: Map<string, string> }>();
+  if (present.length === 0) return result;
+  const metadata = await admin.fetchTopicMetadata({ topics: present });
+  const configs = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: present.map((name) => ({ type: 2 /* TOPIC */, name })),
+  });
+  for (const topic of metadata.topics) {
+    const resource = configs.resources.find((r) => r.resourceName === topic.name);
+    result.set(topic.name, {
+      partitions: topic.partitions.length,
+      config: new Map((resource?.configEntries ?? []).map((e) => [e.configName, e.configValue])),
+    });
+  }
+  return result;
+}
+
+/**
+ * Creates the missing topics and checks the layout. `plaintextIn`/`plaintextOut` and `encrypted` name the
+ * route topics by role (the encryptor reads plaintext and writes encrypted; the decryptor the reverse).
+ */
+export async function ensureTopics(
+  admin: Admin,
+  config: ShredderConfig,
+  roles: { inputs: string[]; outputs: string[]; plaintext: string[]; encrypted: string[] },
+  logger: Logger,
+): Promise<TopicLayout> {
+  const all = [...new Set([...roles.inputs, ...roles.outputs, config.keysTopic, config.dlqTopic])];
+  const before = await describe(admin, all);
+  const coPartitioned = [...roles.inputs, config.keysTopic];
+  const counts = coPartitioned.filter((t) => before.has(t)).map((t) => [t, before.get(t)!.partitions] as const);
+  const partitions = counts.length > 0 ? Math.max(...counts.map(([, n]) => n)) : DEFAULT_PARTITIONS;
+  const mismatched = counts.filter(([, n]) => n !== partitions);
+  if (mismatched.length > 0) {
+    throw new TopicLayoutError(
+      `partition counts differ: ${counts.map(([t, n]) => `${t} has ${n}`).join(', ')}; every input topic and the keys topic ${config.keysTopic} need the same count`,
+    );
+  }
+
+  const settingsOf = (topic: string): Record<string, string> => {
+    if (topic === config.keysTopic) return keysTopicConfig(config.erasureDeadlineMs);
+    if (roles.encrypted.includes(topic)) return { 'retention.ms': '-1' };
+    // plaintext topics, and the dead letter topic, which holds records that could not be encrypted
+    return { 'retention.ms': String(config.plaintextRetentionMs) };
+  };
+  const missing: ITopicConfig[] = all
+    .filter((t) => !before.has(t))
+    .map((topic) => ({
+      topic,
+      numPartitions: topic === config.dlqTopic ? 1 : partitions,
+      configEntries: Object.entries(settingsOf(topic)).map(([name, value]) => ({ name, value })),
+    }));
+  if (missing.length > 0) {
+    await admin.createTopics({ topics: missing, waitForLeaders: true });
+    logger.info({ topics: missing.map((t) => t.topic), partitions }, 'created topics');
+  }
+
+  const keys = before.get(config.keysTopic);
+  if (keys && !(keys.config.get('cleanup.policy') ?? '').split(',').includes('compact')) {
+    throw new TopicLayoutError(`the keys topic ${config.keysTopic} is not compacted (cleanup.policy=${keys.config.get('cleanup.policy')}); forgotten keys would never be erased`);
+  }
+  const tooFew = roles.outputs.filter((t) => before.has(t) && before.get(t)!.partitions < partitions);
+  if (tooFew.length > 0) {
+    throw new TopicLayoutError(`output topics need at least ${partitions} partitions (records keep their partition): ${tooFew.map((t) => `${t} has ${before.get(t)!.partitions}`).join(', ')}`);
+  }
+  for (const topic of roles.plaintext.filter((t) => before.has(t))) {
+    const retention = Number(before.get(topic)!.config.get('retention.ms') ?? NaN);
+    if (retention < 0 || retention > config.plaintextRetentionMs) {
+      logger.warn({ topic, retentionMs: retention, limitMs: config.plaintextRetentionMs }, 'plaintext topic keeps records longer than SHREDDER_PLAINTEXT_RETENTION_MS');
+    }
+  }
+  const after = missing.some((t) => t.topic === config.keysTopic) ? await describe(admin, [config.keysTopic]) : before;
+  const keysTombstoneRetentionMs = Number(after.get(config.keysTopic)?.config.get('delete.retention.ms') ?? 86_400_000);
+  return { partitions, keysTombstoneRetentionMs };
+}

@@ -1,0 +1,113 @@
+// The local key store of one keys-topic partition: RocksDB, holding each subject's wrapped data key
+// (never an unwrapped one) and the keys-topic offset it reflects (the checkpoint). It is a cache of
+// the keys topic, which is the source of truth: it is rebuilt from there, never trusted alone.
+import { mkdir } from 'node:fs/promises';
+import rocksdb, { type BatchOperation, type RocksDB } from 'rocksdb';
+import { WRAPPED_KEY_BYTES } from '../wire/wrapped-key.js';
+
+/** What the store knows of a subject. */
+export interface SubjectEntry {
+  /** The live key's keys-topic value (74 bytes), absent once forgotten. */
+  wrapped?: Uint8Array;
+  /** When the subject was last forgotten (ms since epoch), if ever. */
+  forgottenAt?: number;
+}
+
+export interface KeyChange extends SubjectEntry {
+  subject: Uint8Array;
+}
+
+export interface Checkpoint {
+  /** The next keys-topic offset to read: everything before it is in the store. */
+  offset: number;
+  /** When it was written (ms since epoch): an old checkpoint may have missed tombstones that compaction removed. */
+  savedAt: number;
+}
+
+const SUBJECT_PREFIX = 0x73; // 's'
+const CHECKPOINT_KEY = Buffer.from('checkpoint');
+// entry value: flags (bit 0 = has key) | forgottenAt (float64 BE, 0 = never) | wrapped key
+const ENTRY_HEAD = 9;
+
+function subjectKey(subject: Uint8Array): Buffer {
+  const key = Buffer.allocUnsafe(subject.length + 1);
+  key[0] = SUBJECT_PREFIX;
+  key.set(subject, 1);
+  return key;
+}
+
+function encodeEntry({ wrapped, forgottenAt }: SubjectEntry): Buffer {
+  const value = Buffer.alloc(ENTRY_HEAD + (wrapped ? WRAPPED_KEY_BYTES : 0));
+  value[0] = wrapped ? 1 : 0;
+  value.writeDoubleBE(forgottenAt ?? 0, 1);
+  if (wrapped) value.set(wrapped, ENTRY_HEAD);
+  return value;
+}
+
+function decodeEntry(value: Buffer): SubjectEntry {
+  const forgottenAt = value.readDoubleBE(1);
+  return {
+    wrapped: value[0] & 1 ? new Uint8Array(value.subarray(ENTRY_HEAD, ENTRY_HEAD + WRAPPED_KEY_BYTES)) : undefined,
+    forgottenAt: forgottenAt > 0 ? forgottenAt : undefined,
+  };
+}
+
+function call<T = void>(fn: (cb: (err: Error | undefined, result: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, result) => (err ? reject(err) : resolve(result))));
+}
+
+export class KeyStore {
+  private constructor(private readonly db: RocksDB, readonly location: string) {}
+
+  static async open(location: string): Promise<KeyStore> {
+    await mkdir(location, { recursive: true });
+    const db = rocksdb(location);
+    await call((cb) => db.open({ createIfMissing: true }, cb));
+    return new KeyStore(db, location);
+  }
+
+  /** Deletes a closed store's files. */
+  static async destroy(location: string): Promise<void> {
+    await call((cb) => rocksdb.destroy(location, cb));
+  }
+
+  async get(subjects: readonly Uint8Array[]): Promise<(SubjectEntry | undefined)[]> {
+    if (subjects.length === 0) return [];
+    const values = await call<(Buffer | undefined)[]>((cb) => this.db.getMany(subjects.map(subjectKey), { asBuffer: true }, cb));
+    return values.map((value) => (value ? decodeEntry(value) : undefined));
+  }
+
+  async checkpoint(): Promise<Checkpoint | undefined> {
+    const [value] = await call<(Buffer | undefined)[]>((cb) => this.db.getMany([CHECKPOINT_KEY], { asBuffer: true }, cb));
+    return value ? (JSON.parse(value.toString('utf8')) as Checkpoint) : undefined;
+  }
+
+  /**
+   * Applies changes and moves the checkpoint in one atomic write, so the store never reflects half a
+   * keys-topic batch. A forgotten subject's range is compacted right away, so its old wrapped key does
+   * not linger in RocksDB's files.
+   */
+  async apply(changes: readonly KeyChange[], checkpoint: Checkpoint): Promise<void> {
+    const operations: BatchOperation[] = changes.map((change) => ({
+      type: 'put',
+      key: subjectKey(change.subject),
+      value: encodeEntry(change),
+    }));
+    operations.push({ type: 'put', key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(checkpoint)) });
+    await call((cb) => this.db.batch(operations, { sync: false }, cb));
+    for (const change of changes) {
+      if (change.wrapped) continue;
+      const key = subjectKey(change.subject);
+      await call((cb) => this.db.compactRange(key, key, cb));
+    }
+  }
+
+  /** Forgets everything, for a full restore. */
+  async clear(): Promise<void> {
+    await call((cb) => this.db.clear({}, cb));
+  }
+
+  async close(): Promise<void> {
+    await call((cb) => this.db.close(cb));
+  }
+}

@@ -1,0 +1,122 @@
+// The keys of one keys-topic partition as the processor sees them: the RocksDB store, a bounded cache
+// of unwrapped keys, and the changes of the transaction in progress. Changes reach the store only
+// after their transaction has committed (commit()); an aborted transaction leaves no trace (rollback()).
+import type { AlgorithmId } from '../crypto/aead-algorithms.js';
+import { type DataKey, MasterKey } from './master-key.js';
+import type { KeyChange, KeyStore, SubjectEntry } from './key-store.js';
+import { LruCache } from './lru-cache.js';
+
+interface Known extends SubjectEntry {
+  key?: DataKey;
+}
+
+/** What a transaction must write to the keys topic for a key change. */
+export interface KeyRecord {
+  subject: Uint8Array;
+  /** The 74-byte wrapped key, or null for a tombstone. */
+  value: Uint8Array | null;
+  forgottenAt?: number;
+  timestamp: number;
+}
+
+const id = (subject: Uint8Array) => Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength).toString('latin1');
+
+export class PartitionKeys {
+  private readonly cache: LruCache<string, Known>;
+  private readonly pending = new Map<string, KeyChange>();
+
+  constructor(
+    readonly partition: number,
+    readonly store: KeyStore,
+    private readonly masterKey: MasterKey,
+    cacheSize = 100_000,
+  ) {
+    this.cache = new LruCache(cacheSize);
+  }
+
+  /** Brings the given subjects into memory with one store read for those not cached. */
+  async load(subjects: readonly Uint8Array[]): Promise<void> {
+    const missing: Uint8Array[] = [];
+    const seen = new Set<string>();
+    for (const subject of subjects) {
+      const key = id(subject);
+      if (seen.has(key) || this.pending.has(key) || this.cache.has(key)) continue;
+      seen.add(key);
+      missing.push(subject);
+    }
+    const entries = await this.store.get(missing);
+    missing.forEach((subject, i) => this.cache.set(id(subject), entries[i] ?? {}));
+  }
+
+  private known(subject: Uint8Array): Known {
+    const key = id(subject);
+    const pending = this.pending.get(key);
+    if (pending) return this.cache.get(key) ?? pending;
+    const known = this.cache.get(key);
+    if (!known) throw new Error('subject not loaded: call load() first');
+    return known;
+  }
+
+  /** The subject's live data key (unwrapped on first use), if it has one. Requires load(). */
+  liveKey(subject: Uint8Array): DataKey | undefined {
+    const known = this.known(subject);
+    if (!known.wrapped) return undefined;
+    known.key ??= this.masterKey.unwrap(subject, known.wrapped);
+    return known.key;
+  }
+
+  /** When the subject was last forgotten, if ever. Requires load(). */
+  forgottenAt(subject: Uint8Array): number | undefined {
+    return this.known(subject).forgottenAt;
+  }
+
+  /** A new live key for a subject that has none, pending until commit(). */
+  createKey(subject: Uint8Array, algorithm: AlgorithmId, now: number): { key: DataKey; record: KeyRecord } {
+    const known = this.known(subject);
+    if (known.wrapped) throw new Error('the subject already has a live key'); // one live key per subject, always
+    const key = MasterKey.newDataKey(algorithm);
+    const wrapped = this.masterKey.wrap(subject, key);
+    this.stage(subject, { wrapped, forgottenAt: known.forgottenAt, key });
+    return { key, record: { subject, value: wrapped, forgottenAt: known.forgottenAt, timestamp: now } };
+  }
+
+  /** Destroys the subject's key, pending until commit(): the tombstone to write. */
+  forget(subject: Uint8Array, at: number): KeyRecord {
+    this.stage(subject, { forgottenAt: at });
+    return { subject, value: null, forgottenAt: at, timestamp: at };
+  }
+
+  /** Applies a key record read back from the keys topic (restore), pending until commit(). */
+  applyRecord(subject: Uint8Array, value: Uint8Array | null, forgottenAt: number | undefined): void {
+    this.stage(subject, value ? { wrapped: value, forgottenAt } : { forgottenAt });
+  }
+
+  private stage(subject: Uint8Array, known: Known): void {
+    const key = id(subject);
+    this.pending.set(key, { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt });
+    this.cache.set(key, known);
+  }
+
+  get hasPendingChanges(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** Writes the committed changes to the store, with the keys-topic offset they bring it to. */
+  async commit(nextKeysOffset: number | undefined): Promise<void> {
+    if (this.pending.size === 0 && nextKeysOffset === undefined) return;
+    const checkpoint = nextKeysOffset ?? (await this.store.checkpoint())?.offset ?? 0;
+    await this.store.apply([...this.pending.values()], { offset: checkpoint, savedAt: Date.now() });
+    this.pending.clear();
+  }
+
+  /** Forgets the changes of an aborted transaction (the store never saw them). */
+  rollback(): void {
+    for (const key of this.pending.keys()) this.cache.delete(key);
+    this.pending.clear();
+  }
+
+  /** Drops every cached key (after a full restore replaced the store's content). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+}

@@ -1,0 +1,112 @@
+// A task owns partition N of every input topic and of the keys topic (see co-partitioned-assigner):
+// its transactional producer, whose id fences any older owner, and its key store, restored from the
+// keys topic before the task processes a record.
+import { join } from 'node:path';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { KeyStore } from '../keys/key-store.js';
+import type { KeysTopicReader } from '../keys/keys-topic-reader.js';
+import type { MasterKey } from '../keys/master-key.js';
+import { PartitionKeys } from '../keys/partition-keys.js';
+import type { Logger } from '../observability/logger.js';
+
+export interface TaskContext {
+  kafka: Kafka;
+  admin: Admin;
+  reader: KeysTopicReader;
+  masterKey: MasterKey;
+  keysTopic: string;
+  groupId: string;
+  stateDir: string;
+  /** How old a checkpoint may be before tombstones it has not seen could have been compacted away. */
+  checkpointMaxAgeMs: number;
+  /** Whether this task writes (encryptor, decryptor output) through a transactional producer. */
+  transactional: boolean;
+  logger: Logger;
+  onHeartbeat?: () => Promise<void>;
+}
+
+export interface RestoreStats {
+  partition: number;
+  fromOffset: number;
+  toOffset: number;
+  records: number;
+  fullRestore: boolean;
+  ms: number;
+}
+
+export function storeLocation(stateDir: string, groupId: string, keysTopic: string, partition: number): string {
+  return join(stateDir, groupId, `${keysTopic}-${partition}`);
+}
+
+export class PartitionTask {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly partition: number,
+    readonly producer: Producer | undefined,
+    readonly keys: PartitionKeys,
+    readonly store: KeyStore,
+    readonly restoreStats: RestoreStats,
+  ) {}
+
+  static async open(partition: number, context: TaskContext): Promise<PartitionTask> {
+    const { kafka, admin, keysTopic, logger } = context;
+    const started = Date.now();
+    let producer: Producer | undefined;
+    if (context.transactional) {
+      producer = kafka.producer({
+        transactionalId: `${context.groupId}-${partition}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionTimeout: 60_000,
+      });
+      // InitProducerId: fences a previous owner of this task and aborts its open transaction, so the
+      // keys partition holds no pending records when we read it to its end below.
+      await producer.connect();
+    }
+    const location = storeLocation(context.stateDir, context.groupId, keysTopic, partition);
+    const store = await KeyStore.open(location);
+    try {
+      const keys = new PartitionKeys(partition, store, context.masterKey);
+      const offsets = await admin.fetchTopicOffsets(keysTopic); // read_committed: the last stable offset
+      const endOffset = Number(offsets.find((o) => o.partition === partition)?.high ?? 0);
+      const checkpoint = await store.checkpoint();
+      const usable =
+        checkpoint !== undefined && checkpoint.offset <= endOffset && Date.now() - checkpoint.savedAt <= context.checkpointMaxAgeMs;
+      if (checkpoint && !usable) await store.clear();
+      const fromOffset = usable ? checkpoint.offset : 0;
+      let records = 0;
+      let lastLog = Date.now();
+      await context.reader.restore(partition, keys, fromOffset, endOffset, (applied) => {
+        records = applied;
+        if (Date.now() - lastLog > 5000) {
+          lastLog = Date.now();
+          logger.info({ partition, records, fromOffset, toOffset: endOffset }, 'restoring keys partition');
+        }
+        void context.onHeartbeat?.();
+      });
+      const restoreStats = { partition, fromOffset, toOffset: endOffset, records, fullRestore: !usable, ms: Date.now() - started };
+      logger.info(restoreStats, 'keys partition restored');
+      return new PartitionTask(partition, producer, keys, store, restoreStats);
+    } catch (err) {
+      await store.close().catch(() => {});
+      await producer?.disconnect().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Runs work for this task one at a time (batches of two routes share the producer and the keys). */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  /** Closes the producer and the store; a revoked task's store is deleted (state moves through Kafka). */
+  async close(dropStore: boolean): Promise<void> {
+    await this.queue;
+    await this.producer?.disconnect().catch(() => {});
+    await this.store.close().catch(() => {});
+    if (dropStore) await KeyStore.destroy(this.store.location).catch(() => {});
+  }
+}

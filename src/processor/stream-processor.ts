@@ -1,0 +1,171 @@
+// The consume-process-produce loop shared by the encryptor and the decryptor: one consumer group over
+// the input topics with co-partitioned assignment, a task per owned partition (restored before use),
+// and each input batch handled inside one transaction of its task, input offsets included.
+import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, RecordMetadata, TopicMessages } from 'kafkajs';
+import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
+import { commitTransaction } from '../kafka/transactions.js';
+import { KeysTopicReader } from '../keys/keys-topic-reader.js';
+import type { MasterKey } from '../keys/master-key.js';
+import type { Logger } from '../observability/logger.js';
+import { PartitionTask, type RestoreStats } from './partition-task.js';
+
+/** What one input batch writes, and what to do once that is committed or aborted. */
+export interface BatchResult {
+  topicMessages: TopicMessages[];
+  committed?(metadata: RecordMetadata[]): Promise<void>;
+  aborted?(): void;
+}
+
+export type BatchHandler = (batch: Batch, task: PartitionTask) => Promise<BatchResult>;
+
+export interface StreamProcessorOptions {
+  name: string;
+  kafka: Kafka;
+  inputs: string[];
+  keysTopic: string;
+  groupId: string;
+  stateDir: string;
+  masterKey: MasterKey;
+  checkpointMaxAgeMs: number;
+  handler: BatchHandler;
+  logger: Logger;
+  /** Input batches of different tasks handled at once. */
+  concurrency?: number;
+}
+
+export class StreamProcessor {
+  private readonly consumer: Consumer;
+  private readonly admin: Admin;
+  private readonly reader: KeysTopicReader;
+  private readonly tasks = new Map<number, Promise<PartitionTask>>();
+  private assigned = new Set<number>();
+  private stopping = false;
+  readonly restores: RestoreStats[] = [];
+  /** Rejects when the consumer crashed and kafkajs will not restart it. */
+  readonly failed: Promise<never>;
+
+  constructor(private readonly options: StreamProcessorOptions) {
+    const { kafka, groupId } = options;
+    this.admin = kafka.admin();
+    this.reader = new KeysTopicReader(kafka, options.keysTopic, groupId, options.logger);
+    this.consumer = kafka.consumer({
+      groupId,
+      partitionAssigners: [coPartitionedAssigner],
+      readUncommitted: false,
+      maxWaitTimeInMs: 250,
+      // A crashed instance's partitions wait for its session to expire before they move: keep it short.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+    });
+    this.failed = new Promise<never>((_, reject) => {
+      this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+        if (!payload.restart && !this.stopping) reject(payload.error);
+      });
+    });
+    this.failed.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      const owned = new Set<number>();
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        if (options.inputs.includes(topic)) partitions.forEach((p) => owned.add(p));
+      }
+      options.logger.info({ processor: options.name, partitions: [...owned].sort((a, b) => a - b) }, 'partitions assigned');
+      void this.revokeAllBut(owned);
+    });
+  }
+
+  /** Partitions this instance owns after the last rebalance. */
+  get assignedPartitions(): number[] {
+    return [...this.assigned].sort((a, b) => a - b);
+  }
+
+  async start(): Promise<void> {
+    await this.admin.connect();
+    await this.reader.start();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.options.inputs, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: this.options.concurrency ?? 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  private task(partition: number, heartbeat: () => Promise<void>): Promise<PartitionTask> {
+    let task = this.tasks.get(partition);
+    if (!task) {
+      task = PartitionTask.open(partition, {
+        kafka: this.options.kafka,
+        admin: this.admin,
+        reader: this.reader,
+        masterKey: this.options.masterKey,
+        keysTopic: this.options.keysTopic,
+        groupId: this.options.groupId,
+        stateDir: this.options.stateDir,
+        checkpointMaxAgeMs: this.options.checkpointMaxAgeMs,
+        transactional: true,
+        logger: this.options.logger,
+        onHeartbeat: heartbeat,
+      });
+      this.tasks.set(partition, task);
+      task.then(
+        (t) => this.restores.push(t.restoreStats),
+        () => this.tasks.delete(partition),
+      );
+    }
+    return task;
+  }
+
+  private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const task = await this.task(batch.partition, heartbeat);
+    await task.exclusive(async () => {
+      if (!isRunning() || isStale()) return;
+      let result: BatchResult | undefined;
+      try {
+        result = await this.options.handler(batch, task);
+        const metadata = await commitTransaction(task.producer!, {
+          topicMessages: result.topicMessages,
+          offsets: {
+            consumerGroupId: this.options.groupId,
+            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) }] }],
+          },
+        });
+        await result.committed?.(metadata);
+      } catch (err) {
+        result?.aborted?.();
+        task.keys.rollback();
+        // A failed transaction may mean this task was fenced by a newer owner: reopen it from Kafka
+        // before touching its partition again.
+        this.tasks.delete(batch.partition);
+        void task.close(false);
+        this.options.logger.warn({ processor: this.options.name, topic: batch.topic, partition: batch.partition, error: (err as Error).message }, 'batch aborted; it will be retried from the last committed offset');
+        throw err;
+      }
+    });
+  }
+
+  private async revokeAllBut(owned: Set<number>): Promise<void> {
+    this.assigned = owned;
+    for (const [partition, task] of [...this.tasks]) {
+      if (owned.has(partition)) continue;
+      this.tasks.delete(partition);
+      await task.then((t) => t.close(true), () => {});
+      this.options.logger.info({ processor: this.options.name, partition }, 'partition revoked, its key store dropped');
+    }
+  }
+
+  /** Restores the key stores of all assigned partitions (tasks otherwise open on their first batch). */
+  async whenRestored(): Promise<void> {
+    await Promise.all(this.assignedPartitions.map((p) => this.task(p, async () => {})));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.consumer.disconnect().catch(() => {});
+    for (const task of this.tasks.values()) await task.then((t) => t.close(false), () => {});
+    this.tasks.clear();
+    await this.reader.stop().catch(() => {});
+    await this.admin.disconnect().catch(() => {});
+  }
+}

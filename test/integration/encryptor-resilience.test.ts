@@ -1,0 +1,111 @@
+// Exactly-once across crashes and rebalances: every input record appears once, in order, encrypted.
+import { expect } from 'chai';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { decryptRecord, readKeysTable } from '../support/decrypt.js';
+import { encryptorSetup, startEncryptor } from '../support/encryptor.js';
+import { startChildProcessor, type ChildProcessor } from '../support/child-processor.js';
+import { eventually, readTopic, testKafka } from '../support/kafka.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Produces `total` records in chunks while `during` runs; subjects spread over the partitions. */
+async function produceSlowly(kafka: Kafka, topic: string, total: number, chunk: number, pauseMs: number): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let sent = 0; sent < total; sent += chunk) {
+    const messages = Array.from({ length: Math.min(chunk, total - sent) }, (_, i) => ({
+      key: `user-${(sent + i) % 37}`,
+      value: `event-${sent + i}`,
+    }));
+    await producer.send({ topic, messages });
+    await sleep(pauseMs);
+  }
+  await producer.disconnect();
+}
+
+async function expectExactlyOnce(kafka: Kafka, input: string, output: string, keysTopic: string, masterKey: Buffer, total: number) {
+  const outputs = await eventually(`${total} encrypted records`, async () => {
+    const byPartition = await readTopic(kafka, output);
+    const count = [...byPartition.values()].reduce((n, r) => n + r.length, 0);
+    if (count > total) return byPartition; // duplicates: fail below with the details
+    return count === total ? byPartition : undefined;
+  }, 90_000, 1000);
+  const inputs = await readTopic(kafka, input);
+  const table = await readKeysTable(kafka, keysTopic);
+  for (const [partition, records] of inputs) {
+    const out: KafkaMessage[] = outputs.get(partition) ?? [];
+    const decrypted: string[] = [];
+    for (const record of out) {
+      expect(record.value!.includes(Buffer.from('event-')), 'plaintext in the output').to.equal(false);
+      const plaintext = await decryptRecord(record, partition, table, masterKey);
+      decrypted.push(plaintext === 'shredded' ? 'shredded' : plaintext.toString());
+    }
+    expect(decrypted, `partition ${partition}`).to.deep.equal(records.map((r) => r.value!.toString()));
+  }
+}
+
+/** Every subject has had exactly one key: no instance ever created a second one. */
+async function expectOneKeyPerSubject(kafka: Kafka, keysTopic: string) {
+  const keyRecords = [...(await readTopic(kafka, keysTopic)).values()].flat();
+  const bySubject = new Map<string, number>();
+  for (const r of keyRecords) bySubject.set(r.key!.toString(), (bySubject.get(r.key!.toString()) ?? 0) + 1);
+  expect([...bySubject.entries()].filter(([, n]) => n !== 1)).to.deep.equal([]);
+  expect(bySubject.size).to.equal(37);
+}
+
+describe('encryptor exactly-once', function () {
+  this.timeout(240_000);
+  let kafka: Kafka;
+  before(() => {
+    kafka = testKafka();
+  });
+
+  it('loses and duplicates nothing when the encryptor process is SIGKILLed mid-stream, several times', async () => {
+    const setup = encryptorSetup({ SHREDDER_LOG_LEVEL: 'info' });
+    const total = 3000;
+    let child: ChildProcessor = startChildProcessor('encrypt', setup.env);
+    await child.waitForLog((l) => l.msg === 'encryptor started', 60_000);
+    // ~45 s of input, so that every restarted encryptor (which waits up to the 10 s session timeout
+    // of the killed one) still finds records in flight
+    const producing = produceSlowly(kafka, setup.input, total, 20, 300);
+    for (let kill = 0; kill < 3; kill++) {
+      // a task restored means the child is processing: kill it somewhere inside its transactions
+      await child.waitForLog((l) => l.msg === 'keys partition restored', 60_000);
+      await sleep(500 + Math.floor(Math.random() * 1000));
+      child.child.kill('SIGKILL');
+      await child.exited;
+      child = startChildProcessor('encrypt', setup.env);
+    }
+    await producing;
+    try {
+      await expectExactlyOnce(kafka, setup.input, setup.output, setup.keysTopic, setup.masterKey, total);
+      await expectOneKeyPerSubject(kafka, setup.keysTopic);
+    } finally {
+      child.child.kill('SIGTERM');
+      await child.exited;
+    }
+  });
+
+  it('splits partitions between two instances and survives one stopping mid-stream', async () => {
+    const setup = encryptorSetup();
+    const first = await startEncryptor(setup);
+    const second = await startEncryptor(setup, encryptorSetup().config.stateDir); // another machine's state folder
+    const total = 2000;
+    const producing = produceSlowly(kafka, setup.input, total, 25, 100); // ~9 s of input
+    // each partition owned by exactly one of them once the rebalance has settled
+    await eventually('the partitions split between the instances', async () => {
+      const owned = [...first.assignedPartitions, ...second.assignedPartitions].sort();
+      return first.assignedPartitions.length > 0 && second.assignedPartitions.length > 0 && owned.join() === '0,1,2';
+    });
+    await sleep(1500);
+    await second.stop(); // its partitions move to the first instance, their keys through the keys topic
+    await producing;
+    try {
+      await expectExactlyOnce(kafka, setup.input, setup.output, setup.keysTopic, setup.masterKey, total);
+      await expectOneKeyPerSubject(kafka, setup.keysTopic);
+      await eventually('the first instance owns every partition', async () => first.assignedPartitions.join() === '0,1,2');
+    } finally {
+      await first.stop();
+    }
+  });
+});

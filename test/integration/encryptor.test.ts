@@ -1,0 +1,266 @@
+// The encryptor against a real broker: what it writes, byte for byte, and what forget does.
+import { expect } from 'chai';
+import { createDecipheriv } from 'node:crypto';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { KeyStore } from '../../src/keys/key-store.js';
+import { storeLocation } from '../../src/processor/partition-task.js';
+import { requestForget } from '../../src/encryptor/forget-request.js';
+import type { Encryptor } from '../../src/encryptor/encryptor.js';
+import { decryptRecord, liveWrappedKey, readKeysTable } from '../support/decrypt.js';
+import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
+import { createTopic, eventually, readTopic, testKafka, withAdmin } from '../support/kafka.js';
+
+const all = (byPartition: Map<number, KafkaMessage[]>) => [...byPartition.values()].flat();
+
+async function produce(kafka: Kafka, topic: string, messages: { key: string | null; value: string | null; partition?: number; headers?: Record<string, string> }[]) {
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages });
+  await producer.disconnect();
+}
+
+async function outputsOnceCount(kafka: Kafka, topic: string, count: number) {
+  return eventually(`${count} records in ${topic}`, async () => {
+    const byPartition = await readTopic(kafka, topic);
+    return all(byPartition).length >= count ? byPartition : undefined;
+  });
+}
+
+describe('encryptor', function () {
+  this.timeout(120_000);
+  let kafka: Kafka;
+  let setup: EncryptorSetup;
+  let encryptor: Encryptor | undefined;
+
+  before(() => {
+    kafka = testKafka();
+  });
+  afterEach(async () => {
+    await encryptor?.stop();
+    encryptor = undefined;
+  });
+
+  it('encrypts every record so it decrypts to exactly the input, keeping key, partition, timestamp and headers', async () => {
+    setup = encryptorSetup();
+    encryptor = await startEncryptor(setup);
+    const sent = Array.from({ length: 60 }, (_, i) => ({
+      key: `user-${i % 7}`,
+      value: `{"event":${i},"email":"person${i % 7}@example.org"}`,
+      headers: { 'trace-id': `t-${i}` },
+    }));
+    await produce(kafka, setup.input, sent);
+    const inputs = await readTopic(kafka, setup.input);
+    const outputs = await outputsOnceCount(kafka, setup.output, sent.length);
+    const table = await readKeysTable(kafka, setup.keysTopic);
+    for (const [partition, records] of inputs) {
+      const out = outputs.get(partition)!;
+      expect(out.length, `partition ${partition}`).to.equal(records.length);
+      for (let i = 0; i < records.length; i++) {
+        expect(out[i].key!.toString()).to.equal(records[i].key!.toString());
+        expect(out[i].timestamp).to.equal(records[i].timestamp);
+        expect(out[i].headers!['trace-id']!.toString()).to.equal(records[i].headers!['trace-id']!.toString());
+        expect(out[i].value!.length).to.equal(records[i].value!.length + 38);
+        // no plaintext survives: not the value, not its personal fields
+        expect(out[i].value!.includes(records[i].value!)).to.equal(false);
+        expect(out[i].value!.includes(Buffer.from('@example.org'))).to.equal(false);
+        const plaintext = await decryptRecord(out[i], partition, table, setup.masterKey);
+        expect(plaintext.toString()).to.equal(records[i].value!.toString());
+      }
+    }
+    expect(table.size).to.equal(7); // one key per subject (each subject's records share a partition)
+    expect(encryptor.stats.keysCreated).to.equal(7);
+  });
+
+  it('writes the contract wire formats: decryptable with node:crypto alone, given the master key', async () => {
+    setup = encryptorSetup({ SHREDDER_ALGORITHM: 'chacha20-poly1305' });
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, [{ key: 'subject-42', value: 'the plaintext', partition: 1 }]);
+    const [record] = (await outputsOnceCount(kafka, setup.output, 1)).get(1)!;
+    const [keyRecord] = (await readTopic(kafka, setup.keysTopic)).get(1)!;
+    const subject = Buffer.from('subject-42');
+
+    const wrapped = keyRecord.value!;
+    expect(keyRecord.key!.equals(subject)).to.equal(true);
+    expect(wrapped.length).to.equal(74);
+    expect(wrapped[0]).to.equal(0x01); // version
+    expect(wrapped[1]).to.equal(0x01); // chacha20-poly1305
+    expect(wrapped.readUInt32BE(10)).to.equal(1); // master key id
+    const unwrap = createDecipheriv('aes-256-gcm', setup.masterKey, wrapped.subarray(14, 26), { authTagLength: 16 });
+    unwrap.setAAD(Buffer.concat([wrapped.subarray(0, 26), subject]));
+    unwrap.setAuthTag(wrapped.subarray(58, 74));
+    const dataKey = Buffer.concat([unwrap.update(wrapped.subarray(26, 58)), unwrap.final()]);
+    expect(dataKey.length).to.equal(32);
+
+    const value = record.value!;
+    expect(value[0]).to.equal(0x01);
+    expect(value[1]).to.equal(0x01);
+    expect(value.subarray(2, 10).equals(wrapped.subarray(2, 10)), 'key id names the subject key').to.equal(true);
+    const open = createDecipheriv('chacha20-poly1305', dataKey, value.subarray(10, 22), { authTagLength: 16 });
+    open.setAAD(Buffer.concat([value.subarray(0, 22), subject]), { plaintextLength: value.length - 38 });
+    open.setAuthTag(value.subarray(value.length - 16));
+    const plaintext = Buffer.concat([open.update(value.subarray(22, value.length - 16)), open.final()]);
+    expect(plaintext.toString()).to.equal('the plaintext');
+  });
+
+  it('encrypts with AES-256-GCM when configured (algorithm byte 0x02)', async () => {
+    setup = encryptorSetup({ SHREDDER_ALGORITHM: 'aes-256-gcm' });
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, [{ key: 'subject-7', value: 'gcm plaintext', partition: 0 }]);
+    const [record] = (await outputsOnceCount(kafka, setup.output, 1)).get(0)!;
+    expect(record.value![1]).to.equal(0x02);
+    const table = await readKeysTable(kafka, setup.keysTopic);
+    expect((await decryptRecord(record, 0, table, setup.masterKey)).toString()).to.equal('gcm plaintext');
+  });
+
+  it('forgets a subject in order with its data: tombstone, key gone from the store, old records unreadable, a new key afterwards', async () => {
+    setup = encryptorSetup();
+    encryptor = await startEncryptor(setup);
+    // default partitioner for records and for the forget request alike: a subject lives on one partition
+    await produce(kafka, setup.input, [
+      { key: 'alice', value: 'alice-1' },
+      { key: 'bob', value: 'bob-1' },
+      { key: 'alice', value: 'alice-2' },
+    ]);
+    await outputsOnceCount(kafka, setup.output, 3);
+    const before = await readKeysTable(kafka, setup.keysTopic);
+    await requestForget(kafka, [setup.input], Buffer.from('alice'));
+    await produce(kafka, setup.input, [{ key: 'alice', value: 'alice-3' }]);
+
+    const outputs = await outputsOnceCount(kafka, setup.output, 5);
+    const [alicePartition, out] = [...outputs].find(([, records]) => records.some((m) => m.key!.toString() === 'alice'))!;
+    const alice = out.filter((m) => m.key!.toString() === 'alice');
+    expect(alice.map((m) => m.value === null)).to.deep.equal([false, false, true, false]); // the forget marker in order
+    expect(alice[2].headers!['shredder.command']!.toString()).to.equal('forget');
+
+    const keyRecords = (await readTopic(kafka, setup.keysTopic)).get(alicePartition)!.filter((m) => m.key!.toString() === 'alice');
+    expect(keyRecords.map((m) => m.value === null)).to.deep.equal([false, true, false]); // key, tombstone, new key
+    const after = await readKeysTable(kafka, setup.keysTopic);
+    expect(await decryptRecord(alice[0], alicePartition, after, setup.masterKey)).to.equal('shredded');
+    expect(await decryptRecord(alice[1], alicePartition, after, setup.masterKey)).to.equal('shredded');
+    expect((await decryptRecord(alice[3], alicePartition, after, setup.masterKey)).toString()).to.equal('alice-3');
+    expect(Buffer.compare(alice[3].value!.subarray(2, 10), alice[0].value!.subarray(2, 10))).to.not.equal(0); // new key id
+    expect(liveWrappedKey(after, alicePartition, 'alice')!.equals(liveWrappedKey(before, alicePartition, 'alice')!)).to.equal(false);
+    const [bobPartition, bobRecords] = [...outputs].find(([, records]) => records.some((m) => m.key!.toString() === 'bob'))!;
+    const bob = bobRecords.find((m) => m.key!.toString() === 'bob')!;
+    expect((await decryptRecord(bob, bobPartition, after, setup.masterKey)).toString()).to.equal('bob-1');
+
+    // the store's entry for alice now holds only the new key
+    await encryptor.stop();
+    encryptor = undefined;
+    const store = await KeyStore.open(storeLocation(setup.config.stateDir, setup.config.groupId, setup.keysTopic, alicePartition));
+    const [entry] = await store.get([Buffer.from('alice')]);
+    await store.close();
+    expect(Buffer.from(entry!.wrapped!).equals(liveWrappedKey(after, alicePartition, 'alice')!)).to.equal(true);
+    expect(entry!.forgottenAt).to.be.a('number');
+  });
+
+  it('makes records produced before a forget unreadable even when their route is processed after it', async () => {
+    const second = { from: `${'late'}-${Date.now()}`, to: `late-out-${Date.now()}` };
+    setup = encryptorSetup();
+    const routes = `${setup.env.SHREDDER_ROUTES},${second.from}->${second.to}`;
+    setup = encryptorSetup({ ...setup.env, SHREDDER_ROUTES: routes });
+    await createTopic(kafka, { topic: second.from, numPartitions: 3 });
+    // carol's event on the second route is produced before the forget, but only reaches the
+    // encryptor after the forget on the first route has been processed
+    const earlier = Date.now() - 60_000;
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, [{ key: 'carol', value: 'carol-1', partition: 2 }]);
+    await outputsOnceCount(kafka, setup.output, 1);
+    const forgetProducer = kafka.producer();
+    await forgetProducer.connect();
+    await forgetProducer.send({ topic: setup.input, messages: [{ key: 'carol', value: null, partition: 2, headers: { 'shredder.command': 'forget' } }] });
+    await forgetProducer.disconnect();
+    await outputsOnceCount(kafka, setup.output, 2);
+    await produce(kafka, second.from, [{ key: 'carol', value: 'carol-late', partition: 2, timestamp: String(earlier) } as never]);
+    const late = (await outputsOnceCount(kafka, second.to, 1)).get(2)!;
+    const table = await readKeysTable(kafka, setup.keysTopic);
+    expect(late[0].value!.includes(Buffer.from('carol-late'))).to.equal(false);
+    expect(await decryptRecord(late[0], 2, table, setup.masterKey)).to.equal('shredded');
+    expect(encryptor.stats.bornShredded).to.equal(1);
+  });
+
+  it('dead-letters records without a subject, keeps tombstones, and goes on', async () => {
+    setup = encryptorSetup();
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, [
+      { key: null, value: 'orphan', partition: 1 },
+      { key: 'dave', value: null, partition: 1 },
+      { key: 'dave', value: 'dave-1', partition: 1 },
+    ]);
+    const out = (await outputsOnceCount(kafka, setup.output, 2)).get(1)!;
+    expect(out.map((m) => [m.key!.toString(), m.value === null])).to.deep.equal([['dave', true], ['dave', false]]);
+    const dead = (await eventually('a dead letter', async () => {
+      const records = all(await readTopic(kafka, setup.dlqTopic));
+      return records.length > 0 ? records : undefined;
+    }));
+    expect(dead).to.have.length(1);
+    expect(dead[0].value!.toString()).to.equal('orphan');
+    expect(dead[0].headers!['shredder.error']!.toString()).to.match(/no subject/);
+    expect(dead[0].headers!['shredder.source']!.toString()).to.equal(`${setup.input}/1/0`);
+    // the input offsets moved past the dead letter: committed offset = end of the partition
+    const committed = await withAdmin(kafka, (admin) => admin.fetchOffsets({ groupId: setup.config.groupId, topics: [setup.input] }));
+    const p1 = committed[0].partitions.find((p) => p.partition === 1)!;
+    expect(Number(p1.offset)).to.be.at.least(3);
+  });
+
+  it('restores keys from the checkpoint on restart, reading only the tail of the keys topic', async () => {
+    setup = encryptorSetup();
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, Array.from({ length: 40 }, (_, i) => ({ key: `s-${i}`, value: `v-${i}`, partition: 0 })));
+    await outputsOnceCount(kafka, setup.output, 40);
+    await encryptor.stop();
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, [{ key: 's-1', value: 'again', partition: 0 }, { key: 'new-subject', value: 'x', partition: 0 }]);
+    await outputsOnceCount(kafka, setup.output, 42);
+    const restore = encryptor.restores.find((r) => r.partition === 0)!;
+    expect(restore.fullRestore).to.equal(false);
+    expect(restore.fromOffset).to.be.at.least(40); // 40 key records were already in the store
+    expect(restore.records).to.be.lessThan(40);
+    // and the restored key is the one in use: s-1 was not given a second key
+    const keys = (await readTopic(kafka, setup.keysTopic)).get(0)!;
+    expect(keys.filter((k) => k.key!.toString() === 's-1')).to.have.length(1);
+    expect(encryptor.stats.keysCreated).to.equal(1);
+  });
+
+  it('restores every key from the keys topic when the local store is gone', async () => {
+    setup = encryptorSetup();
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, Array.from({ length: 10 }, (_, i) => ({ key: `s-${i}`, value: `v-${i}`, partition: 2 })));
+    await outputsOnceCount(kafka, setup.output, 10);
+    await encryptor.stop();
+    const freshState = encryptorSetup().config.stateDir; // an empty folder: a new machine
+    encryptor = await startEncryptor(setup, freshState);
+    await produce(kafka, setup.input, [{ key: 's-3', value: 'again', partition: 2 }]);
+    await outputsOnceCount(kafka, setup.output, 11);
+    const restore = encryptor.restores.find((r) => r.partition === 2)!;
+    expect(restore).to.include({ fromOffset: 0, records: 10 });
+    expect(encryptor.stats.keysCreated).to.equal(0);
+  });
+
+  it('refuses to start when partition counts differ or the keys topic is not compacted, naming the topics', async () => {
+    setup = encryptorSetup();
+    await createTopic(kafka, { topic: setup.input, numPartitions: 2 });
+    await createTopic(kafka, { topic: setup.keysTopic, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] });
+    let error = await startEncryptor(setup).then(() => undefined, (err: Error) => err);
+    expect(error?.message).to.contain(setup.input).and.contain(setup.keysTopic).and.match(/partition counts differ/);
+
+    setup = encryptorSetup();
+    await createTopic(kafka, { topic: setup.keysTopic, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] });
+    error = await startEncryptor(setup).then(() => undefined, (err: Error) => err);
+    expect(error?.message).to.contain(setup.keysTopic).and.match(/not compacted/);
+  });
+
+  it('creates missing topics with the contract settings', async () => {
+    setup = encryptorSetup({ SHREDDER_ERASURE_DEADLINE_MS: '3600000', SHREDDER_PLAINTEXT_RETENTION_MS: '7200000' });
+    encryptor = await startEncryptor(setup);
+    const configs = await withAdmin(kafka, (admin) =>
+      admin.describeConfigs({ includeSynonyms: false, resources: [setup.input, setup.output, setup.keysTopic].map((name) => ({ type: 2, name })) }),
+    );
+    const get = (topic: string, name: string) =>
+      configs.resources.find((r) => r.resourceName === topic)!.configEntries.find((e) => e.configName === name)!.configValue;
+    expect(get(setup.input, 'retention.ms')).to.equal('7200000');
+    expect(get(setup.output, 'retention.ms')).to.equal('-1');
+    expect(get(setup.keysTopic, 'cleanup.policy')).to.equal('compact');
+    expect(Number(get(setup.keysTopic, 'max.compaction.lag.ms')) + Number(get(setup.keysTopic, 'segment.ms'))).to.be.at.most(3600000);
+  });
+});

@@ -1,0 +1,68 @@
+// Runs `kafka-shredder <command>` as a child process, as an operator would, so that tests can kill it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './repo-root.js';
+
+export interface ChildProcessor {
+  child: ChildProcess;
+  /** Every JSON log line so far. */
+  logs: Record<string, unknown>[];
+  /** Raw stdout and stderr. */
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+export function startChildProcessor(command: string, env: Record<string, string>, args: string[] = []): ChildProcessor {
+  const child = spawn(process.execPath, [join(repoRoot(), 'bin/kafka-shredder.js'), command, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let raw = '';
+  let partial = '';
+  const waiters: { predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => {
+    raw += chunk.toString();
+    partial += chunk.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      logs.push(parsed);
+      for (const waiter of [...waiters]) {
+        if (waiter.predicate(parsed)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(parsed);
+        }
+      }
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    logs,
+    output: () => raw,
+    exited,
+    waitForLog(predicate, timeoutMs = 30_000) {
+      const found = logs.find(predicate);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching log line in ${timeoutMs} ms; output:\n${raw.slice(-3000)}`)), timeoutMs);
+        waiters.push({ predicate, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+        void exited.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`the processor exited before logging what was expected; output:\n${raw.slice(-3000)}`));
+        });
+      });
+    },
+  };
+}
