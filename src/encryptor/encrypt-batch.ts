@@ -3,10 +3,10 @@
 // in one call to the batch cipher of their key's algorithm.
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AeadRegistry, AlgorithmId, SealItem } from '../crypto/index.js';
-import { randomNonces } from '../crypto/index.js';
+import { randomFillSync } from 'node:crypto';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import type { KeyRecord, PartitionKeys } from '../keys/partition-keys.js';
-import { envelopeAad, envelopeHeader } from '../wire/envelope.js';
+import { ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_BYTES, ENVELOPE_VERSION } from '../wire/envelope.js';
 import { ERROR_HEADER, FORGOTTEN_AT_HEADER, isForgetRequest, SOURCE_HEADER } from '../wire/headers.js';
 
 export interface EncryptContext {
@@ -59,17 +59,27 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     deadLetters: [],
     stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0 },
   };
-  await keys.load(messages.flatMap((m) => (m.key ? [new Uint8Array(m.key)] : [])));
+  const view = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  const subjects: Uint8Array[] = [];
+  for (const m of messages) if (m.key) subjects.push(view(m.key));
+  await keys.load(subjects);
 
   const toSeal = new Map<AlgorithmId, PendingSeal[]>();
-  const nonces = randomNonces(messages.length);
+  // one CSPRNG call per batch: 12 random bytes for each record's nonce
+  const nonces = randomFillSync(new Uint8Array(messages.length * ENVELOPE_NONCE_BYTES));
+  // Every record's associated data (header || subject) in one allocation; its first 22 bytes are
+  // also the envelope header placed before the ciphertext.
+  let aadBytes = 0;
+  for (const m of messages) aadBytes += ENVELOPE_HEADER_BYTES + (m.key?.length ?? 0);
+  const aadArena = new Uint8Array(aadBytes);
+  let aadOffset = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     if (!message.key) {
       result.deadLetters.push(deadLetter(message, topic, partition, 'no subject: the record key is null'));
       continue;
     }
-    const subject = new Uint8Array(message.key);
+    const subject = view(message.key);
     const timestamp = Number(message.timestamp);
     const passThrough = (value: Buffer | null): Message => ({
       key: message.key,
@@ -111,12 +121,20 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       result.deadLetters.push(deadLetter(message, topic, partition, `key unavailable: ${(err as Error).message}`));
       continue;
     }
-    const header = envelopeHeader(dataKey.algorithm, dataKey.keyId, nonces[i]);
+    const aad = aadArena.subarray(aadOffset, aadOffset + ENVELOPE_HEADER_BYTES + subject.length);
+    aadOffset += aad.length;
+    // byte loops: TypedArray.set() is slow for a handful of bytes from a Buffer
+    aad[0] = ENVELOPE_VERSION;
+    aad[1] = dataKey.algorithm;
+    const keyId = dataKey.keyId;
+    for (let b = 0; b < 8; b++) aad[2 + b] = keyId[b];
+    for (let b = 0, n = i * ENVELOPE_NONCE_BYTES; b < ENVELOPE_NONCE_BYTES; b++) aad[10 + b] = nonces[n + b];
+    for (let b = 0; b < subject.length; b++) aad[ENVELOPE_HEADER_BYTES + b] = subject[b];
     const pending = toSeal.get(dataKey.algorithm) ?? [];
     toSeal.set(dataKey.algorithm, pending);
     pending.push({
       outputIndex: result.outputs.length,
-      item: { key: dataKey.key, nonce: nonces[i], aad: envelopeAad(header, subject), plaintext: message.value, prefix: header },
+      item: { key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext: message.value, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) },
     });
     result.outputs.push(passThrough(null));
     result.stats.encrypted++;

@@ -41,6 +41,10 @@ export class Encryptor {
     return this.processor?.failed;
   }
 
+  get batchTimings() {
+    return this.processor?.batchTimings ?? [];
+  }
+
   get restores() {
     return this.processor?.restores ?? [];
   }
@@ -105,9 +109,8 @@ export class Encryptor {
         { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
         { topic: dlqTopic, messages: encrypted.deadLetters },
       ],
-      committed: async (metadata) => {
-        const keysWritten = metadata.find((m) => m.topicName === keysTopic && m.partition === partition);
-        await task.keys.commit(keysWritten ? Number(keysWritten.baseOffset) + encrypted.keyRecords.length : undefined);
+      committed: async (written) => {
+        await task.keys.commit(written.get(`${keysTopic}/${partition}`));
         const s = this.stats;
         s.recordsIn += batch.messages.length;
         s.recordsOut += encrypted.outputs.length;

@@ -1,5 +1,5 @@
 // One kafkajs transaction: everything a batch writes, plus the input offsets, commits or aborts together.
-import type { Offsets, RecordMetadata, TopicMessages, Transaction } from 'kafkajs';
+import type { Message, Offsets, TopicMessages, Transaction } from 'kafkajs';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -29,15 +29,67 @@ export interface TransactionalWrite {
   offsets: Offsets & { consumerGroupId: string };
 }
 
+/** Next offset of each written topic-partition (`topic/partition`), after the transaction's records. */
+export type WrittenOffsets = Map<string, number>;
+
+/**
+ * Produce requests are cut at this many bytes: a partition's records in one request form one record
+ * batch, which the broker refuses above max.message.bytes (1 MB by default). Encryption adds 38 bytes a
+ * record, so an output batch is larger than the input batch it came from.
+ */
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+function sizeOf(message: Message): number {
+  const bytes = (v: unknown) => (v == null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : (v as Buffer).length);
+  let size = 70 + bytes(message.key) + bytes(message.value);
+  for (const [name, value] of Object.entries(message.headers ?? {})) size += name.length + bytes(value);
+  return size;
+}
+
+/** Splits the messages into requests of at most MAX_REQUEST_BYTES, keeping their order per topic. */
+export function chunkMessages(topicMessages: TopicMessages[]): TopicMessages[][] {
+  const requests: TopicMessages[][] = [];
+  let current: TopicMessages[] = [];
+  let size = 0;
+  for (const { topic, messages } of topicMessages) {
+    let run: Message[] = [];
+    for (const message of messages) {
+      const bytes = sizeOf(message);
+      if (size + bytes > MAX_REQUEST_BYTES && size > 0) {
+        if (run.length > 0) current.push({ topic, messages: run });
+        requests.push(current);
+        current = [];
+        run = [];
+        size = 0;
+      }
+      run.push(message);
+      size += bytes;
+    }
+    if (run.length > 0) current.push({ topic, messages: run });
+  }
+  if (current.length > 0) requests.push(current);
+  return requests;
+}
+
 /** Sends the records and commits the offsets in one transaction; aborts on any failure and rethrows. */
-export async function commitTransaction(producer: { transaction(): Promise<Transaction> }, write: TransactionalWrite): Promise<RecordMetadata[]> {
+export async function commitTransaction(producer: { transaction(): Promise<Transaction> }, write: TransactionalWrite): Promise<WrittenOffsets> {
   const txn = await producer.transaction();
+  const written: WrittenOffsets = new Map();
   try {
-    const topicMessages = write.topicMessages.filter((t) => t.messages.length > 0);
-    const metadata = topicMessages.length > 0 ? await txn.sendBatch({ topicMessages }) : [];
+    for (const request of chunkMessages(write.topicMessages.filter((t) => t.messages.length > 0))) {
+      const metadata = await txn.sendBatch({ topicMessages: request });
+      for (const { topic, messages } of request) {
+        const counts = new Map<number, number>();
+        for (const m of messages) if (m.partition !== undefined) counts.set(m.partition, (counts.get(m.partition) ?? 0) + 1);
+        for (const [partition, count] of counts) {
+          const meta = metadata.find((r) => r.topicName === topic && r.partition === partition);
+          if (meta) written.set(`${topic}/${partition}`, Number(meta.baseOffset) + count);
+        }
+      }
+    }
     await sendOffsetsRetrying(txn, write.offsets);
     await txn.commit();
-    return metadata;
+    return written;
   } catch (err) {
     await txn.abort().catch(() => {});
     throw err;

@@ -19,6 +19,11 @@ export class LruCache<K, V> {
     return value;
   }
 
+  /** The value without marking it used (for repeated lookups right after get()). */
+  peek(key: K): V | undefined {
+    return this.entries.get(key);
+  }
+
   has(key: K): boolean {
     return this.entries.has(key);
   }

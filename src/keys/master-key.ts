@@ -33,7 +33,8 @@ export class MasterKey {
 
   /** A fresh data key for a subject: 32 random bytes and a random 8-byte key id. */
   static newDataKey(algorithm: AlgorithmId): DataKey {
-    const bytes = randomBytes(40);
+    // plain Uint8Arrays (not Buffers): the hot path reads them byte by byte, monomorphically
+    const bytes = new Uint8Array(randomBytes(40));
     return { algorithm, keyId: bytes.subarray(0, 8), key: bytes.subarray(8, 40) };
   }
 
@@ -66,6 +67,6 @@ export class MasterKey {
     } catch {
       throw new WrappedKeyError('wrapped data key failed authentication (wrong master key, subject or forged)');
     }
-    return { algorithm: wrapped.algorithm, keyId: Uint8Array.from(wrapped.keyId), key };
+    return { algorithm: wrapped.algorithm, keyId: Uint8Array.from(wrapped.keyId), key: new Uint8Array(key) };
   }
 }

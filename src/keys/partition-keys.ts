@@ -40,7 +40,7 @@ export class PartitionKeys {
     const seen = new Set<string>();
     for (const subject of subjects) {
       const key = id(subject);
-      if (seen.has(key) || this.pending.has(key) || this.cache.has(key)) continue;
+      if (seen.has(key) || this.pending.has(key) || this.cache.get(key) !== undefined) continue; // get(): marks it used
       seen.add(key);
       missing.push(subject);
     }
@@ -51,8 +51,8 @@ export class PartitionKeys {
   private known(subject: Uint8Array): Known {
     const key = id(subject);
     const pending = this.pending.get(key);
-    if (pending) return this.cache.get(key) ?? pending;
-    const known = this.cache.get(key);
+    if (pending) return this.cache.peek(key) ?? pending;
+    const known = this.cache.peek(key);
     if (!known) throw new Error('subject not loaded: call load() first');
     return known;
   }

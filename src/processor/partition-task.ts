@@ -59,6 +59,10 @@ export class PartitionTask {
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: 60_000,
+        // The broker answers CONCURRENT_TRANSACTIONS while it still completes the previous
+        // transaction (markers are written after EndTxn returns); kafkajs' default 300 ms first
+        // back-off would stall every transaction that follows another. Retry fast instead.
+        retry: { initialRetryTime: 5, retries: 15, maxRetryTime: 1000, factor: 0.2, multiplier: 1.6 },
       });
       // InitProducerId: fences a previous owner of this task and aborts its open transaction, so the
       // keys partition holds no pending records when we read it to its end below.

@@ -1,9 +1,9 @@
 // The consume-process-produce loop shared by the encryptor and the decryptor: one consumer group over
 // the input topics with co-partitioned assignment, a task per owned partition (restored before use),
 // and each input batch handled inside one transaction of its task, input offsets included.
-import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, RecordMetadata, TopicMessages } from 'kafkajs';
+import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, TopicMessages } from 'kafkajs';
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
-import { commitTransaction } from '../kafka/transactions.js';
+import { commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import type { MasterKey } from '../keys/master-key.js';
 import type { Logger } from '../observability/logger.js';
@@ -12,7 +12,8 @@ import { PartitionTask, type RestoreStats } from './partition-task.js';
 /** What one input batch writes, and what to do once that is committed or aborted. */
 export interface BatchResult {
   topicMessages: TopicMessages[];
-  committed?(metadata: RecordMetadata[]): Promise<void>;
+  /** Called after the commit with the next offset of each partition written to (records with an explicit partition). */
+  committed?(written: WrittenOffsets): Promise<void>;
   aborted?(): void;
 }
 
@@ -41,6 +42,8 @@ export class StreamProcessor {
   private assigned = new Set<number>();
   private stopping = false;
   readonly restores: RestoreStats[] = [];
+  /** How long the handler took for each recent batch (ms) and its size: what processing adds to a record's latency. */
+  readonly batchTimings: { ms: number; records: number }[] = [];
   /** Rejects when the consumer crashed and kafkajs will not restart it. */
   readonly failed: Promise<never>;
 
@@ -85,7 +88,8 @@ export class StreamProcessor {
     await this.consumer.subscribe({ topics: this.options.inputs, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
-      partitionsConsumedConcurrently: this.options.concurrency ?? 1,
+      // tasks are independent (each its own producer and keys): let their transactions overlap
+      partitionsConsumedConcurrently: this.options.concurrency ?? 4,
       eachBatch: (payload) => this.onBatch(payload),
     });
   }
@@ -122,15 +126,18 @@ export class StreamProcessor {
       if (!isRunning() || isStale()) return;
       let result: BatchResult | undefined;
       try {
+        const handlerStarted = process.hrtime.bigint();
         result = await this.options.handler(batch, task);
-        const metadata = await commitTransaction(task.producer!, {
+        this.batchTimings.push({ ms: Number(process.hrtime.bigint() - handlerStarted) / 1e6, records: batch.messages.length });
+        if (this.batchTimings.length > 10_000) this.batchTimings.splice(0, 5_000);
+        const written = await commitTransaction(task.producer!, {
           topicMessages: result.topicMessages,
           offsets: {
             consumerGroupId: this.options.groupId,
             topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) }] }],
           },
         });
-        await result.committed?.(metadata);
+        await result.committed?.(written);
       } catch (err) {
         result?.aborted?.();
         task.keys.rollback();
