@@ -1,6 +1,8 @@
 // The encryptor against a real broker: what it writes, byte for byte, and what forget does.
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { createDecipheriv } from 'node:crypto';
+import { join } from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { KeyStore } from '../../src/keys/key-store.js';
 import { storeLocation } from '../../src/processor/partition-task.js';
@@ -9,6 +11,7 @@ import type { Encryptor } from '../../src/encryptor/encryptor.js';
 import { decryptRecord, liveWrappedKey, readKeysTable } from '../support/decrypt.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
 import { createTopic, eventually, readTopic, testKafka, withAdmin } from '../support/kafka.js';
+import { repoRoot } from '../support/repo-root.js';
 
 const all = (byPartition: Map<number, KafkaMessage[]>) => [...byPartition.values()].flat();
 
@@ -248,6 +251,25 @@ describe('encryptor', function () {
     await createTopic(kafka, { topic: setup.keysTopic, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] });
     error = await startEncryptor(setup).then(() => undefined, (err: Error) => err);
     expect(error?.message).to.contain(setup.keysTopic).and.match(/not compacted/);
+  });
+
+  it('`kafka-shredder forget <subject>` writes a forget request to every route\'s input topic', async () => {
+    setup = encryptorSetup();
+    const other = `${setup.input}-second`;
+    await createTopic(kafka, { topic: setup.input, numPartitions: 3 });
+    await createTopic(kafka, { topic: other, numPartitions: 3 });
+    const result = spawnSync(process.execPath, [join(repoRoot(), 'bin/kafka-shredder.js'), 'forget', 'erin'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, KAFKA_BROKERS: setup.env.KAFKA_BROKERS, SHREDDER_ROUTES: `${setup.input}->x,${other}->y`, SHREDDER_LOG_LEVEL: 'silent' },
+    });
+    expect(result.status, result.stderr).to.equal(0);
+    for (const topic of [setup.input, other]) {
+      const requests = all(await readTopic(kafka, topic));
+      expect(requests, topic).to.have.length(1);
+      expect(requests[0].key!.toString()).to.equal('erin');
+      expect(requests[0].value).to.equal(null);
+      expect(requests[0].headers!['shredder.command']!.toString()).to.equal('forget');
+    }
   });
 
   it('creates missing topics with the contract settings', async () => {

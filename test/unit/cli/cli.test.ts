@@ -6,9 +6,13 @@ import { VARIABLES } from '../../../src/config/variables.js';
 import { repoRoot } from '../../support/repo-root.js';
 
 function cli(...args: string[]) {
+  return cliWith({}, ...args);
+}
+
+function cliWith(env: Record<string, string>, ...args: string[]) {
   const result = spawnSync(process.execPath, [join(repoRoot(), 'bin/kafka-shredder.js'), ...args], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH },
+    env: { PATH: process.env.PATH, ...env },
   });
   return { code: result.status, out: result.stdout + result.stderr };
 }
@@ -28,6 +32,13 @@ describe('kafka-shredder command line', () => {
     expect(code).to.equal(0);
     expect(out).to.contain('default: encrypted-data->decrypted-data');
     expect(out).to.contain('default: kafka-shredder-decrypt');
+  });
+
+  it('exits 2 on bad configuration, listing every problem by variable and never the secret', () => {
+    const { code, out } = cliWith({ SHREDDER_MASTER_KEY: 'c2VjcmV0LWJ1dC10b28tc2hvcnQ=', SHREDDER_ALGORITHM: 'des' }, 'encrypt');
+    expect(code).to.equal(2);
+    expect(out).to.contain('KAFKA_BROKERS').and.contain('SHREDDER_MASTER_KEY').and.contain('SHREDDER_ALGORITHM');
+    expect(out).to.not.contain('c2VjcmV0LWJ1dC10b28tc2hvcnQ=');
   });
 
   it('exits 2 on usage errors', () => {
