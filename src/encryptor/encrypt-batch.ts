@@ -75,8 +75,10 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
   let aadOffset = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
-    if (!message.key) {
-      result.deadLetters.push(deadLetter(message, topic, partition, 'no subject: the record key is null'));
+    if (!message.key || message.key.length === 0) {
+      // (the empty key is also reserved in the keys topic, see segment-roll.ts)
+      const reason = message.key ? 'no subject: the record key is empty' : 'no subject: the record key is null';
+      result.deadLetters.push(deadLetter(message, topic, partition, reason));
       continue;
     }
     const subject = view(message.key);

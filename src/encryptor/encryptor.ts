@@ -5,13 +5,15 @@ import type { Batch, Kafka } from 'kafkajs';
 import type { ShredderConfig } from '../config/config.js';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { createKafka } from '../kafka/client.js';
-import { ensureTopics } from '../kafka/topics.js';
+import { ensureTopics, keysTopicConfig } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
 import { subjectRefFor, type Logger } from '../observability/logger.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
+import { commitTransaction } from '../kafka/transactions.js';
 import { encryptBatch, keyRecordMessage } from './encrypt-batch.js';
+import { ROLL_MARKER_KEY, SegmentRoller } from './segment-roll.js';
 
 export interface EncryptorStats {
   recordsIn: number;
@@ -25,6 +27,8 @@ export interface EncryptorStats {
 export class Encryptor {
   readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0 };
   private processor?: StreamProcessor;
+  private roller?: SegmentRoller;
+  private readonly tasks = new Map<number, PartitionTask>();
   private readonly routes: Map<string, string>;
   private readonly subjectRef;
 
@@ -74,6 +78,7 @@ export class Encryptor {
       await admin.disconnect();
     }
     const ciphers = await loadAeadRegistry();
+    this.roller = new SegmentRoller(Number(keysTopicConfig(config.erasureDeadlineMs)['segment.ms']), (p) => this.appendRollMarker(p), this.logger);
     const masterKey = new MasterKey(config.masterKey, config.masterKeyId);
     this.processor = new StreamProcessor({
       name: 'encrypt',
@@ -118,6 +123,8 @@ export class Encryptor {
         s.keysCreated += encrypted.stats.keysCreated;
         s.subjectsForgotten += encrypted.stats.forgotten;
         s.bornShredded += encrypted.stats.bornShredded;
+        this.tasks.set(partition, task);
+        if (encrypted.stats.forgotten > 0) this.roller?.forgotten(partition);
         for (const record of encrypted.keyRecords.filter((r) => r.value === null)) {
           this.logger.info({ subject: this.subjectRef(record.subject), partition }, 'subject forgotten: key destroyed');
         }
@@ -129,7 +136,20 @@ export class Encryptor {
     };
   }
 
+  /** See segment-roll.ts: an empty-key tombstone that rolls the keys partition's active segment. */
+  private async appendRollMarker(partition: number): Promise<void> {
+    const task = this.tasks.get(partition);
+    if (!task?.producer || !this.processor?.assignedPartitions.includes(partition)) return; // its new owner writes to it
+    await task.exclusive(() =>
+      commitTransaction(task.producer!, {
+        topicMessages: [{ topic: this.config.keysTopic, messages: [{ key: ROLL_MARKER_KEY, value: null, partition }] }],
+      }),
+    );
+    this.logger.debug({ partition }, 'keys segment-roll marker appended');
+  }
+
   async stop(): Promise<void> {
+    this.roller?.stop();
     await this.processor?.stop();
     this.logger.info(this.stats, 'encryptor stopped');
   }

@@ -26,7 +26,8 @@ export async function sendOffsetsRetrying(txn: Transaction, offsets: Offsets & {
 
 export interface TransactionalWrite {
   topicMessages: TopicMessages[];
-  offsets: Offsets & { consumerGroupId: string };
+  /** Input offsets to commit with the records (absent for a write that consumed nothing). */
+  offsets?: Offsets & { consumerGroupId: string };
 }
 
 /** Next offset of each written topic-partition (`topic/partition`), after the transaction's records. */
@@ -87,7 +88,7 @@ export async function commitTransaction(producer: { transaction(): Promise<Trans
         }
       }
     }
-    await sendOffsetsRetrying(txn, write.offsets);
+    if (write.offsets) await sendOffsetsRetrying(txn, write.offsets);
     await txn.commit();
     return written;
   } catch (err) {

@@ -62,7 +62,7 @@ export class KeysTopicReader {
     try {
       for (const message of batch.messages) {
         if (Number(message.offset) >= restore.target) break;
-        if (!message.key) continue;
+        if (!message.key || message.key.length === 0) continue; // the segment-roll marker, not a subject
         const forgottenAt = message.value === null ? Number(message.timestamp) : Number(headerText(message.headers, FORGOTTEN_AT_HEADER)) || undefined;
         restore.keys.applyRecord(new Uint8Array(message.key), message.value ? new Uint8Array(message.value) : null, forgottenAt);
         restore.applied++;

@@ -157,6 +157,27 @@ describe('encryptor', function () {
     expect(entry!.forgottenAt).to.be.a('number');
   });
 
+  it('erases a forgotten key from the keys topic within the erasure deadline, even when nothing else is written', async function () {
+    this.timeout(90_000);
+    // deadline 4 s: segment.ms = max.compaction.lag.ms = 2 s; the local broker's cleaner wakes every second
+    setup = encryptorSetup({ SHREDDER_ERASURE_DEADLINE_MS: '4000' });
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, [{ key: 'frank', value: 'frank-1' }, { key: 'grace', value: 'grace-1' }]);
+    await outputsOnceCount(kafka, setup.output, 2);
+    await requestForget(kafka, [setup.input], Buffer.from('frank'));
+    await outputsOnceCount(kafka, setup.output, 3);
+    const forgottenAt = Date.now();
+    // from here on nothing is produced: only the encryptor's segment-roll marker can roll the segment
+    const remaining = await eventually('the old wrapped key of frank to be compacted away', async () => {
+      const records = all(await readTopic(kafka, setup.keysTopic));
+      const frankKeys = records.filter((r) => r.key!.toString() === 'frank' && r.value !== null);
+      return frankKeys.length === 0 ? records : undefined;
+    }, 60_000, 1000);
+    const erasedAfterMs = Date.now() - forgottenAt;
+    expect(remaining.some((r) => r.key!.toString() === 'grace' && r.value !== null), 'other subjects keep their keys').to.equal(true);
+    expect(erasedAfterMs).to.be.lessThan(60_000);
+  });
+
   it('makes records produced before a forget unreadable even when their route is processed after it', async () => {
     const second = { from: `${'late'}-${Date.now()}`, to: `late-out-${Date.now()}` };
     setup = encryptorSetup();

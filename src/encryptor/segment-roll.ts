@@ -1,0 +1,42 @@
+// Kafka rolls a log segment only when a record is appended after segment.ms, and never compacts the
+// active segment. A forget's tombstone on a keys partition that then receives nothing would keep the
+// forgotten subject's wrapped key readable past the erasure deadline. So after a forget, if the
+// partition has not been written to once segment.ms has passed, we append a roll marker: a tombstone
+// with the empty key (no subject has the empty key: such records are dead-lettered), which rolls the
+// segment so the cleaner can erase the old key within max.compaction.lag.ms.
+import type { Logger } from '../observability/logger.js';
+
+export const ROLL_MARKER_KEY = Buffer.alloc(0);
+
+export class SegmentRoller {
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+
+  constructor(
+    private readonly segmentMs: number,
+    private readonly appendMarker: (partition: number) => Promise<void>,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * A tombstone was written to `partition`: make sure its segment rolls once segment.ms has passed.
+   * The wait restarts with each forget: the segment holding the last tombstone started no later than
+   * it, so an append segment.ms after the last tombstone rolls every segment holding one.
+   */
+  forgotten(partition: number): void {
+    const pending = this.timers.get(partition);
+    if (pending) clearTimeout(pending);
+    const timer = setTimeout(() => {
+      this.timers.delete(partition);
+      this.appendMarker(partition).catch((err: Error) =>
+        this.logger.warn({ partition, error: err.message }, 'could not append the keys segment-roll marker'),
+      );
+    }, this.segmentMs + 1000);
+    timer.unref();
+    this.timers.set(partition, timer);
+  }
+
+  stop(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+}
