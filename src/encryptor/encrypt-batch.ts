@@ -62,7 +62,8 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
   const view = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   const subjects: Uint8Array[] = [];
   for (const m of messages) if (m.key) subjects.push(view(m.key));
-  await keys.load(subjects);
+  const loading = keys.load(subjects);
+  if (loading) await loading;
 
   const toSeal = new Map<AlgorithmId, PendingSeal[]>();
   // one CSPRNG call per batch: 12 random bytes for each record's nonce

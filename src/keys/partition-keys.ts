@@ -34,8 +34,11 @@ export class PartitionKeys {
     this.cache = new LruCache(cacheSize);
   }
 
-  /** Brings the given subjects into memory with one store read for those not cached. */
-  async load(subjects: readonly Uint8Array[]): Promise<void> {
+  /**
+   * Brings the given subjects into memory with one store read for those not cached. Returns
+   * undefined, not a promise, when all are cached: a warm batch then never yields the event loop.
+   */
+  load(subjects: readonly Uint8Array[]): Promise<void> | undefined {
     const missing: Uint8Array[] = [];
     const seen = new Set<string>();
     for (const subject of subjects) {
@@ -44,8 +47,10 @@ export class PartitionKeys {
       seen.add(key);
       missing.push(subject);
     }
-    const entries = await this.store.get(missing);
-    missing.forEach((subject, i) => this.cache.set(id(subject), entries[i] ?? {}));
+    if (missing.length === 0) return undefined;
+    return this.store.get(missing).then((entries) => {
+      missing.forEach((subject, i) => this.cache.set(id(subject), entries[i] ?? {}));
+    });
   }
 
   private known(subject: Uint8Array): Known {
