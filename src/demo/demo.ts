@@ -22,8 +22,10 @@ export async function runDemo(): Promise<number> {
   await broker.start();
   say('');
   say(`Kafka is up at ${broker.brokers.join(',')}.`);
-  say('The walk-through (produce events for two users, read them decrypted, forget one user, read again)');
-  say('arrives with the encryptor and decryptor; until then this demo only runs the broker.');
+  say('The scripted walk-through (produce events for two users, read them decrypted, forget one user,');
+  say('read again) is not built yet: it needs the decryptor. Meanwhile you can point');
+  say(`KAFKA_BROKERS=${broker.brokers.join(',')} SHREDDER_MASTER_KEY=$(head -c32 /dev/urandom | base64) kafka-shredder encrypt`);
+  say('at this broker.');
   say('Press Ctrl-C to stop it.');
   const signal = await stopping;
   say(`\n${signal}: stopping Kafka and removing its data folder.`);

@@ -14,6 +14,10 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 // ERROR although it retries them; they are warnings for an operator.
 const RETRIED = /CONCURRENT_TRANSACTIONS|concurrent operation|not the correct coordinator|rebalanc|NOT_COORDINATOR|coordinator is loading/i;
 
+// Our transactional producers retry a bounded number of times on purpose: a transaction that fails is
+// aborted and its batch replayed from the committed offsets, so exactly-once does not rest on retries.
+const NOT_APPLICABLE = /^Limiting retries for the idempotent producer/;
+
 export function createKafka(connection: KafkaConnection, logger: Logger): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   return new Kafka({
@@ -24,6 +28,7 @@ export function createKafka(connection: KafkaConnection, logger: Logger): Kafka 
     logLevel: logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.WARN,
     logCreator: () => ({ level, label, log: entry }: LogEntry) => {
       const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
+      if (NOT_APPLICABLE.test(message)) return;
       let method = LEVELS[level] ?? 'info';
       if (method === 'error' && RETRIED.test(`${message} ${String(fields.error ?? '')}`)) method = 'warn';
       log[method]({ kafkajs: label, ...fields }, message);

@@ -119,9 +119,4 @@ export class PartitionKeys {
     for (const key of this.pending.keys()) this.cache.delete(key);
     this.pending.clear();
   }
-
-  /** Drops every cached key (after a full restore replaced the store's content). */
-  clearCache(): void {
-    this.cache.clear();
-  }
 }

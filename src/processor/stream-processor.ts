@@ -161,11 +161,6 @@ export class StreamProcessor {
     }
   }
 
-  /** Restores the key stores of all assigned partitions (tasks otherwise open on their first batch). */
-  async whenRestored(): Promise<void> {
-    await Promise.all(this.assignedPartitions.map((p) => this.task(p, async () => {})));
-  }
-
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;

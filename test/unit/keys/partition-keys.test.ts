@@ -1,0 +1,76 @@
+// Per-partition key state: one live key per subject, changes reach RocksDB only on commit.
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyStore } from '../../../src/keys/key-store.js';
+import { LruCache } from '../../../src/keys/lru-cache.js';
+import { MasterKey } from '../../../src/keys/master-key.js';
+import { PartitionKeys } from '../../../src/keys/partition-keys.js';
+
+const alice = Buffer.from('alice');
+
+describe('partition keys and key store', () => {
+  let store: KeyStore;
+  let location: string;
+  const master = new MasterKey(randomBytes(32), 1);
+  beforeEach(async () => {
+    location = mkdtempSync(join(tmpdir(), 'keys-test-'));
+    store = await KeyStore.open(location);
+  });
+  afterEach(async () => {
+    await store.close();
+    await KeyStore.destroy(location);
+  });
+
+  it('creates one live key per subject and persists it with the checkpoint on commit', async () => {
+    const keys = new PartitionKeys(0, store, master);
+    await keys.load([alice]);
+    expect(keys.liveKey(alice)).to.equal(undefined);
+    const { key } = keys.createKey(alice, 1, 1000);
+    expect(() => keys.createKey(alice, 1, 1001)).to.throw(/already has a live key/);
+    expect((await store.get([alice]))[0]).to.equal(undefined); // not before the commit
+    await keys.commit(7);
+    const [entry] = await store.get([alice]);
+    expect(Buffer.from(master.unwrap(alice, entry!.wrapped!).key).equals(Buffer.from(key.key))).to.equal(true);
+    expect((await store.checkpoint())!.offset).to.equal(7);
+  });
+
+  it('forgets: no key afterwards, the time remembered, the store entry without a wrapped key', async () => {
+    const keys = new PartitionKeys(0, store, master);
+    await keys.load([alice]);
+    keys.createKey(alice, 1, 1000);
+    await keys.commit(1);
+    const tombstone = keys.forget(alice, 5000);
+    expect(tombstone).to.include({ value: null, forgottenAt: 5000 });
+    expect(keys.liveKey(alice)).to.equal(undefined);
+    await keys.commit(2);
+    const [entry] = await store.get([alice]);
+    expect(entry).to.deep.equal({ wrapped: undefined, forgottenAt: 5000 });
+    const reloaded = new PartitionKeys(0, store, master);
+    await reloaded.load([alice]);
+    expect(reloaded.forgottenAt(alice)).to.equal(5000);
+  });
+
+  it('rolls back an aborted transaction without touching the store', async () => {
+    const keys = new PartitionKeys(0, store, master);
+    await keys.load([alice]);
+    keys.createKey(alice, 1, 1000);
+    keys.rollback();
+    expect((await store.get([alice]))[0]).to.equal(undefined);
+    await keys.load([alice]);
+    expect(keys.liveKey(alice)).to.equal(undefined);
+  });
+
+  it('a bounded LRU evicts the least recently used entry', () => {
+    const cache = new LruCache<string, number>(2);
+    cache.set('a', 1);
+    cache.set('b', 2);
+    cache.get('a');
+    cache.set('c', 3);
+    expect(cache.peek('b')).to.equal(undefined);
+    expect(cache.peek('a')).to.equal(1);
+    expect(cache.size).to.equal(2);
+  });
+});
