@@ -17,7 +17,12 @@ export interface EncryptContext {
   /** Algorithm of keys created for new subjects. */
   algorithm: AlgorithmId;
   now: () => number;
+  /** Largest record the output topic takes (its max.message.bytes); larger ones are dead-lettered. */
+  maxRecordBytes: number;
 }
+
+/** Bytes a record takes in a record batch beyond its key, value and headers (batch header, varints). */
+const RECORD_BATCH_OVERHEAD = 100;
 
 export interface EncryptedBatch {
   /** The output records, one per input record that was not dead-lettered, in input order. */
@@ -100,6 +105,15 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     if (message.value === null) {
       result.outputs.push(passThrough(null)); // a tombstone stays a tombstone
       result.stats.tombstones++;
+      continue;
+    }
+
+    let headerBytes = 0;
+    for (const [name, value] of Object.entries(message.headers ?? {})) headerBytes += name.length + String(value ?? '').length;
+    const outputBytes = message.value.length + ENVELOPE_HEADER_BYTES + 16 + message.key.length + headerBytes + RECORD_BATCH_OVERHEAD;
+    if (outputBytes > context.maxRecordBytes) {
+      const reason = `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${context.maxRecordBytes} (max.message.bytes)`;
+      result.deadLetters.push(deadLetter(message, topic, partition, reason));
       continue;
     }
 

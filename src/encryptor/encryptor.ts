@@ -89,14 +89,14 @@ export class Encryptor {
       stateDir: config.stateDir,
       masterKey,
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
-      handler: (batch, task) => this.encrypt(batch, task, ciphers),
+      handler: (batch, task) => this.encrypt(batch, task, ciphers, layout.outputMaxMessageBytes),
       logger: this.logger,
     });
     await this.processor.start();
     this.logger.info({ routes: config.routes, partitions: layout.partitions, algorithm: config.algorithm }, 'encryptor started');
   }
 
-  private async encrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry): Promise<BatchResult> {
+  private async encrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry, maxRecordBytes: number): Promise<BatchResult> {
     const to = this.routes.get(batch.topic)!;
     const { partition } = batch;
     const encrypted = await encryptBatch(batch.messages, {
@@ -106,6 +106,7 @@ export class Encryptor {
       ciphers,
       algorithm: this.config.algorithm,
       now: Date.now,
+      maxRecordBytes,
     });
     const { keysTopic, dlqTopic } = this.config;
     return {

@@ -16,7 +16,13 @@ export interface TopicLayout {
   partitions: number;
   /** The keys topic's delete.retention.ms: how long its tombstones are kept. */
   keysTombstoneRetentionMs: number;
+  /** The smallest max.message.bytes of the output topics: a larger record batch is refused. */
+  outputMaxMessageBytes: number;
 }
+
+/** Kafka's default max.message.bytes (broker message.max.bytes). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+export const DLQ_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
 /** The keys topic's settings: compaction bounded in time, so a tombstone erases within the deadline. */
 export function keysTopicConfig(erasureDeadlineMs: number): Record<string, string> {
@@ -77,8 +83,12 @@ export async function ensureTopics(
   const settingsOf = (topic: string): Record<string, string> => {
     if (topic === config.keysTopic) return keysTopicConfig(config.erasureDeadlineMs);
     if (roles.encrypted.includes(topic)) return { 'retention.ms': '-1' };
-    // plaintext topics, and the dead letter topic, which holds records that could not be encrypted
-    return { 'retention.ms': String(config.plaintextRetentionMs) };
+    if (topic === config.dlqTopic) {
+      // plaintext (records that could not be processed), and room for one that was too large for its
+      // output plus the reason headers
+      return { 'retention.ms': String(config.plaintextRetentionMs), 'max.message.bytes': String(DLQ_MAX_MESSAGE_BYTES) };
+    }
+    return { 'retention.ms': String(config.plaintextRetentionMs) }; // plaintext topics
   };
   const missing: ITopicConfig[] = all
     .filter((t) => !before.has(t))
@@ -106,7 +116,10 @@ export async function ensureTopics(
       logger.warn({ topic, retentionMs: retention, limitMs: config.plaintextRetentionMs }, 'plaintext topic keeps records longer than SHREDDER_PLAINTEXT_RETENTION_MS');
     }
   }
-  const after = missing.some((t) => t.topic === config.keysTopic) ? await describe(admin, [config.keysTopic]) : before;
+  const after = missing.length > 0 ? await describe(admin, all) : before;
   const keysTombstoneRetentionMs = Number(after.get(config.keysTopic)?.config.get('delete.retention.ms') ?? 86_400_000);
-  return { partitions, keysTombstoneRetentionMs };
+  const outputMaxMessageBytes = Math.min(
+    ...roles.outputs.map((t) => Number(after.get(t)?.config.get('max.message.bytes') ?? DEFAULT_MAX_MESSAGE_BYTES)),
+  );
+  return { partitions, keysTombstoneRetentionMs, outputMaxMessageBytes };
 }

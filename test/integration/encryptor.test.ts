@@ -227,6 +227,25 @@ describe('encryptor', function () {
     expect(Number(p1.offset)).to.be.at.least(3);
   });
 
+  it('dead-letters a record that would be too large for the output once encrypted, and goes on', async () => {
+    setup = encryptorSetup();
+    encryptor = await startEncryptor(setup);
+    const big = Buffer.alloc(1_048_588 - 100, 0x61); // fits the input topic; 38 bytes more do not fit the output
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: setup.input, messages: [{ key: 'heidi', value: big, partition: 0 }] });
+    await producer.send({ topic: setup.input, messages: [{ key: 'heidi', value: 'small', partition: 0 }] });
+    await producer.disconnect();
+    const out = (await outputsOnceCount(kafka, setup.output, 1)).get(0)!;
+    expect(out).to.have.length(1);
+    const table = await readKeysTable(kafka, setup.keysTopic);
+    expect((await decryptRecord(out[0], 0, table, setup.masterKey)).toString()).to.equal('small');
+    const dead = all(await readTopic(kafka, setup.dlqTopic));
+    expect(dead).to.have.length(1);
+    expect(dead[0].value!.length).to.equal(big.length);
+    expect(dead[0].headers!['shredder.error']!.toString()).to.match(/too large once encrypted/);
+  });
+
   it('restores keys from the checkpoint on restart, reading only the tail of the keys topic', async () => {
     setup = encryptorSetup();
     encryptor = await startEncryptor(setup);
