@@ -246,6 +246,29 @@ describe('encryptor', function () {
     expect(dead[0].headers!['shredder.error']!.toString()).to.match(/too large once encrypted/);
   });
 
+  it('dead-letters the records of a subject whose key cannot be unwrapped (another master key), and goes on', async () => {
+    setup = encryptorSetup();
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, [{ key: 'ivan', value: 'ivan-1', partition: 0 }]);
+    await outputsOnceCount(kafka, setup.output, 1);
+    await encryptor.stop();
+    // the same deployment restarted with another master key (id 2) on a fresh machine
+    const rotated = encryptorSetup({ ...setup.env, SHREDDER_MASTER_KEY: Buffer.alloc(32, 9).toString('base64'), SHREDDER_MASTER_KEY_ID: '2' });
+    encryptor = await startEncryptor(rotated, encryptorSetup().config.stateDir);
+    await produce(kafka, setup.input, [{ key: 'ivan', value: 'ivan-2', partition: 0 }, { key: 'judy', value: 'judy-1', partition: 0 }]);
+    const out = (await outputsOnceCount(kafka, setup.output, 2)).get(0)!;
+    expect(out.map((m) => m.key!.toString())).to.deep.equal(['ivan', 'judy']);
+    const dead = await eventually('a dead letter', async () => {
+      const records = all(await readTopic(kafka, setup.dlqTopic));
+      return records.length > 0 ? records : undefined;
+    });
+    expect(dead.map((m) => m.value!.toString())).to.deep.equal(['ivan-2']);
+    expect(dead[0].headers!['shredder.error']!.toString()).to.match(/key unavailable: .*master key id 1, this process has id 2/);
+    // ivan still has exactly one key: the processor did not replace the one it could not read
+    const ivanKeys = (await readTopic(kafka, setup.keysTopic)).get(0)!.filter((m) => m.key!.toString() === 'ivan');
+    expect(ivanKeys).to.have.length(1);
+  });
+
   it('restores keys from the checkpoint on restart, reading only the tail of the keys topic', async () => {
     setup = encryptorSetup();
     encryptor = await startEncryptor(setup);
