@@ -5,7 +5,7 @@ import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AeadRegistry, AlgorithmId, SealItem } from '../crypto/index.js';
 import { randomFillSync } from 'node:crypto';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
-import type { KeyRecord, PartitionKeys } from '../keys/partition-keys.js';
+import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_BYTES, ENVELOPE_VERSION } from '../wire/envelope.js';
 import { ERROR_HEADER, FORGOTTEN_AT_HEADER, isForgetRequest, SOURCE_HEADER } from '../wire/headers.js';
 
@@ -66,8 +66,16 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
   };
   const view = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   const subjects: Uint8Array[] = [];
-  for (const m of messages) if (m.key) subjects.push(view(m.key));
-  const loading = keys.load(subjects);
+  const ids: string[] = [];
+  const idOf: (string | undefined)[] = new Array(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const key = messages[i].key;
+    if (!key) continue;
+    const subject = view(key);
+    subjects.push(subject);
+    ids.push((idOf[i] = subjectId(subject)));
+  }
+  const loading = keys.load(subjects, ids);
   if (loading) await loading;
 
   const toSeal = new Map<AlgorithmId, PendingSeal[]>();
@@ -88,7 +96,6 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       continue;
     }
     const subject = view(message.key);
-    const timestamp = Number(message.timestamp);
     const passThrough = (value: Buffer | null): Message => ({
       key: message.key,
       value,
@@ -97,7 +104,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       headers: message.headers as IHeaders,
     });
     if (isForgetRequest(message.headers)) {
-      result.keyRecords.push(keys.forget(subject, timestamp));
+      result.keyRecords.push(keys.forget(subject, Number(message.timestamp)));
       result.outputs.push(passThrough(null)); // the forget marker, for consumers to purge projections
       result.stats.forgotten++;
       continue;
@@ -119,16 +126,16 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
 
     let dataKey: DataKey | undefined;
     try {
-      const forgottenAt = keys.forgottenAt(subject);
-      if (forgottenAt !== undefined && timestamp <= forgottenAt) {
+      const known = keys.lookup(subject, idOf[i]);
+      if (known.forgottenAt !== undefined && Number(message.timestamp) <= known.forgottenAt) {
         // Produced before its subject was forgotten (on another route, or late): sealed under a key
         // that is never stored, so it is born shredded instead of readable under the new key.
         dataKey = MasterKey.newDataKey(context.algorithm);
         result.stats.bornShredded++;
       } else {
-        dataKey = keys.liveKey(subject);
+        dataKey = known.key;
         if (!dataKey) {
-          const created = keys.createKey(subject, context.algorithm, context.now());
+          const created = keys.createKey(subject, context.algorithm, context.now(), idOf[i]);
           result.keyRecords.push(created.record);
           dataKey = created.key;
           result.stats.keysCreated++;

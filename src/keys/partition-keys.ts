@@ -19,7 +19,9 @@ export interface KeyRecord {
   timestamp: number;
 }
 
-const id = (subject: Uint8Array) => Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength).toString('latin1');
+/** A subject's map key; callers that look a subject up several times in a batch compute it once. */
+export const subjectId = (subject: Uint8Array) => Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength).toString('latin1');
+const id = subjectId;
 
 export class PartitionKeys {
   private readonly cache: LruCache<string, Known>;
@@ -38,11 +40,12 @@ export class PartitionKeys {
    * Brings the given subjects into memory with one store read for those not cached. Returns
    * undefined, not a promise, when all are cached: a warm batch then never yields the event loop.
    */
-  load(subjects: readonly Uint8Array[]): Promise<void> | undefined {
+  load(subjects: readonly Uint8Array[], ids: readonly string[] = subjects.map(id)): Promise<void> | undefined {
     const missing: Uint8Array[] = [];
     const seen = new Set<string>();
-    for (const subject of subjects) {
-      const key = id(subject);
+    for (let i = 0; i < subjects.length; i++) {
+      const subject = subjects[i];
+      const key = ids[i];
       if (seen.has(key) || this.pending.has(key) || this.cache.get(key) !== undefined) continue; // get(): marks it used
       seen.add(key);
       missing.push(subject);
@@ -53,8 +56,7 @@ export class PartitionKeys {
     });
   }
 
-  private known(subject: Uint8Array): Known {
-    const key = id(subject);
+  private known(subject: Uint8Array, key: string = id(subject)): Known {
     const pending = this.pending.get(key);
     if (pending) return this.cache.peek(key) ?? pending;
     const known = this.cache.peek(key);
@@ -63,25 +65,29 @@ export class PartitionKeys {
   }
 
   /** The subject's live data key (unwrapped on first use), if it has one. Requires load(). */
-  liveKey(subject: Uint8Array): DataKey | undefined {
-    const known = this.known(subject);
-    if (!known.wrapped) return undefined;
-    known.key ??= this.masterKey.unwrap(subject, known.wrapped);
-    return known.key;
+  liveKey(subject: Uint8Array, subjectKey?: string): DataKey | undefined {
+    return this.lookup(subject, subjectKey).key;
   }
 
   /** When the subject was last forgotten, if ever. Requires load(). */
-  forgottenAt(subject: Uint8Array): number | undefined {
-    return this.known(subject).forgottenAt;
+  forgottenAt(subject: Uint8Array, subjectKey?: string): number | undefined {
+    return this.known(subject, subjectKey).forgottenAt;
+  }
+
+  /** Both of the above in one lookup (the hot path). Requires load(). */
+  lookup(subject: Uint8Array, subjectKey?: string): { key?: DataKey; forgottenAt?: number } {
+    const known = this.known(subject, subjectKey);
+    if (known.wrapped) known.key ??= this.masterKey.unwrap(subject, known.wrapped);
+    return known;
   }
 
   /** A new live key for a subject that has none, pending until commit(). */
-  createKey(subject: Uint8Array, algorithm: AlgorithmId, now: number): { key: DataKey; record: KeyRecord } {
-    const known = this.known(subject);
+  createKey(subject: Uint8Array, algorithm: AlgorithmId, now: number, subjectKey?: string): { key: DataKey; record: KeyRecord } {
+    const known = this.known(subject, subjectKey);
     if (known.wrapped) throw new Error('the subject already has a live key'); // one live key per subject, always
     const key = MasterKey.newDataKey(algorithm);
     const wrapped = this.masterKey.wrap(subject, key);
-    this.stage(subject, { wrapped, forgottenAt: known.forgottenAt, key });
+    this.stage(subject, { wrapped, forgottenAt: known.forgottenAt, key }, subjectKey);
     return { key, record: { subject, value: wrapped, forgottenAt: known.forgottenAt, timestamp: now } };
   }
 
@@ -96,8 +102,7 @@ export class PartitionKeys {
     this.stage(subject, value ? { wrapped: value, forgottenAt } : { forgottenAt });
   }
 
-  private stage(subject: Uint8Array, known: Known): void {
-    const key = id(subject);
+  private stage(subject: Uint8Array, known: Known, key: string = id(subject)): void {
     this.pending.set(key, { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt });
     this.cache.set(key, known);
   }
