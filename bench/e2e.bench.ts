@@ -184,10 +184,11 @@ async function main() {
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
   try {
     console.log(`end-to-end: ${RECORDS} records of ${VALUE_BYTES} B, ${SUBJECTS} subjects, 3 partitions, transactions per batch`);
-    // A-B-B-A: the broker's state drifts during a run (page cache, segments), so neither mode always
-    // goes first; each mode's figures are the mean of its two runs.
+    // A-B-B-A, BENCH_ROUNDS times (default 2): the broker's state drifts during a run and it shares
+    // the cores with us, so neither mode always goes first; each mode's figures are the mean of its runs.
     const runs = { pass: [] as Awaited<ReturnType<typeof throughput>>[], enc: [] as Awaited<ReturnType<typeof throughput>>[] };
-    for (const mode of ['pass', 'enc', 'enc', 'pass'] as const) {
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+    for (const mode of Array.from({ length: rounds }, () => ['pass', 'enc', 'enc', 'pass'] as const).flat()) {
       const result = await throughput(kafka, mode === 'pass' ? passThrough : encryptor, configFor(brokers, mode));
       console.log(`  ${mode === 'pass' ? 'pass-through' : 'encryptor'}: ${result.recordsPerSecond.toFixed(0)} records/s`);
       runs[mode].push(result);

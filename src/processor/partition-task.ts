@@ -2,7 +2,7 @@
 // its transactional producer, whose id fences any older owner, and its key store, restored from the
 // keys topic before the task processes a record.
 import { join } from 'node:path';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import { KeyStore } from '../keys/key-store.js';
 import type { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import type { MasterKey } from '../keys/master-key.js';
@@ -59,6 +59,7 @@ export class PartitionTask {
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: 60_000,
+        createPartitioner: Partitioners.DefaultPartitioner, // murmur2, as the Java client (dead letters carry no partition)
         // The broker answers CONCURRENT_TRANSACTIONS while it still completes the previous
         // transaction (markers are written after EndTxn returns); kafkajs' default 300 ms first
         // back-off would stall every transaction that follows another. Retry fast instead.
