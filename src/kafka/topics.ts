@@ -106,6 +106,17 @@ export async function ensureTopics(
   if (keys && !(keys.config.get('cleanup.policy') ?? '').split(',').includes('compact')) {
     throw new TopicLayoutError(`the keys topic ${config.keysTopic} is not compacted (cleanup.policy=${keys.config.get('cleanup.policy')}); forgotten keys would never be erased`);
   }
+  if (keys) {
+    // an existing keys topic keeps its own settings: say when they cannot honour the deadline
+    const lag = Number(keys.config.get('max.compaction.lag.ms') ?? Number.MAX_SAFE_INTEGER);
+    const segment = Number(keys.config.get('segment.ms') ?? 604_800_000);
+    if (lag + segment > config.erasureDeadlineMs) {
+      logger.warn(
+        { topic: config.keysTopic, maxCompactionLagMs: lag, segmentMs: segment, deadlineMs: config.erasureDeadlineMs, expected: keysTopicConfig(config.erasureDeadlineMs) },
+        'the keys topic cannot erase a forgotten key within SHREDDER_ERASURE_DEADLINE_MS: set its max.compaction.lag.ms and segment.ms',
+      );
+    }
+  }
   const tooFew = roles.outputs.filter((t) => before.has(t) && before.get(t)!.partitions < partitions);
   if (tooFew.length > 0) {
     throw new TopicLayoutError(`output topics need at least ${partitions} partitions (records keep their partition): ${tooFew.map((t) => `${t} has ${before.get(t)!.partitions}`).join(', ')}`);
