@@ -12,7 +12,7 @@ import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { loadConfig, type ShredderConfig } from '../src/config/config.js';
 import { Encryptor } from '../src/encryptor/encryptor.js';
 import { createKafka } from '../src/kafka/client.js';
-import { ensureTopics } from '../src/kafka/topics.js';
+import { encryptorTopicRoles, ensureTopics } from '../src/kafka/topics.js';
 import { LocalKafkaBroker } from '../src/kafka/local-broker/index.js';
 import { MasterKey } from '../src/keys/master-key.js';
 import { createLogger } from '../src/observability/logger.js';
@@ -58,8 +58,7 @@ function passThrough(config: ShredderConfig): Processor {
     async start() {
       const admin = kafka.admin();
       await admin.connect();
-      const roles = { inputs: [route.from], outputs: [route.to], plaintext: [route.from], encrypted: [route.to] };
-      const layout = await ensureTopics(admin, config, roles, logger);
+      const layout = await ensureTopics(admin, config, encryptorTopicRoles(config.routes), logger);
       await admin.disconnect();
       processor = new StreamProcessor({
         name: 'pass-through',
@@ -95,8 +94,7 @@ function encryptor(config: ShredderConfig): Processor {
 async function createInput(kafka: Kafka, config: ShredderConfig): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  const route = config.routes[0];
-  await ensureTopics(admin, config, { inputs: [route.from], outputs: [route.to], plaintext: [route.from], encrypted: [route.to] }, logger);
+  await ensureTopics(admin, config, encryptorTopicRoles(config.routes), logger);
   await admin.disconnect();
 }
 

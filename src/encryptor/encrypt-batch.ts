@@ -6,7 +6,8 @@ import type { AeadRegistry, AlgorithmId, SealItem } from '../crypto/index.js';
 import { randomFillSync } from 'node:crypto';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
-import { ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_BYTES, ENVELOPE_VERSION } from '../wire/envelope.js';
+import { recordBytes } from '../kafka/transactions.js';
+import { ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION } from '../wire/envelope.js';
 import { ERROR_HEADER, FORGOTTEN_AT_HEADER, isForgetRequest, SOURCE_HEADER } from '../wire/headers.js';
 
 export interface EncryptContext {
@@ -67,11 +68,13 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
   const view = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   const subjects: Uint8Array[] = [];
   const ids: string[] = [];
+  // per record, computed once: its subject bytes and their map key
+  const subjectOf: (Uint8Array | undefined)[] = new Array(messages.length);
   const idOf: (string | undefined)[] = new Array(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const key = messages[i].key;
     if (!key) continue;
-    const subject = view(key);
+    const subject = (subjectOf[i] = view(key));
     subjects.push(subject);
     ids.push((idOf[i] = subjectId(subject)));
   }
@@ -95,7 +98,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       result.deadLetters.push(deadLetter(message, topic, partition, reason));
       continue;
     }
-    const subject = view(message.key);
+    const subject = subjectOf[i]!;
     const passThrough = (value: Buffer | null): Message => ({
       key: message.key,
       value,
@@ -115,9 +118,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       continue;
     }
 
-    let headerBytes = 0;
-    for (const [name, value] of Object.entries(message.headers ?? {})) headerBytes += name.length + String(value ?? '').length;
-    const outputBytes = message.value.length + ENVELOPE_HEADER_BYTES + 16 + message.key.length + headerBytes + RECORD_BATCH_OVERHEAD;
+    const outputBytes = recordBytes(message as Message) + ENVELOPE_OVERHEAD + RECORD_BATCH_OVERHEAD;
     if (outputBytes > context.maxRecordBytes) {
       const reason = `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${context.maxRecordBytes} (max.message.bytes)`;
       result.deadLetters.push(deadLetter(message, topic, partition, reason));

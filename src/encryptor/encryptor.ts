@@ -5,7 +5,7 @@ import type { Batch, Kafka } from 'kafkajs';
 import type { ShredderConfig } from '../config/config.js';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { createKafka } from '../kafka/client.js';
-import { ensureTopics, keysTopicConfig } from '../kafka/topics.js';
+import { encryptorTopicRoles, ensureTopics, keysTopicConfig } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
 import { subjectRefFor, type Logger } from '../observability/logger.js';
 import type { PartitionTask } from '../processor/partition-task.js';
@@ -28,7 +28,6 @@ export class Encryptor {
   readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0 };
   private processor?: StreamProcessor;
   private roller?: SegmentRoller;
-  private readonly tasks = new Map<number, PartitionTask>();
   private readonly routes: Map<string, string>;
   private readonly subjectRef;
 
@@ -66,12 +65,7 @@ export class Encryptor {
       layout = await ensureTopics(
         admin,
         config,
-        {
-          inputs: config.routes.map((r) => r.from),
-          outputs: config.routes.map((r) => r.to),
-          plaintext: config.routes.map((r) => r.from),
-          encrypted: config.routes.map((r) => r.to),
-        },
+        encryptorTopicRoles(config.routes),
         this.logger,
       );
     } finally {
@@ -124,7 +118,6 @@ export class Encryptor {
         s.keysCreated += encrypted.stats.keysCreated;
         s.subjectsForgotten += encrypted.stats.forgotten;
         s.bornShredded += encrypted.stats.bornShredded;
-        this.tasks.set(partition, task);
         if (encrypted.stats.forgotten > 0) this.roller?.forgotten(partition);
         for (const record of encrypted.keyRecords.filter((r) => r.value === null)) {
           this.logger.info({ subject: this.subjectRef(record.subject), partition }, 'subject forgotten: key destroyed');
@@ -139,8 +132,8 @@ export class Encryptor {
 
   /** See segment-roll.ts: an empty-key tombstone that rolls the keys partition's active segment. */
   private async appendRollMarker(partition: number): Promise<void> {
-    const task = this.tasks.get(partition);
-    if (!task?.producer || !this.processor?.assignedPartitions.includes(partition)) return; // its new owner writes to it
+    const task = await this.processor?.ownedTask(partition);
+    if (!task?.producer) return; // the partition moved: its new owner writes to it
     await task.exclusive(() =>
       commitTransaction(task.producer!, {
         topicMessages: [{ topic: this.config.keysTopic, messages: [{ key: ROLL_MARKER_KEY, value: null, partition }] }],

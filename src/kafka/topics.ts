@@ -1,7 +1,7 @@
 // The processor's topics: created when missing with the contract's settings, and checked before any
 // record is touched (partition counts agree, the keys topic is compacted, plaintext is short-lived).
 import type { Admin, ITopicConfig } from 'kafkajs';
-import type { ShredderConfig } from '../config/config.js';
+import type { Route, ShredderConfig } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 
 export class TopicLayoutError extends Error {
@@ -58,6 +58,20 @@ async function describe(admin: Admin, topics: string[]): Promise<Map<string, { p
   return result;
 }
 
+export interface TopicRoles {
+  inputs: string[];
+  outputs: string[];
+  plaintext: string[];
+  encrypted: string[];
+}
+
+/** The encryptor reads plaintext from each route's `from` and writes encrypted records to its `to`. */
+export function encryptorTopicRoles(routes: readonly Route[]): TopicRoles {
+  const from = routes.map((r) => r.from);
+  const to = routes.map((r) => r.to);
+  return { inputs: from, outputs: to, plaintext: from, encrypted: to };
+}
+
 /**
  * Creates the missing topics and checks the layout. `plaintextIn`/`plaintextOut` and `encrypted` name the
  * route topics by role (the encryptor reads plaintext and writes encrypted; the decryptor the reverse).
@@ -65,7 +79,7 @@ async function describe(admin: Admin, topics: string[]): Promise<Map<string, { p
 export async function ensureTopics(
   admin: Admin,
   config: ShredderConfig,
-  roles: { inputs: string[]; outputs: string[]; plaintext: string[]; encrypted: string[] },
+  roles: TopicRoles,
   logger: Logger,
 ): Promise<TopicLayout> {
   const all = [...new Set([...roles.inputs, ...roles.outputs, config.keysTopic, config.dlqTopic])];

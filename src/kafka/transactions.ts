@@ -40,12 +40,17 @@ export type WrittenOffsets = Map<string, number>;
  */
 export const MAX_REQUEST_BYTES = 512 * 1024;
 
-function sizeOf(message: Message): number {
-  const bytes = (v: unknown) => (v == null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : (v as Buffer).length);
-  let size = 70 + bytes(message.key) + bytes(message.value);
-  for (const [name, value] of Object.entries(message.headers ?? {})) size += name.length + bytes(value);
+const byteLength = (v: unknown): number =>
+  v == null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : Array.isArray(v) ? v.reduce((n: number, x) => n + byteLength(x), 0) : (v as Buffer).length;
+
+/** Key, value and header bytes of a record (what its size in a record batch grows with). */
+export function recordBytes(message: Pick<Message, 'key' | 'value' | 'headers'>): number {
+  let size = byteLength(message.key) + byteLength(message.value);
+  for (const name in message.headers ?? {}) size += name.length + byteLength(message.headers![name]);
   return size;
 }
+
+const sizeOf = (message: Message) => 70 + recordBytes(message);
 
 /** Splits the messages into requests of at most MAX_REQUEST_BYTES, keeping their order per topic. */
 export function chunkMessages(topicMessages: TopicMessages[]): TopicMessages[][] {

@@ -119,6 +119,11 @@ export class StreamProcessor {
     return task;
   }
 
+  /** The task of a partition this instance owns, if it has been opened. */
+  ownedTask(partition: number): Promise<PartitionTask> | undefined {
+    return this.assigned.has(partition) ? this.tasks.get(partition) : undefined;
+  }
+
   private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const task = await this.task(batch.partition, heartbeat);

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { resolveKafkaJars } from '../../src/kafka/local-broker/index.js';
+import { eventually } from '../support/kafka.js';
 import { repoRoot } from '../support/repo-root.js';
 
 function portAnswers(port: number): Promise<boolean> {
@@ -16,15 +17,6 @@ function portAnswers(port: number): Promise<boolean> {
     });
     socket.on('error', () => resolve(false));
   });
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
 }
 
 describe('local Kafka broker launcher', () => {
@@ -62,7 +54,7 @@ describe('local Kafka broker launcher', () => {
     expect(existsSync(started.dataDir)).to.equal(true);
 
     child.kill('SIGKILL');
-    expect(await eventually(async () => !(await portAnswers(started.port)), 30_000), 'broker port closed').to.equal(true);
-    expect(await eventually(async () => !existsSync(started.dataDir), 30_000), 'data folder removed').to.equal(true);
+    await eventually('the broker port to close', async () => !(await portAnswers(started.port)), 30_000, 200);
+    await eventually('the data folder to be removed', async () => !existsSync(started.dataDir), 30_000, 200);
   });
 });
