@@ -1,6 +1,7 @@
 // End-to-end benchmark (`npm run bench:e2e`) on a real local Kafka broker: 100k records of 256 bytes
 // through (a) a pass-through processor with the same transactions, batching and task layout as the
-// encryptor (StreamProcessor with a handler that copies records) and (b) the encryptor, in one run.
+// encryptor (StreamProcessor with a handler that copies records), (b) the encryptor and (c) the
+// decryptor (reading what (b) wrote), in one run.
 // Throughput: a backlog of N records drained from the start of the processor to its last commit.
 // Latency: records produced at a steady rate, measured from the input timestamp to the moment a
 // read_committed consumer of the output sees them (output records keep the input timestamp).
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { loadConfig, type ShredderConfig } from '../src/config/config.js';
+import { Decryptor } from '../src/decryptor/decryptor.js';
 import { Encryptor } from '../src/encryptor/encryptor.js';
 import { createKafka } from '../src/kafka/client.js';
 import { encryptorTopicRoles, ensureTopics } from '../src/kafka/topics.js';
@@ -86,6 +88,35 @@ function passThrough(config: ShredderConfig): Processor {
   };
 }
 
+/** The decryptor of an encryptor's output: same keys topic and master key, its own group and state. */
+function decryptConfigFor(encrypt: ShredderConfig): ShredderConfig {
+  const run = randomBytes(3).toString('hex');
+  return {
+    ...encrypt,
+    command: 'decrypt',
+    routes: [{ from: encrypt.routes[0].to, to: `bench-dec-out-${run}` }],
+    groupId: `bench-dec-${run}`,
+    stateDir: mkdtempSync(join(tmpdir(), 'shredder-bench-')),
+  };
+}
+
+function decryptor(config: ShredderConfig): Processor {
+  const d = new Decryptor(config, logger);
+  return { start: () => d.start(), stop: () => d.stop(), processed: () => d.stats.recordsOut, batchTimings: () => d.batchTimings };
+}
+
+/** Encryptor and decryptor together (latency of the whole path); batch timings are the decryptor's. */
+function encryptThenDecrypt(encrypt: ShredderConfig, decrypt: ShredderConfig): Processor {
+  const e = encryptor(encrypt);
+  const d = decryptor(decrypt);
+  return {
+    start: async () => { await e.start(); await d.start(); },
+    stop: async () => { await d.stop(); await e.stop(); },
+    processed: () => d.processed(),
+    batchTimings: () => d.batchTimings(),
+  };
+}
+
 function encryptor(config: ShredderConfig): Processor {
   const e = new Encryptor(config, logger);
   return { start: () => e.start(), stop: () => e.stop(), processed: () => e.stats.recordsOut, batchTimings: () => e.batchTimings };
@@ -111,9 +142,12 @@ async function fill(kafka: Kafka, topic: string, count: number): Promise<void> {
   await producer.disconnect();
 }
 
-async function throughput(kafka: Kafka, make: (c: ShredderConfig) => Processor, config: ShredderConfig) {
-  await createInput(kafka, config);
-  await fill(kafka, config.routes[0].from, RECORDS);
+/** `prefilled`: the input already holds RECORDS records (the decryptor reads an encryptor's output). */
+async function throughput(kafka: Kafka, make: (c: ShredderConfig) => Processor, config: ShredderConfig, prefilled = false) {
+  if (!prefilled) {
+    await createInput(kafka, config);
+    await fill(kafka, config.routes[0].from, RECORDS);
+  }
   const processor = make(config);
   await processor.start();
   // from the first committed batch to the last, so group joins and start-up do not count
@@ -121,29 +155,32 @@ async function throughput(kafka: Kafka, make: (c: ShredderConfig) => Processor, 
   const first = processor.processed();
   const started = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
-  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE start ${process.hrtime.bigint() / 1000n}`);
+  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE start ${make.name} ${process.hrtime.bigint() / 1000n}`);
   while (processor.processed() < RECORDS) await sleep(5);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpuBefore);
-  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE end ${process.hrtime.bigint() / 1000n}`);
+  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE end ${make.name} ${process.hrtime.bigint() / 1000n}`);
   const measured = RECORDS - first;
   const cpuUsPerRecord = (cpu.user + cpu.system) / measured;
   await processor.stop();
   return { recordsPerSecond: measured / seconds, mbPerSecond: (measured * VALUE_BYTES) / seconds / 1e6, seconds, cpuUsPerRecord };
 }
 
+type Result = Awaited<ReturnType<typeof throughput>>;
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function latency(kafka: Kafka, make: (c: ShredderConfig) => Processor, config: ShredderConfig) {
+/** `output`: the topic whose read_committed consumer sees the records (default: the route's `to`). */
+async function latency(kafka: Kafka, make: (c: ShredderConfig) => Processor, config: ShredderConfig, output = config.routes[0].to) {
   await createInput(kafka, config);
   const processor = make(config);
   await processor.start();
   const consumer = kafka.consumer({ groupId: `${config.groupId}-latency`, maxWaitTimeInMs: 20 });
   const latencies: number[] = [];
   await consumer.connect();
-  await consumer.subscribe({ topic: config.routes[0].to, fromBeginning: true });
+  await consumer.subscribe({ topic: output, fromBeginning: true });
   await consumer.run({ eachBatch: async ({ batch }) => {
     const now = Date.now();
     for (const m of batch.messages) latencies.push(now - Number(m.timestamp));
@@ -184,14 +221,26 @@ async function main() {
     console.log(`end-to-end: ${RECORDS} records of ${VALUE_BYTES} B, ${SUBJECTS} subjects, 3 partitions, transactions per batch`);
     // A-B-B-A, BENCH_ROUNDS times (default 2): the broker's state drifts during a run and it shares
     // the cores with us, so neither mode always goes first; each mode's figures are the mean of its runs.
-    const runs = { pass: [] as Awaited<ReturnType<typeof throughput>>[], enc: [] as Awaited<ReturnType<typeof throughput>>[] };
+    const runs = { pass: [] as Result[], enc: [] as Result[], dec: [] as Result[] };
     const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
-    for (const mode of Array.from({ length: rounds }, () => ['pass', 'enc', 'enc', 'pass'] as const).flat()) {
-      const result = await throughput(kafka, mode === 'pass' ? passThrough : encryptor, configFor(brokers, mode));
-      console.log(`  ${mode === 'pass' ? 'pass-through' : 'encryptor'}: ${result.recordsPerSecond.toFixed(0)} records/s`);
-      runs[mode].push(result);
+    const name = { pass: 'pass-through', enc: 'encryptor', dec: 'decryptor' } as const;
+    for (let round = 0; round < rounds; round++) {
+      // pass, enc, dec, enc, dec, pass: each decryptor run reads the encrypted log the encryptor run before it wrote
+      let lastEncrypt: ShredderConfig | undefined;
+      for (const mode of ['pass', 'enc', 'dec', 'enc', 'dec', 'pass'] as const) {
+        let result: Result;
+        if (mode === 'dec') {
+          result = await throughput(kafka, decryptor, decryptConfigFor(lastEncrypt!), true);
+        } else {
+          const config = configFor(brokers, mode);
+          if (mode === 'enc') lastEncrypt = config;
+          result = await throughput(kafka, mode === 'pass' ? passThrough : encryptor, config);
+        }
+        console.log(`  ${name[mode]}: ${result.recordsPerSecond.toFixed(0)} records/s`);
+        runs[mode].push(result);
+      }
     }
-    const mean = (list: typeof runs.pass) => ({
+    const mean = (list: Result[]) => ({
       recordsPerSecond: list.reduce((n, r) => n + r.recordsPerSecond, 0) / list.length,
       mbPerSecond: list.reduce((n, r) => n + r.mbPerSecond, 0) / list.length,
       cpuUsPerRecord: list.reduce((n, r) => n + r.cpuUsPerRecord, 0) / list.length,
@@ -199,24 +248,33 @@ async function main() {
     });
     const base = mean(runs.pass);
     const enc = mean(runs.enc);
+    const dec = mean(runs.dec);
     console.log(`latency: ${LATENCY_RATE} records/s for ${LATENCY_SECONDS} s, input timestamp to read_committed output`);
     const baseLatency = await latency(kafka, passThrough, configFor(brokers, 'pass-lat'));
     const encLatency = await latency(kafka, encryptor, configFor(brokers, 'enc-lat'));
-    const row = (name: string, t: typeof base, l: typeof baseLatency) =>
-      `${name.padEnd(14)} ${t.recordsPerSecond.toFixed(0).padStart(10)} ${t.mbPerSecond.toFixed(1).padStart(8)} ${t.cpuUsPerRecord.toFixed(1).padStart(12)} ${String(l.p50).padStart(8)} ${String(l.p99).padStart(8)}`;
+    const chainEncrypt = configFor(brokers, 'chain-lat');
+    const chainDecrypt = decryptConfigFor(chainEncrypt);
+    const decLatency = await latency(kafka, (c) => encryptThenDecrypt(c, chainDecrypt), chainEncrypt, chainDecrypt.routes[0].to);
+    const row = (label: string, t: typeof base, l: typeof baseLatency) =>
+      `${label.padEnd(14)} ${t.recordsPerSecond.toFixed(0).padStart(10)} ${t.mbPerSecond.toFixed(1).padStart(8)} ${t.cpuUsPerRecord.toFixed(1).padStart(12)} ${String(l.p50).padStart(8)} ${String(l.p99).padStart(8)}`;
     // the broker shares this machine: the processor's own CPU per record is the cost it imposes
     console.log(`\n${'processor'.padEnd(14)} ${'records/s'.padStart(10)} ${'MB/s'.padStart(8)} ${'node CPU us/rec'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
     console.log(row('pass-through', base, baseLatency));
     console.log(row('encryptor', enc, encLatency));
-    const ratio = enc.recordsPerSecond / base.recordsPerSecond;
-    console.log(`\nencryptor throughput / pass-through: ${ratio.toFixed(2)} (target >= 0.90): ${ratio >= 0.9 ? 'met' : 'NOT met'}`);
+    console.log(row('decryptor', dec, decLatency) + '   (latency: through the encryptor and the decryptor)');
+    const fmt = (n: number) => n.toFixed(3);
+    for (const [label, t] of [['encryptor', enc], ['decryptor', dec]] as const) {
+      const ratio = t.recordsPerSecond / base.recordsPerSecond;
+      console.log(`\n${label} throughput / pass-through: ${ratio.toFixed(2)} (target >= 0.90): ${ratio >= 0.9 ? 'met' : 'NOT met'}`);
+    }
     console.log(`end-to-end latency difference (encryptor - pass-through): p50 ${encLatency.p50 - baseLatency.p50} ms, p99 ${encLatency.p99 - baseLatency.p99} ms (broker and scheduling noise on this machine is larger than the difference)`);
     // Every record of a batch waits for the handler of its batch: the handler's time is exactly
-    // what the encryptor adds to a record's latency over the pass-through, measured without the noise.
-    const fmt = (n: number) => n.toFixed(3);
-    console.log(`batch handler time at ${LATENCY_RATE} records/s: pass-through p50 ${fmt(baseLatency.handlerP50)} ms p99 ${fmt(baseLatency.handlerP99)} ms; encryptor p50 ${fmt(encLatency.handlerP50)} ms p99 ${fmt(encLatency.handlerP99)} ms`);
-    const added = encLatency.handlerP99 - baseLatency.handlerP99;
-    console.log(`added latency per record at p99 (handler time): ${fmt(added)} ms (target < 1 ms): ${added < 1 ? 'met' : 'NOT met'}`);
+    // what a processor adds to a record's latency over the pass-through, measured without the noise.
+    console.log(`batch handler time at ${LATENCY_RATE} records/s: pass-through p50 ${fmt(baseLatency.handlerP50)} ms p99 ${fmt(baseLatency.handlerP99)} ms; encryptor p50 ${fmt(encLatency.handlerP50)} ms p99 ${fmt(encLatency.handlerP99)} ms; decryptor p50 ${fmt(decLatency.handlerP50)} ms p99 ${fmt(decLatency.handlerP99)} ms`);
+    for (const [label, l] of [['encryptor', encLatency], ['decryptor', decLatency]] as const) {
+      const added = l.handlerP99 - baseLatency.handlerP99;
+      console.log(`${label}: added latency per record at p99 (handler time): ${fmt(added)} ms (target < 1 ms): ${added < 1 ? 'met' : 'NOT met'}`);
+    }
   } finally {
     await broker?.stop();
   }

@@ -17,3 +17,5 @@ export type { CryptoCore, BatchAead, SealItem, OpenItem, AeadRegistry, Algorithm
 export { parseEnvelope, envelopeHeader, envelopeAad, fieldAad, EnvelopeError, ENVELOPE_OVERHEAD } from './wire/envelope.js';
 export { parseWrappedKey, WrappedKeyError, WRAPPED_KEY_BYTES } from './wire/wrapped-key.js';
 export { MasterKey, type DataKey } from './keys/master-key.js';
+export { DecryptingConsumer } from './decryptor/decrypting-consumer.js';
+export type { DecryptingConsumerOptions, DecryptingConsumerHandlers, DecryptedMessage, RecordStatus } from './decryptor/decrypting-consumer.js';

@@ -3,11 +3,12 @@
 import { Command, CommanderError } from 'commander';
 import { variablesHelp, type CommandName } from '../config/variables.js';
 import { runDemo } from '../demo/demo.js';
+import { Decryptor } from '../decryptor/decryptor.js';
 import { Encryptor } from '../encryptor/encryptor.js';
 import { requestForget } from '../encryptor/forget-request.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger } from '../observability/logger.js';
-import { configOrReport, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runUntilSignal } from './run-processor.js';
+import { configOrReport, EXIT_OK, EXIT_USAGE, runUntilSignal } from './run-processor.js';
 
 async function forget(subject: string): Promise<number> {
   const config = configOrReport('forget');
@@ -16,13 +17,6 @@ async function forget(subject: string): Promise<number> {
   await requestForget(createKafka(config.kafka, logger), config.routes.map((r) => r.from), Buffer.from(subject, 'utf8'));
   process.stdout.write(`forget request written to ${config.routes.map((r) => r.from).join(', ')}\n`);
   return EXIT_OK;
-}
-
-function notBuiltYet(command: CommandName): () => Promise<number> {
-  return async () => {
-    process.stderr.write(`kafka-shredder ${command}: not built yet in this version (see README, "Status").\n`);
-    return EXIT_FAILURE;
-  };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -40,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   withVariables(program.command('encrypt').description('run the encryptor until SIGTERM/SIGINT'), 'encrypt')
     .action(run(() => runUntilSignal('encrypt', (config, logger) => new Encryptor(config, logger))));
   withVariables(program.command('decrypt').description('run the decryptor until SIGTERM/SIGINT'), 'decrypt')
-    .action(run(notBuiltYet('decrypt')));
+    .action(run(() => runUntilSignal('decrypt', (config, logger) => new Decryptor(config, logger))));
   withVariables(
     program.command('forget').argument('<subject>', 'subject id (the record key)').description('ask for the erasure of a subject'),
     'forget',

@@ -7,8 +7,9 @@ import { randomFillSync } from 'node:crypto';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { recordBytes } from '../kafka/transactions.js';
-import { ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION } from '../wire/envelope.js';
-import { ERROR_HEADER, FORGOTTEN_AT_HEADER, isForgetRequest, SOURCE_HEADER } from '../wire/headers.js';
+import { deadLetter } from '../kafka/dead-letter.js';
+import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION } from '../wire/envelope.js';
+import { FORGOTTEN_AT_HEADER, isForgetRequest } from '../wire/headers.js';
 
 export interface EncryptContext {
   topic: string;
@@ -33,15 +34,6 @@ export interface EncryptedBatch {
   stats: { encrypted: number; forgotten: number; keysCreated: number; bornShredded: number; tombstones: number };
 }
 
-export function deadLetter(message: KafkaMessage, topic: string, partition: number, reason: string): Message {
-  return {
-    key: message.key,
-    value: message.value,
-    timestamp: message.timestamp,
-    headers: { ...(message.headers as IHeaders), [ERROR_HEADER]: reason, [SOURCE_HEADER]: `${topic}/${partition}/${message.offset}` },
-  };
-}
-
 export function keyRecordMessage(record: KeyRecord, partition: number): Message {
   return {
     key: Buffer.from(record.subject),
@@ -52,9 +44,15 @@ export function keyRecordMessage(record: KeyRecord, partition: number): Message 
   };
 }
 
-interface PendingSeal {
-  outputIndex: number;
-  item: SealItem;
+/** The records of one algorithm to seal in one call, and where each result goes. */
+interface PendingSeals {
+  items: SealItem[];
+  outputIndexes: number[];
+}
+
+/** The output record of an input record: same key, partition, timestamp and headers. */
+function unchanged(message: KafkaMessage, partition: number, value: Buffer | null): Message {
+  return { key: message.key, value, partition, timestamp: message.timestamp, headers: message.headers as IHeaders };
 }
 
 export async function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): Promise<EncryptedBatch> {
@@ -76,19 +74,18 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     if (!key) continue;
     const subject = (subjectOf[i] = view(key));
     subjects.push(subject);
-    ids.push((idOf[i] = subjectId(subject)));
+    ids.push((idOf[i] = subjectId(key)));
   }
   const loading = keys.load(subjects, ids);
   if (loading) await loading;
 
-  const toSeal = new Map<AlgorithmId, PendingSeal[]>();
-  // one CSPRNG call per batch: 12 random bytes for each record's nonce
-  const nonces = randomFillSync(new Uint8Array(messages.length * ENVELOPE_NONCE_BYTES));
+  const toSeal = new Map<AlgorithmId, PendingSeals>();
   // Every record's associated data (header || subject) in one allocation; its first 22 bytes are
-  // also the envelope header placed before the ciphertext.
+  // also the envelope header placed before the ciphertext. One CSPRNG call for the batch fills it,
+  // which leaves each header's nonce (bytes 10-21) random; the other bytes are overwritten below.
   let aadBytes = 0;
   for (const m of messages) aadBytes += ENVELOPE_HEADER_BYTES + (m.key?.length ?? 0);
-  const aadArena = new Uint8Array(aadBytes);
+  const aadArena = randomFillSync(new Uint8Array(aadBytes));
   let aadOffset = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
@@ -99,21 +96,14 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       continue;
     }
     const subject = subjectOf[i]!;
-    const passThrough = (value: Buffer | null): Message => ({
-      key: message.key,
-      value,
-      partition,
-      timestamp: message.timestamp,
-      headers: message.headers as IHeaders,
-    });
     if (isForgetRequest(message.headers)) {
       result.keyRecords.push(keys.forget(subject, Number(message.timestamp)));
-      result.outputs.push(passThrough(null)); // the forget marker, for consumers to purge projections
+      result.outputs.push(unchanged(message, partition, null)); // the forget marker, for consumers to purge projections
       result.stats.forgotten++;
       continue;
     }
     if (message.value === null) {
-      result.outputs.push(passThrough(null)); // a tombstone stays a tombstone
+      result.outputs.push(unchanged(message, partition, null)); // a tombstone stays a tombstone
       result.stats.tombstones++;
       continue;
     }
@@ -153,24 +143,21 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     aad[1] = dataKey.algorithm;
     const keyId = dataKey.keyId;
     for (let b = 0; b < 8; b++) aad[2 + b] = keyId[b];
-    for (let b = 0, n = i * ENVELOPE_NONCE_BYTES; b < ENVELOPE_NONCE_BYTES; b++) aad[10 + b] = nonces[n + b];
     for (let b = 0; b < subject.length; b++) aad[ENVELOPE_HEADER_BYTES + b] = subject[b];
-    const pending = toSeal.get(dataKey.algorithm) ?? [];
-    toSeal.set(dataKey.algorithm, pending);
-    pending.push({
-      outputIndex: result.outputs.length,
-      item: { key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext: message.value, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) },
-    });
-    result.outputs.push(passThrough(null));
+    let pending = toSeal.get(dataKey.algorithm);
+    if (!pending) toSeal.set(dataKey.algorithm, (pending = { items: [], outputIndexes: [] }));
+    pending.items.push({ key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext: message.value, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) });
+    pending.outputIndexes.push(result.outputs.length);
+    result.outputs.push(unchanged(message, partition, null));
     result.stats.encrypted++;
   }
 
-  for (const [algorithm, pending] of toSeal) {
-    const sealed = context.ciphers.get(algorithm).sealBatch(pending.map((p) => p.item));
-    pending.forEach((p, i) => {
-      const value = sealed[i];
-      result.outputs[p.outputIndex].value = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    });
+  for (const [algorithm, { items, outputIndexes }] of toSeal) {
+    const sealed = context.ciphers.get(algorithm).sealBatch(items);
+    for (let k = 0; k < sealed.length; k++) {
+      const value = sealed[k];
+      result.outputs[outputIndexes[k]].value = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    }
   }
   return result;
 }

@@ -1,16 +1,12 @@
 // `kafka-shredder encrypt`: the encryptor processor. Reads each route's plaintext input, seals every
 // record under its subject's data key in the WebAssembly core (a batch per call), and writes the
 // encrypted records, new keys, tombstones and dead letters with the input offsets in one transaction.
-import type { Batch, Kafka } from 'kafkajs';
-import type { ShredderConfig } from '../config/config.js';
+import type { Batch } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
-import { createKafka } from '../kafka/client.js';
-import { encryptorTopicRoles, ensureTopics, keysTopicConfig } from '../kafka/topics.js';
-import { MasterKey } from '../keys/master-key.js';
-import { subjectRefFor, type Logger } from '../observability/logger.js';
+import { encryptorTopicRoles, keysTopicConfig, prepareTopics } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
+import { RouteProcessor } from '../processor/route-processor.js';
 import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
-import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
 import { commitTransaction } from '../kafka/transactions.js';
 import { encryptBatch, keyRecordMessage } from './encrypt-batch.js';
 import { ROLL_MARKER_KEY, SegmentRoller } from './segment-roll.js';
@@ -24,67 +20,19 @@ export interface EncryptorStats {
   bornShredded: number;
 }
 
-export class Encryptor {
+export class Encryptor extends RouteProcessor {
   readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0 };
-  private processor?: StreamProcessor;
   private roller?: SegmentRoller;
-  private readonly routes: Map<string, string>;
-  private readonly subjectRef;
-
-  constructor(
-    private readonly config: ShredderConfig,
-    private readonly logger: Logger,
-    private readonly kafka: Kafka = createKafka(config.kafka, logger),
-  ) {
-    this.routes = new Map(config.routes.map((r) => [r.from, r.to]));
-    this.subjectRef = subjectRefFor(config.masterKey);
-  }
-
-  get failed(): Promise<never> | undefined {
-    return this.processor?.failed;
-  }
-
-  get batchTimings() {
-    return this.processor?.batchTimings ?? [];
-  }
-
-  get restores() {
-    return this.processor?.restores ?? [];
-  }
-
-  get assignedPartitions(): number[] {
-    return this.processor?.assignedPartitions ?? [];
-  }
 
   async start(): Promise<void> {
     const { config } = this;
-    const admin = this.kafka.admin();
-    await admin.connect();
-    let layout;
-    try {
-      layout = await ensureTopics(
-        admin,
-        config,
-        encryptorTopicRoles(config.routes),
-        this.logger,
-      );
-    } finally {
-      await admin.disconnect();
-    }
+    const layout = await prepareTopics(this.kafka, config, encryptorTopicRoles(config.routes), this.logger);
     const ciphers = await loadAeadRegistry();
     this.roller = new SegmentRoller(Number(keysTopicConfig(config.erasureDeadlineMs)['segment.ms']), (p) => this.appendRollMarker(p), this.logger);
-    const masterKey = new MasterKey(config.masterKey, config.masterKeyId);
     this.processor = new StreamProcessor({
+      ...this.commonOptions(layout),
       name: 'encrypt',
-      kafka: this.kafka,
-      inputs: config.routes.map((r) => r.from),
-      keysTopic: config.keysTopic,
-      groupId: config.groupId,
-      stateDir: config.stateDir,
-      masterKey,
-      checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
       handler: (batch, task) => this.encrypt(batch, task, ciphers, layout.outputMaxMessageBytes),
-      logger: this.logger,
     });
     await this.processor.start();
     this.logger.info({ routes: config.routes, partitions: layout.partitions, algorithm: config.algorithm }, 'encryptor started');
@@ -122,10 +70,7 @@ export class Encryptor {
         for (const record of encrypted.keyRecords.filter((r) => r.value === null)) {
           this.logger.info({ subject: this.subjectRef(record.subject), partition }, 'subject forgotten: key destroyed');
         }
-        for (const dead of encrypted.deadLetters) {
-          const subject = dead.key ? this.subjectRef(new Uint8Array(dead.key as Buffer)) : undefined;
-          this.logger.warn({ subject, reason: dead.headers?.[ERROR_HEADER], source: dead.headers?.[SOURCE_HEADER] }, 'record dead-lettered');
-        }
+        this.logDeadLetters(encrypted.deadLetters);
       },
     };
   }

@@ -11,7 +11,8 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 // kafkajs logs retriable protocol errors (CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, rebalances) at
-// ERROR although it retries them; they are warnings for an operator.
+// ERROR although it retries them: routine on a busy transactional producer, so debug for an operator
+// (a retry that finally fails surfaces as an aborted batch, which we log as a warning).
 const RETRIED = /CONCURRENT_TRANSACTIONS|concurrent operation|not the correct coordinator|rebalanc|NOT_COORDINATOR|coordinator is loading/i;
 
 // Our transactional producers retry a bounded number of times on purpose: a transaction that fails is
@@ -30,7 +31,7 @@ export function createKafka(connection: KafkaConnection, logger: Logger): Kafka 
       const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
       if (NOT_APPLICABLE.test(message)) return;
       let method = LEVELS[level] ?? 'info';
-      if (method === 'error' && RETRIED.test(`${message} ${String(fields.error ?? '')}`)) method = 'warn';
+      if ((method === 'error' || method === 'warn') && RETRIED.test(`${message} ${String(fields.error ?? '')}`)) method = 'debug';
       log[method]({ kafkajs: label, ...fields }, message);
     },
   });

@@ -1,6 +1,6 @@
 // The processor's topics: created when missing with the contract's settings, and checked before any
 // record is touched (partition counts agree, the keys topic is compacted, plaintext is short-lived).
-import type { Admin, ITopicConfig } from 'kafkajs';
+import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import type { Route, ShredderConfig } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -58,6 +58,9 @@ async function describe(admin: Admin, topics: string[]): Promise<Map<string, { p
   return result;
 }
 
+/** The settings topics are created and checked with. */
+export type TopicSettings = Pick<ShredderConfig, 'keysTopic' | 'dlqTopic' | 'erasureDeadlineMs' | 'plaintextRetentionMs'>;
+
 export interface TopicRoles {
   inputs: string[];
   outputs: string[];
@@ -72,13 +75,31 @@ export function encryptorTopicRoles(routes: readonly Route[]): TopicRoles {
   return { inputs: from, outputs: to, plaintext: from, encrypted: to };
 }
 
+/** The decryptor reads encrypted records from each route's `from` and writes plaintext to its `to`. */
+export function decryptorTopicRoles(routes: readonly Route[]): TopicRoles {
+  const from = routes.map((r) => r.from);
+  const to = routes.map((r) => r.to);
+  return { inputs: from, outputs: to, plaintext: to, encrypted: from };
+}
+
+/** ensureTopics() through a short-lived admin client. */
+export async function prepareTopics(kafka: Kafka, config: TopicSettings, roles: TopicRoles, logger: Logger): Promise<TopicLayout> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await ensureTopics(admin, config, roles, logger);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
  * Creates the missing topics and checks the layout. `plaintextIn`/`plaintextOut` and `encrypted` name the
  * route topics by role (the encryptor reads plaintext and writes encrypted; the decryptor the reverse).
  */
 export async function ensureTopics(
   admin: Admin,
-  config: ShredderConfig,
+  config: TopicSettings,
   roles: TopicRoles,
   logger: Logger,
 ): Promise<TopicLayout> {
@@ -144,6 +165,7 @@ export async function ensureTopics(
   const after = missing.length > 0 ? await describe(admin, all) : before;
   const keysTombstoneRetentionMs = Number(after.get(config.keysTopic)?.config.get('delete.retention.ms') ?? 86_400_000);
   const outputMaxMessageBytes = Math.min(
+    DLQ_MAX_MESSAGE_BYTES,
     ...roles.outputs.map((t) => Number(after.get(t)?.config.get('max.message.bytes') ?? DEFAULT_MAX_MESSAGE_BYTES)),
   );
   return { partitions, keysTombstoneRetentionMs, outputMaxMessageBytes };

@@ -1,25 +1,34 @@
 // Reads keys-topic partitions into key stores (changelog restore). One long-lived consumer per process,
-// in a group of its own so that it sees every partition; partitions stay paused until restored, then
-// are read from the store's checkpoint up to a target offset (read_committed: aborted key records of a
-// crashed transaction are never restored).
+// in a group of its own so that it sees every partition. A partition is paused until a task asks for
+// it, then read from the store's checkpoint, read_committed (aborted key records of a crashed
+// transaction are never applied): up to a target offset (restore), or on and on (follow: the
+// decryptor, whose keys are written by someone else while it runs).
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { FORGOTTEN_AT_HEADER, headerText } from '../wire/headers.js';
 import type { Logger } from '../observability/logger.js';
 import type { PartitionKeys } from './partition-keys.js';
 
-interface Restore {
-  keys: PartitionKeys;
-  target: number;
-  applied: number;
+interface Waiter {
+  offset: number;
   resolve: () => void;
   reject: (err: Error) => void;
+}
+
+interface Tracked {
+  keys: PartitionKeys;
+  /** Everything before this offset is applied and committed to the store. */
+  position: number;
+  /** Restore: stop here (exclusive). Follow: undefined. */
+  until?: number;
+  applied: number;
+  waiters: Waiter[];
   onProgress?: (applied: number) => void;
 }
 
 export class KeysTopicReader {
   private readonly consumer: Consumer;
-  private readonly active = new Map<number, Restore>();
+  private readonly tracked = new Map<number, Tracked>();
   private running = false;
 
   constructor(kafka: Kafka, private readonly topic: string, groupIdPrefix: string, private readonly logger: Logger) {
@@ -30,7 +39,7 @@ export class KeysTopicReader {
     });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       // also fires for batches read_committed filtered to nothing (transaction markers)
-      if (payload.topic === this.topic) this.settleIfDone(payload.partition, Number(payload.lastOffset) + 1);
+      if (payload.topic === this.topic) this.advance(payload.partition, Number(payload.lastOffset) + 1);
     });
   }
 
@@ -43,57 +52,86 @@ export class KeysTopicReader {
 
   /** Reads `partition` from `fromOffset` up to `toOffset` (exclusive) into `keys`, committing to its store. */
   restore(partition: number, keys: PartitionKeys, fromOffset: number, toOffset: number, onProgress?: (applied: number) => void): Promise<void> {
-    if (!this.running) throw new Error('the keys topic reader is not started');
-    if (this.active.has(partition)) throw new Error(`partition ${partition} is already being restored`);
     if (fromOffset >= toOffset) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.active.set(partition, { keys, target: toOffset, applied: 0, resolve, reject, onProgress });
-      this.consumer.seek({ topic: this.topic, partition, offset: String(fromOffset) });
-      this.consumer.resume([{ topic: this.topic, partitions: [partition] }]);
-    });
+    this.track(partition, { keys, position: fromOffset, until: toOffset, applied: 0, waiters: [], onProgress });
+    return this.caughtUp(partition, toOffset);
+  }
+
+  /** Keeps reading `partition` into `keys` from `fromOffset` as key records arrive, until unfollow(). */
+  follow(partition: number, keys: PartitionKeys, fromOffset: number): void {
+    this.track(partition, { keys, position: fromOffset, applied: 0, waiters: [] });
+  }
+
+  /** Resolves once every key record before `offset` of a followed or restoring partition is applied. */
+  caughtUp(partition: number, offset: number): Promise<void> {
+    const tracked = this.tracked.get(partition);
+    if (!tracked) return Promise.reject(new Error(`keys partition ${partition} is not being read`));
+    if (tracked.position >= offset) return Promise.resolve();
+    return new Promise((resolve, reject) => tracked.waiters.push({ offset, resolve, reject }));
+  }
+
+  /** Stops reading a partition into `keys` (its task was closed); pending waits fail. */
+  unfollow(partition: number, keys: PartitionKeys): void {
+    if (this.tracked.get(partition)?.keys === keys) this.finish(partition, new Error(`keys partition ${partition} is no longer read`));
+  }
+
+  private track(partition: number, tracked: Tracked): void {
+    if (!this.running) throw new Error('the keys topic reader is not started');
+    // a task reopened after a failed batch takes over from the one it replaces
+    if (this.tracked.has(partition)) this.finish(partition, new Error(`keys partition ${partition} was taken over`));
+    this.tracked.set(partition, tracked);
+    this.consumer.seek({ topic: this.topic, partition, offset: String(tracked.position) });
+    this.consumer.resume([{ topic: this.topic, partitions: [partition] }]);
   }
 
   private async onBatch({ batch }: EachBatchPayload): Promise<void> {
-    const restore = this.active.get(batch.partition);
-    if (!restore) {
+    const tracked = this.tracked.get(batch.partition);
+    if (!tracked) {
       this.consumer.pause([{ topic: this.topic, partitions: [batch.partition] }]);
       return;
     }
     try {
       for (const message of batch.messages) {
-        if (Number(message.offset) >= restore.target) break;
+        if (Number(message.offset) < tracked.position) continue; // fetched before a seek
+        if (tracked.until !== undefined && Number(message.offset) >= tracked.until) break;
         if (!message.key || message.key.length === 0) continue; // the segment-roll marker, not a subject
         const forgottenAt = message.value === null ? Number(message.timestamp) : Number(headerText(message.headers, FORGOTTEN_AT_HEADER)) || undefined;
-        restore.keys.applyRecord(new Uint8Array(message.key), message.value ? new Uint8Array(message.value) : null, forgottenAt);
-        restore.applied++;
+        tracked.keys.applyRecord(new Uint8Array(message.key), message.value ? new Uint8Array(message.value) : null, forgottenAt);
+        tracked.applied++;
       }
-      const next = Math.min(Number(batch.lastOffset()) + 1, restore.target);
-      await restore.keys.commit(next);
-      restore.onProgress?.(restore.applied);
+      const last = Number(batch.lastOffset()) + 1;
+      const next = tracked.until !== undefined ? Math.min(last, tracked.until) : last;
+      await tracked.keys.commit(next);
+      tracked.onProgress?.(tracked.applied);
     } catch (err) {
-      restore.keys.rollback();
-      this.finish(batch.partition)?.reject(err as Error);
+      tracked.keys.rollback();
+      this.finish(batch.partition, err as Error);
     }
   }
 
-  private settleIfDone(partition: number, nextOffset: number): void {
-    const restore = this.active.get(partition);
-    if (restore && nextOffset >= restore.target) {
-      this.logger.debug({ partition, records: restore.applied }, 'keys partition restored');
-      this.finish(partition)?.resolve();
+  private advance(partition: number, nextOffset: number): void {
+    const tracked = this.tracked.get(partition);
+    if (!tracked) return;
+    tracked.position = Math.max(tracked.position, tracked.until !== undefined ? Math.min(nextOffset, tracked.until) : nextOffset);
+    const ready = tracked.waiters.filter((w) => tracked.position >= w.offset);
+    tracked.waiters = tracked.waiters.filter((w) => tracked.position < w.offset);
+    for (const waiter of ready) waiter.resolve();
+    if (tracked.until !== undefined && tracked.position >= tracked.until) {
+      this.logger.debug({ partition, records: tracked.applied }, 'keys partition restored');
+      this.finish(partition);
     }
   }
 
-  private finish(partition: number): Restore | undefined {
-    const restore = this.active.get(partition);
-    this.active.delete(partition);
+  private finish(partition: number, error?: Error): void {
+    const tracked = this.tracked.get(partition);
+    this.tracked.delete(partition);
     this.consumer.pause([{ topic: this.topic, partitions: [partition] }]);
-    return restore;
+    for (const waiter of tracked?.waiters ?? []) waiter.reject(error ?? new Error(`keys partition ${partition} is no longer read`));
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    for (const partition of [...this.active.keys()]) this.finish(partition)?.reject(new Error('keys topic reader stopped'));
+    for (const partition of [...this.tracked.keys()]) this.finish(partition, new Error('keys topic reader stopped'));
     await this.consumer.disconnect();
   }
 }

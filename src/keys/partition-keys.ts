@@ -20,7 +20,8 @@ export interface KeyRecord {
 }
 
 /** A subject's map key; callers that look a subject up several times in a batch compute it once. */
-export const subjectId = (subject: Uint8Array) => Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength).toString('latin1');
+export const subjectId = (subject: Uint8Array): string =>
+  (Buffer.isBuffer(subject) ? subject : Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength)).toString('latin1');
 const id = subjectId;
 
 export class PartitionKeys {
@@ -52,7 +53,11 @@ export class PartitionKeys {
     }
     if (missing.length === 0) return undefined;
     return this.store.get(missing).then((entries) => {
-      missing.forEach((subject, i) => this.cache.set(id(subject), entries[i] ?? {}));
+      missing.forEach((subject, i) => {
+        const key = id(subject);
+        // a key record applied while the store was read (the decryptor follows the keys topic) is newer
+        if (!this.pending.has(key) && this.cache.peek(key) === undefined) this.cache.set(key, entries[i] ?? {});
+      });
     });
   }
 

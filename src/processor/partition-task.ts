@@ -21,6 +21,11 @@ export interface TaskContext {
   checkpointMaxAgeMs: number;
   /** Whether this task writes (encryptor, decryptor output) through a transactional producer. */
   transactional: boolean;
+  /**
+   * Whether the keys partition changes while the task runs (the decryptor: the encryptor writes it):
+   * then it is followed after the restore, and catchUpKeys() waits for the keys of records just read.
+   */
+  followKeys?: boolean;
   logger: Logger;
   onHeartbeat?: () => Promise<void>;
 }
@@ -47,6 +52,7 @@ export class PartitionTask {
     readonly keys: PartitionKeys,
     readonly store: KeyStore,
     readonly restoreStats: RestoreStats,
+    private readonly context: TaskContext,
   ) {}
 
   static async open(partition: number, context: TaskContext): Promise<PartitionTask> {
@@ -92,12 +98,24 @@ export class PartitionTask {
       });
       const restoreStats = { partition, fromOffset, toOffset: endOffset, records, fullRestore: !usable, ms: Date.now() - started };
       logger.info(restoreStats, 'keys partition restored');
-      return new PartitionTask(partition, producer, keys, store, restoreStats);
+      if (context.followKeys) context.reader.follow(partition, keys, Math.max(fromOffset, endOffset));
+      return new PartitionTask(partition, producer, keys, store, restoreStats, context);
     } catch (err) {
       await store.close().catch(() => {});
       await producer?.disconnect().catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * Waits until the store holds every key record committed to the keys partition by now. A record's
+   * key is committed with the record itself (one transaction), so once this resolves for a record
+   * already read, a key still missing was destroyed: the record is shredded, not early.
+   */
+  async catchUpKeys(): Promise<void> {
+    const offsets = await this.context.admin.fetchTopicOffsets(this.context.keysTopic); // read_committed: the last stable offset
+    const endOffset = Number(offsets.find((o) => o.partition === this.partition)?.high ?? 0);
+    await this.context.reader.caughtUp(this.partition, endOffset);
   }
 
   /** Runs work for this task one at a time (batches of two routes share the producer and the keys). */
@@ -110,6 +128,7 @@ export class PartitionTask {
   /** Closes the producer and the store; a revoked task's store is deleted (state moves through Kafka). */
   async close(dropStore: boolean): Promise<void> {
     await this.queue;
+    if (this.context.followKeys) this.context.reader.unfollow(this.partition, this.keys);
     await this.producer?.disconnect().catch(() => {});
     await this.store.close().catch(() => {});
     if (dropStore) await KeyStore.destroy(this.store.location).catch(() => {});

@@ -1,7 +1,7 @@
 // The consume-process-produce loop shared by the encryptor and the decryptor: one consumer group over
 // the input topics with co-partitioned assignment, a task per owned partition (restored before use),
 // and each input batch handled inside one transaction of its task, input offsets included.
-import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, TopicMessages } from 'kafkajs';
+import { Partitioners, type Admin, type Batch, type Consumer, type EachBatchPayload, type Kafka, type Producer, type TopicMessages } from 'kafkajs';
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
 import { commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
@@ -17,7 +17,8 @@ export interface BatchResult {
   aborted?(): void;
 }
 
-export type BatchHandler = (batch: Batch, task: PartitionTask) => Promise<BatchResult>;
+/** `heartbeat` keeps the group membership alive during a long batch (an application's slow handler). */
+export type BatchHandler = (batch: Batch, task: PartitionTask, heartbeat: () => Promise<void>) => Promise<BatchResult>;
 
 export interface StreamProcessorOptions {
   name: string;
@@ -32,6 +33,14 @@ export interface StreamProcessorOptions {
   logger: Logger;
   /** Input batches of different tasks handled at once. */
   concurrency?: number;
+  /**
+   * true (default): each batch's writes and input offsets commit in one transaction of its task
+   * (exactly-once). false: writes go through one idempotent producer, then the offsets are committed
+   * (at-least-once: for an in-process consumer whose effects Kafka cannot make transactional).
+   */
+  transactional?: boolean;
+  /** See TaskContext.followKeys. */
+  followKeys?: boolean;
 }
 
 export class StreamProcessor {
@@ -41,6 +50,7 @@ export class StreamProcessor {
   private readonly tasks = new Map<number, Promise<PartitionTask>>();
   private assigned = new Set<number>();
   private stopping = false;
+  private plainProducer?: Promise<Producer>;
   readonly restores: RestoreStats[] = [];
   /** How long the handler took for each recent batch (ms) and its size: what processing adds to a record's latency. */
   readonly batchTimings: { ms: number; records: number }[] = [];
@@ -106,7 +116,8 @@ export class StreamProcessor {
         groupId: this.options.groupId,
         stateDir: this.options.stateDir,
         checkpointMaxAgeMs: this.options.checkpointMaxAgeMs,
-        transactional: true,
+        transactional: this.transactional,
+        followKeys: this.options.followKeys,
         logger: this.options.logger,
         onHeartbeat: heartbeat,
       });
@@ -124,6 +135,31 @@ export class StreamProcessor {
     return this.assigned.has(partition) ? this.tasks.get(partition) : undefined;
   }
 
+  private get transactional(): boolean {
+    return this.options.transactional ?? true;
+  }
+
+  private async commit(task: PartitionTask, batch: Batch, topicMessages: TopicMessages[]) {
+    const next = String(Number(batch.lastOffset()) + 1);
+    if (this.transactional) {
+      return commitTransaction(task.producer!, {
+        topicMessages,
+        offsets: { consumerGroupId: this.options.groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] },
+      });
+    }
+    const toSend = topicMessages.filter((t) => t.messages.length > 0);
+    if (toSend.length > 0) {
+      this.plainProducer ??= (async () => {
+        const producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+        await producer.connect();
+        return producer;
+      })();
+      await (await this.plainProducer).sendBatch({ topicMessages: toSend });
+    }
+    await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+    return new Map<string, number>();
+  }
+
   private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const task = await this.task(batch.partition, heartbeat);
@@ -132,16 +168,10 @@ export class StreamProcessor {
       let result: BatchResult | undefined;
       try {
         const handlerStarted = process.hrtime.bigint();
-        result = await this.options.handler(batch, task);
+        result = await this.options.handler(batch, task, heartbeat);
         this.batchTimings.push({ ms: Number(process.hrtime.bigint() - handlerStarted) / 1e6, records: batch.messages.length });
         if (this.batchTimings.length > 10_000) this.batchTimings.splice(0, 5_000);
-        const written = await commitTransaction(task.producer!, {
-          topicMessages: result.topicMessages,
-          offsets: {
-            consumerGroupId: this.options.groupId,
-            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) }] }],
-          },
-        });
+        const written = await this.commit(task, batch, result.topicMessages);
         await result.committed?.(written);
       } catch (err) {
         result?.aborted?.();
@@ -172,6 +202,7 @@ export class StreamProcessor {
     await this.consumer.disconnect().catch(() => {});
     for (const task of this.tasks.values()) await task.then((t) => t.close(false), () => {});
     this.tasks.clear();
+    await this.plainProducer?.then((p) => p.disconnect()).catch(() => {});
     await this.reader.stop().catch(() => {});
     await this.admin.disconnect().catch(() => {});
   }

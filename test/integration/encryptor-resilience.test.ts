@@ -3,25 +3,11 @@ import { expect } from 'chai';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { decryptRecord, readKeysTable } from '../support/decrypt.js';
 import { encryptorSetup, startEncryptor } from '../support/encryptor.js';
-import { startChildProcessor, type ChildProcessor } from '../support/child-processor.js';
+import { killRepeatedly, startChildProcessor, type ChildProcessor } from '../support/child-processor.js';
+import { produceSlowly } from '../support/produce.js';
 import { eventually, readTopic, testKafka } from '../support/kafka.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Produces `total` records in chunks while `during` runs; subjects spread over the partitions. */
-async function produceSlowly(kafka: Kafka, topic: string, total: number, chunk: number, pauseMs: number): Promise<void> {
-  const producer = kafka.producer();
-  await producer.connect();
-  for (let sent = 0; sent < total; sent += chunk) {
-    const messages = Array.from({ length: Math.min(chunk, total - sent) }, (_, i) => ({
-      key: `user-${(sent + i) % 37}`,
-      value: `event-${sent + i}`,
-    }));
-    await producer.send({ topic, messages });
-    await sleep(pauseMs);
-  }
-  await producer.disconnect();
-}
 
 async function expectExactlyOnce(kafka: Kafka, input: string, output: string, keysTopic: string, masterKey: Buffer, total: number) {
   const outputs = await eventually(`${total} encrypted records`, async () => {
@@ -68,14 +54,7 @@ describe('encryptor exactly-once', function () {
     // ~45 s of input, so that every restarted encryptor (which waits up to the 10 s session timeout
     // of the killed one) still finds records in flight
     const producing = produceSlowly(kafka, setup.input, total, 20, 300);
-    for (let kill = 0; kill < 3; kill++) {
-      // a task restored means the child is processing: kill it somewhere inside its transactions
-      await child.waitForLog((l) => l.msg === 'keys partition restored', 60_000);
-      await sleep(500 + Math.floor(Math.random() * 1000));
-      child.child.kill('SIGKILL');
-      await child.exited;
-      child = startChildProcessor('encrypt', setup.env);
-    }
+    child = await killRepeatedly(child, 'encrypt', setup.env, 3);
     await producing;
     try {
       await expectExactlyOnce(kafka, setup.input, setup.output, setup.keysTopic, setup.masterKey, total);

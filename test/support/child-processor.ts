@@ -66,3 +66,22 @@ export function startChildProcessor(command: string, env: Record<string, string>
     },
   };
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Kills the processor with SIGKILL `kills` times, each time somewhere inside its transactions (0.5 to
+ * 1.5 s after a task was restored, which means it is processing), and starts it again. Returns the
+ * last one, still running.
+ */
+export async function killRepeatedly(first: ChildProcessor, command: string, env: Record<string, string>, kills: number): Promise<ChildProcessor> {
+  let child = first;
+  for (let kill = 0; kill < kills; kill++) {
+    await child.waitForLog((l) => l.msg === 'keys partition restored', 60_000);
+    await sleep(500 + Math.floor(Math.random() * 1000));
+    child.child.kill('SIGKILL');
+    await child.exited;
+    child = startChildProcessor(command, env);
+  }
+  return child;
+}

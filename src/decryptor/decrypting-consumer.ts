@@ -1,0 +1,147 @@
+// The in-process decrypting consumer (library API, see README "Library"): a kafkajs-style consumer of
+// encrypted topics that hands the application each record's plaintext and status, and never writes
+// plaintext back to Kafka. Same tasks, key stores and key-race rule as `kafka-shredder decrypt`;
+// delivery is at-least-once (offsets are committed after the application's handler returns).
+import type { IHeaders, Kafka } from 'kafkajs';
+import type { KafkaConnection } from '../config/config.js';
+import { loadAeadRegistry } from '../crypto/index.js';
+import { createKafka } from '../kafka/client.js';
+import { prepareTopics } from '../kafka/topics.js';
+import { MasterKey } from '../keys/master-key.js';
+import { createLogger, subjectRefFor, type Logger } from '../observability/logger.js';
+import { StreamProcessor } from '../processor/stream-processor.js';
+import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
+import { decryptBatch, type RecordStatus } from './decrypt-batch.js';
+
+export type { RecordStatus };
+
+export interface DecryptingConsumerOptions {
+  brokers: string[];
+  /** Consumer group; also names the local key stores. */
+  groupId: string;
+  /** Encrypted topics to read (co-partitioned with the keys topic). */
+  topics: string[];
+  /** The 32-byte master key that wrapped the data keys. */
+  masterKey: Uint8Array;
+  /** Default 1. */
+  masterKeyId?: number;
+  /** Default `encryption-keys`. */
+  keysTopic?: string;
+  /** Where records that cannot be opened go, with their reason. Default `shredder-dlq`. */
+  dlqTopic?: string;
+  /** RocksDB key stores. Default `./shredder-state`. */
+  stateDir?: string;
+  clientId?: string;
+  ssl?: boolean;
+  sasl?: KafkaConnection['sasl'];
+  /** Erasure deadline for a keys topic this consumer has to create. Default one day. */
+  erasureDeadlineMs?: number;
+  /** A pino logger; default: JSON lines at level `warn` to stdout. */
+  logger?: Logger;
+  /** Bring your own kafkajs client instead of brokers/clientId/ssl/sasl. */
+  kafka?: Kafka;
+}
+
+export interface DecryptedMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  /** The subject id. */
+  key: Buffer | null;
+  /** Plaintext when `status` is `ok` (null for a tombstone); always null when `shredded` or `forget`. */
+  value: Buffer | null;
+  headers: IHeaders;
+  /** `ok`; `shredded`: the subject's key is gone; `forget`: the subject was just forgotten, purge what you derived from it. */
+  status: RecordStatus;
+}
+
+export interface DecryptingConsumerHandlers {
+  /** Called per record, in order per partition. */
+  eachMessage?: (message: DecryptedMessage) => Promise<void> | void;
+  /** Called per batch (one topic-partition, in order) instead of eachMessage. */
+  eachBatch?: (messages: DecryptedMessage[]) => Promise<void> | void;
+}
+
+export class DecryptingConsumer {
+  private processor?: StreamProcessor;
+  private readonly logger: Logger;
+  private readonly kafka: Kafka;
+
+  constructor(private readonly options: DecryptingConsumerOptions) {
+    if (options.topics.length === 0) throw new RangeError('DecryptingConsumer: at least one topic is required');
+    this.logger = options.logger ?? createLogger('warn');
+    this.kafka =
+      options.kafka ??
+      createKafka({ brokers: options.brokers, clientId: options.clientId ?? 'kafka-shredder', ssl: options.ssl ?? false, sasl: options.sasl }, this.logger);
+  }
+
+  /** Rejects when the consumer fails for good (kafkajs gave up restarting it). */
+  get failed(): Promise<never> | undefined {
+    return this.processor?.failed;
+  }
+
+  /** Joins the group, restores the keys of the assigned partitions and starts calling the handler. */
+  async run(handlers: DecryptingConsumerHandlers): Promise<void> {
+    const { eachMessage, eachBatch } = handlers;
+    if (!eachMessage === !eachBatch) throw new RangeError('DecryptingConsumer.run: give eachMessage or eachBatch (one of them)');
+    if (this.processor) throw new Error('DecryptingConsumer.run: already running');
+    const options = this.options;
+    const masterKey = new MasterKey(options.masterKey, options.masterKeyId ?? 1); // validates before connecting
+    const settings = {
+      keysTopic: options.keysTopic ?? 'encryption-keys',
+      dlqTopic: options.dlqTopic ?? 'shredder-dlq',
+      erasureDeadlineMs: options.erasureDeadlineMs ?? 86_400_000,
+      plaintextRetentionMs: 86_400_000, // (creates no plaintext topic)
+    };
+    const layout = await prepareTopics(this.kafka, settings, { inputs: options.topics, outputs: [], plaintext: [], encrypted: options.topics }, this.logger);
+    const ciphers = await loadAeadRegistry();
+    const subjectRef = subjectRefFor(options.masterKey);
+    this.processor = new StreamProcessor({
+      name: 'decrypting-consumer',
+      kafka: this.kafka,
+      inputs: options.topics,
+      keysTopic: settings.keysTopic,
+      groupId: options.groupId,
+      stateDir: options.stateDir ?? './shredder-state',
+      masterKey,
+      checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
+      transactional: false,
+      followKeys: true,
+      logger: this.logger,
+      handler: async (batch, task, heartbeat) => {
+        const { topic, partition } = batch;
+        const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys() });
+        const messages: DecryptedMessage[] = decrypted.records.map(({ message, status, value }) => ({
+          topic,
+          partition,
+          offset: message.offset,
+          timestamp: message.timestamp,
+          key: message.key,
+          value,
+          headers: (message.headers ?? {}) as IHeaders,
+          status,
+        }));
+        if (eachBatch) {
+          await eachBatch(messages);
+        } else {
+          for (const message of messages) {
+            await eachMessage!(message);
+            await heartbeat();
+          }
+        }
+        for (const dead of decrypted.deadLetters) {
+          const subject = dead.key ? subjectRef(new Uint8Array(dead.key as Buffer)) : undefined;
+          this.logger.warn({ subject, reason: dead.headers?.[ERROR_HEADER], source: dead.headers?.[SOURCE_HEADER] }, 'record dead-lettered');
+        }
+        return { topicMessages: [{ topic: settings.dlqTopic, messages: decrypted.deadLetters }] };
+      },
+    });
+    await this.processor.start();
+  }
+
+  /** Leaves the group and closes the key stores; the handler is not called after this resolves. */
+  async stop(): Promise<void> {
+    await this.processor?.stop();
+  }
+}

@@ -1,0 +1,95 @@
+// `kafka-shredder decrypt`: the decryptor processor, for consumers that cannot use the library. Joins
+// each route's encrypted topic with the keys topic and writes plaintext (short retention) to the
+// route's output, forget markers included, in one transaction per batch with the input offsets.
+import type { Batch, Message } from 'kafkajs';
+import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
+import { deadLetter } from '../kafka/dead-letter.js';
+import { decryptorTopicRoles, prepareTopics } from '../kafka/topics.js';
+import type { PartitionTask } from '../processor/partition-task.js';
+import { RouteProcessor } from '../processor/route-processor.js';
+import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
+import { SHREDDED_STATUS, STATUS_HEADER } from '../wire/headers.js';
+import { decryptBatch, type DecryptedRecord } from './decrypt-batch.js';
+
+export interface DecryptorStats {
+  recordsIn: number;
+  recordsOut: number;
+  deadLettered: number;
+  shredded: number;
+  forgets: number;
+  /** Batches that waited for the keys topic (a record's key was not read yet, or was destroyed). */
+  keyWaits: number;
+}
+
+export class Decryptor extends RouteProcessor {
+  readonly stats: DecryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, shredded: 0, forgets: 0, keyWaits: 0 };
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const layout = await prepareTopics(this.kafka, config, decryptorTopicRoles(config.routes), this.logger);
+    const ciphers = await loadAeadRegistry();
+    this.processor = new StreamProcessor({
+      ...this.commonOptions(layout),
+      name: 'decrypt',
+      followKeys: true,
+      handler: (batch, task) => this.decrypt(batch, task, ciphers),
+    });
+    await this.processor.start();
+    this.logger.info({ routes: config.routes, partitions: layout.partitions, onShredded: config.onShredded }, 'decryptor started');
+  }
+
+  /** The output record for a decrypted one, or undefined when it is skipped (SHREDDER_ON_SHREDDED=skip). */
+  private output(record: DecryptedRecord, partition: number): Message | undefined {
+    const { message, status, value } = record;
+    const base: Message = { key: message.key, value, partition, timestamp: message.timestamp, headers: message.headers };
+    if (status !== 'shredded') return base; // forget markers keep their shredder.command header
+    if (this.config.onShredded === 'skip') return undefined;
+    return { ...base, headers: { ...message.headers, [STATUS_HEADER]: SHREDDED_STATUS } };
+  }
+
+  private async decrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry): Promise<BatchResult> {
+    const { partition } = batch;
+    const decrypted = await decryptBatch(batch.messages, {
+      topic: batch.topic,
+      partition,
+      keys: task.keys,
+      ciphers,
+      catchUpKeys: () => task.catchUpKeys(),
+    });
+    const outputs: Message[] = [];
+    const deadLetters = decrypted.deadLetters;
+    for (const record of decrypted.records) {
+      if (record.status === 'shredded' && this.config.onShredded === 'dlq') {
+        deadLetters.push(deadLetter(record.message, batch.topic, partition, 'shredded: the subject was forgotten, its key is destroyed'));
+        continue;
+      }
+      const output = this.output(record, partition);
+      if (output) outputs.push(output);
+    }
+    return {
+      topicMessages: [
+        { topic: this.routes.get(batch.topic)!, messages: outputs },
+        { topic: this.config.dlqTopic, messages: deadLetters },
+      ],
+      committed: async () => {
+        const s = this.stats;
+        s.recordsIn += batch.messages.length;
+        s.recordsOut += outputs.length;
+        s.deadLettered += deadLetters.length;
+        s.shredded += decrypted.stats.shredded;
+        s.forgets += decrypted.stats.forgets;
+        s.keyWaits += decrypted.stats.keyWaits;
+        for (const record of decrypted.records.filter((r) => r.status === 'forget')) {
+          const key = record.message.key;
+          this.logger.info({ subject: key ? this.subjectRef(new Uint8Array(key)) : undefined, partition }, 'forget marker forwarded');
+        }
+        this.logDeadLetters(deadLetters);
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.processor?.stop();
+    this.logger.info(this.stats, 'decryptor stopped');
+  }
+}

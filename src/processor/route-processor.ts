@@ -1,0 +1,70 @@
+// What the encryptor and the decryptor share as processes: routes (from -> to), the StreamProcessor
+// they run, what they expose to the CLI, HTTP and tests, and how they log a dead-lettered record
+// (the subject by its keyed hash only, never the record).
+import type { Kafka, Message } from 'kafkajs';
+import type { ShredderConfig } from '../config/config.js';
+import { createKafka } from '../kafka/client.js';
+import { subjectRefFor, type Logger, type SubjectRef } from '../observability/logger.js';
+import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
+import type { TopicLayout } from '../kafka/topics.js';
+import { MasterKey } from '../keys/master-key.js';
+import type { StreamProcessorOptions } from './stream-processor.js';
+import type { StreamProcessor } from './stream-processor.js';
+
+export abstract class RouteProcessor {
+  protected processor?: StreamProcessor;
+  /** `from` topic -> `to` topic. */
+  protected readonly routes: Map<string, string>;
+  protected readonly subjectRef: SubjectRef;
+
+  constructor(
+    protected readonly config: ShredderConfig,
+    protected readonly logger: Logger,
+    protected readonly kafka: Kafka = createKafka(config.kafka, logger),
+  ) {
+    this.routes = new Map(config.routes.map((r) => [r.from, r.to]));
+    this.subjectRef = subjectRefFor(config.masterKey);
+  }
+
+  abstract start(): Promise<void>;
+  abstract stop(): Promise<void>;
+
+  /** Rejects when the consumer crashed for good. */
+  get failed(): Promise<never> | undefined {
+    return this.processor?.failed;
+  }
+
+  get batchTimings() {
+    return this.processor?.batchTimings ?? [];
+  }
+
+  get restores() {
+    return this.processor?.restores ?? [];
+  }
+
+  get assignedPartitions(): number[] {
+    return this.processor?.assignedPartitions ?? [];
+  }
+
+  /** The StreamProcessor options every route processor sets the same way. */
+  protected commonOptions(layout: TopicLayout): Omit<StreamProcessorOptions, 'name' | 'handler'> {
+    const { config } = this;
+    return {
+      kafka: this.kafka,
+      inputs: config.routes.map((r) => r.from),
+      keysTopic: config.keysTopic,
+      groupId: config.groupId,
+      stateDir: config.stateDir,
+      masterKey: new MasterKey(config.masterKey, config.masterKeyId),
+      checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
+      logger: this.logger,
+    };
+  }
+
+  protected logDeadLetters(deadLetters: readonly Message[]): void {
+    for (const dead of deadLetters) {
+      const subject = dead.key ? this.subjectRef(new Uint8Array(dead.key as Buffer)) : undefined;
+      this.logger.warn({ subject, reason: dead.headers?.[ERROR_HEADER], source: dead.headers?.[SOURCE_HEADER] }, 'record dead-lettered');
+    }
+  }
+}
