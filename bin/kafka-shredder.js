@@ -2,7 +2,12 @@
 // Thin launcher: the CLI is compiled TypeScript in dist/ (built by `npm install` via the prepare script).
 import { main } from '../dist/src/cli/main.js';
 
+// A finished command exits even if a library left a handle open (the stop itself is bounded in main).
+const exit = (code) => {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 2000).unref();
+};
 main(process.argv.slice(2)).then(
-  (code) => { if (code !== undefined) process.exitCode = code; },
-  (err) => { console.error(err instanceof Error ? err.message : String(err)); process.exitCode = 1; },
+  (code) => exit(code ?? 0),
+  (err) => { console.error(err instanceof Error ? err.message : String(err)); exit(1); },
 );

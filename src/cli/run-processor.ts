@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, type ShredderConfig } from '../config/config.js';
 import type { CommandName } from '../config/variables.js';
 import { TopicLayoutError } from '../kafka/topics.js';
+import { startHttpServer, type HttpEndpoints, type Observable } from '../observability/http-server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 
 export const EXIT_OK = 0;
@@ -28,20 +29,44 @@ export function configOrReport(command: CommandName): ShredderConfig | undefined
   }
 }
 
+/** How long a stop may take (finish or abort the open transactions, leave the group, close RocksDB). */
+export const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+function within<T>(ms: number, work: Promise<T>): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 export async function runUntilSignal(command: CommandName, create: (config: ShredderConfig, logger: Logger) => Runnable): Promise<number> {
   const config = configOrReport(command);
   if (!config) return EXIT_USAGE;
   const logger = createLogger(config.logLevel);
   const processor = create(config, logger);
+  let signals = 0;
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (++signals === 1) return resolve(signal);
+      // a second signal while stopping: the operator does not want to wait
+      logger.error({ signal }, `${command}: second signal, exiting without a clean stop`);
+      process.exit(EXIT_FAILURE);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
+  let http: HttpEndpoints | undefined;
+  const stop = async (): Promise<boolean> => {
+    const stopped = await within(SHUTDOWN_TIMEOUT_MS, processor.stop().then(() => 'stopped' as const));
+    await http?.close();
+    if (stopped === 'timeout') logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, `${command} did not stop in time`);
+    return stopped === 'stopped';
+  };
   try {
+    if (config.httpPort !== 0 && isObservable(processor)) http = await startHttpServer(config.httpPort, processor, logger);
     await processor.start();
   } catch (err) {
     logger.error({ error: (err as Error).message }, `${command} failed to start`);
-    await processor.stop().catch(() => {});
+    await stop().catch(() => {});
     return err instanceof TopicLayoutError ? EXIT_USAGE : EXIT_FAILURE;
   }
   const outcome = await Promise.race([
@@ -50,10 +75,14 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   ]);
   if ('error' in outcome) {
     logger.error({ error: outcome.error.message }, `${command} failed`);
-    await processor.stop().catch(() => {});
+    await stop().catch(() => {});
     return EXIT_FAILURE;
   }
   logger.info({ signal: outcome.signal }, `${command} stopping`);
-  await processor.stop();
-  return EXIT_OK;
+  return (await stop()) ? EXIT_OK : EXIT_FAILURE;
+}
+
+function isObservable(processor: Runnable): processor is Runnable & Observable {
+  const candidate = processor as Partial<Observable>;
+  return typeof candidate.health === 'function' && typeof candidate.readiness === 'function' && candidate.metrics !== undefined;
 }

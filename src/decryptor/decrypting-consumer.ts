@@ -9,7 +9,8 @@ import { createKafka } from '../kafka/client.js';
 import { prepareTopics } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
 import { createLogger, subjectRefFor, type Logger } from '../observability/logger.js';
-import { StreamProcessor } from '../processor/stream-processor.js';
+import { ProcessorMetrics } from '../observability/metrics.js';
+import { StreamProcessor, type Health, type Readiness } from '../processor/stream-processor.js';
 import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
 import { decryptBatch, type RecordStatus } from './decrypt-batch.js';
 
@@ -67,6 +68,8 @@ export class DecryptingConsumer {
   private processor?: StreamProcessor;
   private readonly logger: Logger;
   private readonly kafka: Kafka;
+  /** Its Prometheus metrics (`metrics.registry`: merge it into the application's, or serve `metrics.text()`). */
+  readonly metrics = new ProcessorMetrics('decrypting-consumer', { processMetrics: false });
 
   constructor(private readonly options: DecryptingConsumerOptions) {
     if (options.topics.length === 0) throw new RangeError('DecryptingConsumer: at least one topic is required');
@@ -79,6 +82,16 @@ export class DecryptingConsumer {
   /** Rejects when the consumer fails for good (kafkajs gave up restarting it). */
   get failed(): Promise<never> | undefined {
     return this.processor?.failed;
+  }
+
+  /** Alive and consuming (for the application's own health check). */
+  health(): Health {
+    return this.processor?.health() ?? { live: true, consumer: 'starting' };
+  }
+
+  /** Partitions assigned and their keys restored. */
+  readiness(): Readiness {
+    return this.processor?.readiness() ?? { ready: false, joinedGroup: false, partitions: [] };
   }
 
   /** Joins the group, restores the keys of the assigned partitions and starts calling the handler. */
@@ -109,6 +122,7 @@ export class DecryptingConsumer {
       transactional: false,
       followKeys: true,
       logger: this.logger,
+      metrics: this.metrics,
       handler: async (batch, task, heartbeat) => {
         const { topic, partition } = batch;
         const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys() });
@@ -130,6 +144,13 @@ export class DecryptingConsumer {
             await heartbeat();
           }
         }
+        const route = { route: topic };
+        this.metrics.recordsIn.inc(route, batch.messages.length);
+        this.metrics.recordsOut.inc(route, messages.length);
+        this.metrics.deadLettered.inc(route, decrypted.deadLetters.length);
+        this.metrics.shredded.inc(route, decrypted.stats.shredded);
+        this.metrics.subjectsForgotten.inc(decrypted.stats.forgets);
+        if (decrypted.stats.decrypted > 0) this.metrics.cryptoSecondsPerRecord.observe({ topic }, decrypted.stats.cryptoNs / 1e9 / decrypted.stats.decrypted);
         for (const dead of decrypted.deadLetters) {
           const subject = dead.key ? subjectRef(new Uint8Array(dead.key as Buffer)) : undefined;
           this.logger.warn({ subject, reason: dead.headers?.[ERROR_HEADER], source: dead.headers?.[SOURCE_HEADER] }, 'record dead-lettered');

@@ -1,5 +1,5 @@
 // A kafkajs client from the contract's connection variables, logging through our JSON logger.
-import { Kafka, logLevel, type LogEntry, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConnection } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -19,13 +19,20 @@ const RETRIED = /CONCURRENT_TRANSACTIONS|concurrent operation|not the correct co
 // aborted and its batch replayed from the committed offsets, so exactly-once does not rest on retries.
 const NOT_APPLICABLE = /^Limiting retries for the idempotent producer/;
 
-export function createKafka(connection: KafkaConnection, logger: Logger): Kafka {
-  const log = logger.child({ component: 'kafkajs' });
-  return new Kafka({
+/** The kafkajs connection settings from the contract's variables (TLS on KAFKA_SSL, SASL as given). */
+export function connectionConfig(connection: KafkaConnection): Pick<KafkaConfig, 'clientId' | 'brokers' | 'ssl' | 'sasl'> {
+  return {
     clientId: connection.clientId,
     brokers: connection.brokers,
     ssl: connection.ssl,
     sasl: connection.sasl as SASLOptions | undefined,
+  };
+}
+
+export function createKafka(connection: KafkaConnection, logger: Logger): Kafka {
+  const log = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    ...connectionConfig(connection),
     logLevel: logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.WARN,
     logCreator: () => ({ level, label, log: entry }: LogEntry) => {
       const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;

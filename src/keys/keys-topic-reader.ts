@@ -23,7 +23,7 @@ interface Tracked {
   until?: number;
   applied: number;
   waiters: Waiter[];
-  onProgress?: (applied: number) => void;
+  onProgress?: (applied: number, position: number) => void;
 }
 
 export class KeysTopicReader {
@@ -36,6 +36,8 @@ export class KeysTopicReader {
       groupId: `${groupIdPrefix}.keys-reader.${randomUUID()}`,
       readUncommitted: false,
       maxWaitTimeInMs: 100,
+      // a restore commits to RocksDB and reports progress per fetched batch: keep batches moderate
+      maxBytesPerPartition: 512 * 1024,
     });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       // also fires for batches read_committed filtered to nothing (transaction markers)
@@ -51,7 +53,7 @@ export class KeysTopicReader {
   }
 
   /** Reads `partition` from `fromOffset` up to `toOffset` (exclusive) into `keys`, committing to its store. */
-  restore(partition: number, keys: PartitionKeys, fromOffset: number, toOffset: number, onProgress?: (applied: number) => void): Promise<void> {
+  restore(partition: number, keys: PartitionKeys, fromOffset: number, toOffset: number, onProgress?: (applied: number, position: number) => void): Promise<void> {
     if (fromOffset >= toOffset) return Promise.resolve();
     this.track(partition, { keys, position: fromOffset, until: toOffset, applied: 0, waiters: [], onProgress });
     return this.caughtUp(partition, toOffset);
@@ -102,7 +104,7 @@ export class KeysTopicReader {
       const last = Number(batch.lastOffset()) + 1;
       const next = tracked.until !== undefined ? Math.min(last, tracked.until) : last;
       await tracked.keys.commit(next);
-      tracked.onProgress?.(tracked.applied);
+      tracked.onProgress?.(tracked.applied, next);
     } catch (err) {
       tracked.keys.rollback();
       this.finish(batch.partition, err as Error);

@@ -28,6 +28,8 @@ export interface TaskContext {
   followKeys?: boolean;
   logger: Logger;
   onHeartbeat?: () => Promise<void>;
+  /** Restore progress: the fraction of the keys partition's offsets read so far (0 to 1) and the records applied. */
+  onRestoreProgress?: (partition: number, fraction: number, records: number) => void;
 }
 
 export interface RestoreStats {
@@ -38,6 +40,9 @@ export interface RestoreStats {
   fullRestore: boolean;
   ms: number;
 }
+
+/** How often a long restore logs its progress. */
+export const RESTORE_LOG_INTERVAL_MS = 5000;
 
 export function storeLocation(stateDir: string, groupId: string, keysTopic: string, partition: number): string {
   return join(stateDir, groupId, `${keysTopic}-${partition}`);
@@ -88,15 +93,19 @@ export class PartitionTask {
       const fromOffset = usable ? checkpoint.offset : 0;
       let records = 0;
       let lastLog = Date.now();
-      await context.reader.restore(partition, keys, fromOffset, endOffset, (applied) => {
+      context.onRestoreProgress?.(partition, fromOffset >= endOffset ? 1 : 0, 0);
+      await context.reader.restore(partition, keys, fromOffset, endOffset, (applied, position) => {
         records = applied;
-        if (Date.now() - lastLog > 5000) {
+        const progress = Math.min(1, (position - fromOffset) / Math.max(1, endOffset - fromOffset));
+        context.onRestoreProgress?.(partition, progress, applied);
+        if (Date.now() - lastLog > RESTORE_LOG_INTERVAL_MS) {
           lastLog = Date.now();
-          logger.info({ partition, records, fromOffset, toOffset: endOffset }, 'restoring keys partition');
+          logger.info({ partition, records, position, fromOffset, toOffset: endOffset, progress: Number(progress.toFixed(3)) }, 'restoring keys partition');
         }
         void context.onHeartbeat?.();
       });
       const restoreStats = { partition, fromOffset, toOffset: endOffset, records, fullRestore: !usable, ms: Date.now() - started };
+      context.onRestoreProgress?.(partition, 1, records);
       logger.info(restoreStats, 'keys partition restored');
       if (context.followKeys) context.reader.follow(partition, keys, Math.max(fromOffset, endOffset));
       return new PartitionTask(partition, producer, keys, store, restoreStats, context);

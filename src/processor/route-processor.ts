@@ -8,14 +8,15 @@ import { subjectRefFor, type Logger, type SubjectRef } from '../observability/lo
 import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
 import type { TopicLayout } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
-import type { StreamProcessorOptions } from './stream-processor.js';
-import type { StreamProcessor } from './stream-processor.js';
+import { ProcessorMetrics } from '../observability/metrics.js';
+import type { Health, Readiness, StreamProcessor, StreamProcessorOptions } from './stream-processor.js';
 
 export abstract class RouteProcessor {
   protected processor?: StreamProcessor;
   /** `from` topic -> `to` topic. */
   protected readonly routes: Map<string, string>;
   protected readonly subjectRef: SubjectRef;
+  readonly metrics: ProcessorMetrics;
 
   constructor(
     protected readonly config: ShredderConfig,
@@ -24,6 +25,25 @@ export abstract class RouteProcessor {
   ) {
     this.routes = new Map(config.routes.map((r) => [r.from, r.to]));
     this.subjectRef = subjectRefFor(config.masterKey);
+    this.metrics = new ProcessorMetrics(config.command);
+  }
+
+  /** The route label of an input topic. */
+  protected route(from: string): string {
+    return `${from}->${this.routes.get(from)}`;
+  }
+
+  health(): Health {
+    return this.processor?.health() ?? { live: true, consumer: 'starting' };
+  }
+
+  readiness(): Readiness {
+    return this.processor?.readiness() ?? { ready: false, joinedGroup: false, partitions: [] };
+  }
+
+  /** Crypto time per record, one observation per batch. */
+  protected observeCrypto(topic: string, cryptoNs: number, records: number): void {
+    if (records > 0) this.metrics.cryptoSecondsPerRecord.observe({ topic }, cryptoNs / 1e9 / records);
   }
 
   abstract start(): Promise<void>;
@@ -58,6 +78,7 @@ export abstract class RouteProcessor {
       masterKey: new MasterKey(config.masterKey, config.masterKeyId),
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
       logger: this.logger,
+      metrics: this.metrics,
     };
   }
 

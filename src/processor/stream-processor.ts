@@ -7,6 +7,7 @@ import { commitTransaction, type WrittenOffsets } from '../kafka/transactions.js
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import type { MasterKey } from '../keys/master-key.js';
 import type { Logger } from '../observability/logger.js';
+import type { ProcessorMetrics } from '../observability/metrics.js';
 import { PartitionTask, type RestoreStats } from './partition-task.js';
 
 /** What one input batch writes, and what to do once that is committed or aborted. */
@@ -41,6 +42,20 @@ export interface StreamProcessorOptions {
   transactional?: boolean;
   /** See TaskContext.followKeys. */
   followKeys?: boolean;
+  metrics?: ProcessorMetrics;
+}
+
+/** `/healthz`: the process is alive and its consumer is running. */
+export interface Health {
+  live: boolean;
+  consumer: 'starting' | 'running' | 'crashed' | 'stopped';
+}
+
+/** `/readyz`: partitions assigned and every one of their key stores restored. */
+export interface Readiness {
+  ready: boolean;
+  joinedGroup: boolean;
+  partitions: { partition: number; state: 'restoring' | 'ready'; progress: number }[];
 }
 
 export class StreamProcessor {
@@ -51,6 +66,13 @@ export class StreamProcessor {
   private assigned = new Set<number>();
   private stopping = false;
   private plainProducer?: Promise<Producer>;
+  private consumerState: Health['consumer'] = 'starting';
+  private joinedGroup = false;
+  private readonly restoreProgress = new Map<number, number>();
+  /** Owned partitions whose task is open (key store restored). */
+  private readonly ready = new Set<number>();
+  /** The heartbeat of the batch being handled: a long restore keeps the membership alive with it. */
+  private heartbeat?: () => Promise<void>;
   readonly restores: RestoreStats[] = [];
   /** How long the handler took for each recent batch (ms) and its size: what processing adds to a record's latency. */
   readonly batchTimings: { ms: number; records: number }[] = [];
@@ -72,8 +94,14 @@ export class StreamProcessor {
     });
     this.failed = new Promise<never>((_, reject) => {
       this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-        if (!payload.restart && !this.stopping) reject(payload.error);
+        if (!payload.restart && !this.stopping) {
+          this.consumerState = 'crashed';
+          reject(payload.error);
+        }
       });
+    });
+    this.consumer.on(this.consumer.events.STOP, () => {
+      if (this.consumerState !== 'crashed') this.consumerState = 'stopped';
     });
     this.failed.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -82,7 +110,12 @@ export class StreamProcessor {
         if (options.inputs.includes(topic)) partitions.forEach((p) => owned.add(p));
       }
       options.logger.info({ processor: options.name, partitions: [...owned].sort((a, b) => a - b) }, 'partitions assigned');
-      void this.revokeAllBut(owned);
+      this.joinedGroup = true;
+      this.consumerState = 'running';
+      void this.revokeAllBut(owned).then(() => {
+        // Restore every owned partition's keys now, not at its first record: readiness means restored.
+        if (!this.stopping) for (const partition of owned) this.task(partition).catch(() => {});
+      });
     });
   }
 
@@ -104,7 +137,7 @@ export class StreamProcessor {
     });
   }
 
-  private task(partition: number, heartbeat: () => Promise<void>): Promise<PartitionTask> {
+  private task(partition: number): Promise<PartitionTask> {
     let task = this.tasks.get(partition);
     if (!task) {
       task = PartitionTask.open(partition, {
@@ -119,12 +152,23 @@ export class StreamProcessor {
         transactional: this.transactional,
         followKeys: this.options.followKeys,
         logger: this.options.logger,
-        onHeartbeat: heartbeat,
+        onHeartbeat: () => this.heartbeat?.() ?? Promise.resolve(),
+        onRestoreProgress: (p, fraction) => {
+          this.restoreProgress.set(p, fraction);
+          this.options.metrics?.restoreProgress.set({ partition: String(p) }, fraction);
+        },
       });
       this.tasks.set(partition, task);
       task.then(
-        (t) => this.restores.push(t.restoreStats),
-        () => this.tasks.delete(partition),
+        (t) => {
+          if (this.tasks.get(partition) === task) this.ready.add(partition);
+          this.restores.push(t.restoreStats);
+          this.options.metrics?.restoredRecords.inc({ partition: String(partition) }, t.restoreStats.records);
+        },
+        (err: Error) => {
+          if (this.tasks.get(partition) === task) this.tasks.delete(partition);
+          if (!this.stopping) this.options.logger.warn({ processor: this.options.name, partition, error: err.message }, 'task could not be opened; it is retried with the next batch');
+        },
       );
     }
     return task;
@@ -162,7 +206,8 @@ export class StreamProcessor {
 
   private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const task = await this.task(batch.partition, heartbeat);
+    this.heartbeat = heartbeat;
+    const task = await this.task(batch.partition);
     await task.exclusive(async () => {
       if (!isRunning() || isStale()) return;
       let result: BatchResult | undefined;
@@ -173,12 +218,19 @@ export class StreamProcessor {
         if (this.batchTimings.length > 10_000) this.batchTimings.splice(0, 5_000);
         const written = await this.commit(task, batch, result.topicMessages);
         await result.committed?.(written);
+        const metrics = this.options.metrics;
+        if (metrics) {
+          metrics.batchRecords.observe({ topic: batch.topic }, batch.messages.length);
+          metrics.batchSeconds.observe({ topic: batch.topic }, Number(process.hrtime.bigint() - handlerStarted) / 1e9);
+          metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.offsetLag())));
+        }
       } catch (err) {
         result?.aborted?.();
         task.keys.rollback();
         // A failed transaction may mean this task was fenced by a newer owner: reopen it from Kafka
         // before touching its partition again.
         this.tasks.delete(batch.partition);
+        this.ready.delete(batch.partition);
         void task.close(false);
         this.options.logger.warn({ processor: this.options.name, topic: batch.topic, partition: batch.partition, error: (err as Error).message }, 'batch aborted; it will be retried from the last committed offset');
         throw err;
@@ -191,9 +243,25 @@ export class StreamProcessor {
     for (const [partition, task] of [...this.tasks]) {
       if (owned.has(partition)) continue;
       this.tasks.delete(partition);
+      this.ready.delete(partition);
+      this.restoreProgress.delete(partition);
+      this.options.metrics?.restoreProgress.remove({ partition: String(partition) });
       await task.then((t) => t.close(true), () => {});
       this.options.logger.info({ processor: this.options.name, partition }, 'partition revoked, its key store dropped');
     }
+  }
+
+  health(): Health {
+    return { live: this.consumerState === 'starting' || this.consumerState === 'running', consumer: this.consumerState };
+  }
+
+  readiness(): Readiness {
+    const partitions = this.assignedPartitions.map((partition) => {
+      const progress = this.restoreProgress.get(partition) ?? 0;
+      return { partition, state: this.ready.has(partition) ? ('ready' as const) : ('restoring' as const), progress };
+    });
+    const ready = this.joinedGroup && this.consumerState === 'running' && partitions.every((p) => p.state === 'ready');
+    return { ready, joinedGroup: this.joinedGroup, partitions };
   }
 
   async stop(): Promise<void> {

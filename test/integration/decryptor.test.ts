@@ -1,13 +1,13 @@
 // The decryptor and the in-process decrypting consumer against a real broker: plaintext back exactly,
 // the race between a record and its key, forget mid-stream, and every kind of bad input.
 import { expect } from 'chai';
-import type { ConsumerConfig, ConsumerRunConfig, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
 import { decryptorSetup, startDecryptingConsumer, startDecryptor } from '../support/decryptor.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
-import { eventually, readTopic, testKafka, uniqueName } from '../support/kafka.js';
+import { eventually, readTopic, testKafka, uniqueName, withSlowKeysReader } from '../support/kafka.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const all = (byPartition: Map<number, KafkaMessage[]>) => [...byPartition.values()].flat();
@@ -35,24 +35,6 @@ async function receivedCount(received: DecryptedMessage[], count: number): Promi
     if (received.length > count) throw new Error(`${received.length} records handed over, expected ${count}`);
     return received.length === count ? received : undefined;
   }, 60_000);
-}
-
-/** A kafkajs client whose keys-topic reader handles each batch `delayMs` late: the keys topic lags. */
-function withSlowKeysReader(kafka: Kafka, delayMs: number): Kafka {
-  return new Proxy(kafka, {
-    get(target, property) {
-      const value = Reflect.get(target, property);
-      if (property !== 'consumer') return typeof value === 'function' ? value.bind(target) : value;
-      return (config: ConsumerConfig) => {
-        const consumer = target.consumer(config);
-        if (!config.groupId.includes('.keys-reader.')) return consumer;
-        const run = consumer.run.bind(consumer);
-        consumer.run = (runConfig?: ConsumerRunConfig) =>
-          run({ ...runConfig, eachBatch: async (payload) => { await sleep(delayMs); await runConfig!.eachBatch!(payload); } });
-        return consumer;
-      };
-    },
-  });
 }
 
 describe('decryptor', function () {

@@ -5,6 +5,7 @@ import { decryptRecord, readKeysTable } from '../support/decrypt.js';
 import { encryptorSetup, startEncryptor } from '../support/encryptor.js';
 import { killRepeatedly, startChildProcessor, type ChildProcessor } from '../support/child-processor.js';
 import { produceSlowly } from '../support/produce.js';
+import { SHUTDOWN_TIMEOUT_MS } from '../../src/cli/run-processor.js';
 import { eventually, readTopic, testKafka } from '../support/kafka.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,6 +58,31 @@ describe('encryptor exactly-once', function () {
     child = await killRepeatedly(child, 'encrypt', setup.env, 3);
     await producing;
     try {
+      await expectExactlyOnce(kafka, setup.input, setup.output, setup.keysTopic, setup.masterKey, total);
+      await expectOneKeyPerSubject(kafka, setup.keysTopic);
+    } finally {
+      child.child.kill('SIGTERM');
+      await child.exited;
+    }
+  });
+
+  it('stops cleanly on SIGTERM mid-stream (exit code 0 within the bound), and a restart loses and doubles nothing', async () => {
+    const setup = encryptorSetup({ SHREDDER_LOG_LEVEL: 'info' });
+    const total = 1500;
+    let child: ChildProcessor = startChildProcessor('encrypt', setup.env);
+    try {
+      await child.waitForLog((l) => l.msg === 'encryptor started', 60_000);
+      const producing = produceSlowly(kafka, setup.input, total, 20, 150); // ~11 s of input
+      await child.waitForLog((l) => l.msg === 'keys partition restored', 60_000);
+      await sleep(2000 + Math.floor(Math.random() * 1000));
+      const signalled = Date.now();
+      child.child.kill('SIGTERM');
+      const exit = await child.exited;
+      expect(exit.code, child.output().slice(-2000)).to.equal(0);
+      expect(Date.now() - signalled).to.be.below(SHUTDOWN_TIMEOUT_MS);
+      expect(child.logs.map((l) => l.msg)).to.include.members(['encrypt stopping', 'encryptor stopped']);
+      child = startChildProcessor('encrypt', setup.env);
+      await producing;
       await expectExactlyOnce(kafka, setup.input, setup.output, setup.keysTopic, setup.masterKey, total);
       await expectOneKeyPerSubject(kafka, setup.keysTopic);
     } finally {

@@ -1,7 +1,7 @@
 // What integration tests share: the broker under test, unique topic names, and reading a partition
 // from offset 0 up to its end.
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Admin, type ITopicConfig, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ConsumerConfig, type ConsumerRunConfig, type ITopicConfig, type KafkaMessage } from 'kafkajs';
 
 // Test producers use kafkajs' default partitioner; its v2 migration warning is noise here.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -97,4 +97,22 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** A kafkajs client whose keys-topic reader handles each batch `delayMs` late: the keys topic lags. */
+export function withSlowKeysReader(kafka: Kafka, delayMs: number): Kafka {
+  return new Proxy(kafka, {
+    get(target, property) {
+      const value = Reflect.get(target, property);
+      if (property !== 'consumer') return typeof value === 'function' ? value.bind(target) : value;
+      return (config: ConsumerConfig) => {
+        const consumer = target.consumer(config);
+        if (!config.groupId.includes('.keys-reader.')) return consumer;
+        const run = consumer.run.bind(consumer);
+        consumer.run = (runConfig?: ConsumerRunConfig) =>
+          run({ ...runConfig, eachBatch: async (payload) => { await new Promise((r) => setTimeout(r, delayMs)); await runConfig!.eachBatch!(payload); } });
+        return consumer;
+      };
+    },
+  });
 }

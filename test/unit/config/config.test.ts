@@ -1,6 +1,7 @@
 // Configuration from the environment: defaults, validation, every problem at once, secrets unprinted.
 import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../../../src/config/config.js';
+import { connectionConfig } from '../../../src/kafka/client.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const valid = { KAFKA_BROKERS: 'localhost:9092', SHREDDER_MASTER_KEY: KEY };
@@ -51,6 +52,17 @@ describe('configuration', () => {
     expect(config.kafka.ssl).to.equal(true);
     expect(config.kafka.sasl).to.deep.equal({ mechanism: 'scram-sha-512', username: 'svc', password: 'pw' });
     expect(config.algorithm).to.equal(2);
+    // and they reach kafkajs as its ssl and sasl options
+    expect(connectionConfig(config.kafka)).to.deep.equal({
+      clientId: 'kafka-shredder',
+      brokers: ['localhost:9092'],
+      ssl: true,
+      sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'pw' },
+    });
+    for (const mechanism of ['plain', 'scram-sha-256']) {
+      const sasl = loadConfig('decrypt', { ...valid, KAFKA_SASL_MECHANISM: mechanism.toUpperCase(), KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }).kafka;
+      expect(connectionConfig(sasl)).to.deep.include({ ssl: false, sasl: { mechanism, username: 'u', password: 'p' } });
+    }
   });
 
   it('reports every problem at once, by variable name, without echoing secrets', () => {

@@ -1,0 +1,72 @@
+// Prometheus metrics of one processor (prom-client, its own registry so several processors can live in
+// one process, as in tests). Labels never carry a subject: only routes, topics and partitions.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class ProcessorMetrics {
+  readonly registry = new Registry();
+  readonly recordsIn: Counter<'route'>;
+  readonly recordsOut: Counter<'route'>;
+  readonly deadLettered: Counter<'route'>;
+  readonly shredded: Counter<'route'>;
+  readonly keysCreated: Counter;
+  readonly subjectsForgotten: Counter;
+  readonly restoreProgress: Gauge<'partition'>;
+  readonly restoredRecords: Counter<'partition'>;
+  readonly consumerLag: Gauge<'topic' | 'partition'>;
+  readonly batchRecords: Histogram<'topic'>;
+  readonly batchSeconds: Histogram<'topic'>;
+  readonly cryptoSecondsPerRecord: Histogram<'topic'>;
+
+  /** `processor`: `encrypt`, `decrypt` or `decrypting-consumer`, a label on every series. */
+  constructor(processor: string, { processMetrics = true } = {}) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ processor });
+    if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'shredder_' });
+    const counter = <L extends string>(name: string, help: string, labelNames: L[]) => new Counter<L>({ name, help, labelNames, registers });
+    this.recordsIn = counter('shredder_records_in_total', 'Records read from the route input topics and committed', ['route']);
+    this.recordsOut = counter('shredder_records_out_total', 'Records written to the route output topics', ['route']);
+    this.deadLettered = counter('shredder_records_dead_lettered_total', 'Records sent to the dead letter topic', ['route']);
+    this.shredded = counter('shredder_records_shredded_total', 'Records whose subject was forgotten (decrypt)', ['route']);
+    this.keysCreated = counter('shredder_keys_created_total', 'Data keys created for subjects (encrypt)', []);
+    this.subjectsForgotten = counter('shredder_subjects_forgotten_total', 'Forget requests carried out (encrypt) or forwarded (decrypt)', []);
+    this.restoreProgress = new Gauge({
+      name: 'shredder_keys_restore_progress',
+      help: 'Restore of a keys-topic partition into its store, from 0 to 1 (1: restored)',
+      labelNames: ['partition'],
+      registers,
+    });
+    this.restoredRecords = counter('shredder_keys_restored_records_total', 'Keys-topic records applied to the stores by restores', ['partition']);
+    this.consumerLag = new Gauge({
+      name: 'shredder_consumer_lag',
+      help: 'Records between the last batch processed and the partition end (high watermark)',
+      labelNames: ['topic', 'partition'],
+      registers,
+    });
+    this.batchRecords = new Histogram({
+      name: 'shredder_batch_records',
+      help: 'Records per input batch',
+      labelNames: ['topic'],
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+      registers,
+    });
+    this.batchSeconds = new Histogram({
+      name: 'shredder_batch_seconds',
+      help: 'Time to process and commit one input batch (its transaction included)',
+      labelNames: ['topic'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.cryptoSecondsPerRecord = new Histogram({
+      name: 'shredder_crypto_seconds_per_record',
+      help: 'Time in the batch cipher per record sealed or opened (one observation per batch)',
+      labelNames: ['topic'],
+      buckets: [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 1e-4],
+      registers,
+    });
+  }
+
+  /** Prometheus text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
