@@ -14,7 +14,7 @@ async function forget(subject: string): Promise<number> {
   const config = configOrReport('forget');
   if (!config) return EXIT_USAGE;
   const logger = createLogger(config.logLevel);
-  await requestForget(createKafka(config.kafka, logger), config.routes.map((r) => r.from), Buffer.from(subject, 'utf8'));
+  await requestForget(createKafka(config.kafka, logger), config.routes.map((r) => r.from), Buffer.from(subject, 'utf8'), { allPartitions: config.subjectField !== undefined });
   process.stdout.write(`forget request written to ${config.routes.map((r) => r.from).join(', ')}\n`);
   return EXIT_OK;
 }

@@ -2,6 +2,7 @@
 // every problem is collected and reported at once, by variable name; secrets are never echoed.
 import { readFileSync } from 'node:fs';
 import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
+import { parseJsonPath, pathCovers, type JsonPath } from '../fields/json-path.js';
 import { defaultOf, VARIABLES, type CommandName } from './variables.js';
 
 export interface Route {
@@ -32,6 +33,8 @@ export interface ShredderConfig {
   algorithm: AlgorithmId;
   fields?: string[];
   subjectField?: string;
+  /** Field mode, decrypt: the JSON text a shredded field becomes. */
+  shreddedFieldValue: string;
   erasureDeadlineMs: number;
   plaintextRetentionMs: number;
   onShredded: OnShredded;
@@ -163,12 +166,35 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     problems.push(`SHREDDER_ALGORITHM: expected chacha20-poly1305 or aes-256-gcm, got ${JSON.stringify(value('SHREDDER_ALGORITHM'))}`);
   }
   const fields = raw('SHREDDER_FIELDS')?.split(',').map((f) => f.trim()).filter(Boolean);
-  const jsonPath = /^\$(\.[A-Za-z_$][\w$-]*|\[(\d+|\*)\])+$/;
+  const fieldPaths: JsonPath[] = [];
   for (const field of fields ?? []) {
-    if (!jsonPath.test(field)) problems.push(`SHREDDER_FIELDS: ${JSON.stringify(field)} is not a JSON path like $.email, $.address.street or $.phones[*]`);
+    try {
+      fieldPaths.push(parseJsonPath(field));
+    } catch {
+      problems.push(`SHREDDER_FIELDS: ${JSON.stringify(field)} is not a JSON path like $.email, $.address.street or $.phones[*]`);
+    }
   }
   const subjectField = raw('SHREDDER_SUBJECT_FIELD');
-  if (subjectField && !jsonPath.test(subjectField)) problems.push(`SHREDDER_SUBJECT_FIELD: ${JSON.stringify(subjectField)} is not a JSON path like $.userId`);
+  if (subjectField) {
+    let subjectPath: JsonPath | undefined;
+    try {
+      subjectPath = parseJsonPath(subjectField);
+    } catch {
+      problems.push(`SHREDDER_SUBJECT_FIELD: ${JSON.stringify(subjectField)} is not a JSON path like $.userId`);
+    }
+    if (subjectPath?.segments.some((s) => 'wildcard' in s)) problems.push('SHREDDER_SUBJECT_FIELD: must name one field, without [*]');
+    if (!fields?.length) {
+      problems.push('SHREDDER_SUBJECT_FIELD: needs SHREDDER_FIELDS (the decryptor reads the subject from the value, so the value cannot be encrypted whole)');
+    }
+    const covering = subjectPath && fieldPaths.find((p) => pathCovers(p, subjectPath));
+    if (covering) problems.push(`SHREDDER_SUBJECT_FIELD: ${subjectField} is inside the encrypted field ${covering.text}; the subject must stay readable`);
+  }
+  const shreddedFieldValue = value('SHREDDER_SHREDDED_FIELD_VALUE');
+  try {
+    JSON.parse(shreddedFieldValue);
+  } catch {
+    problems.push(`SHREDDER_SHREDDED_FIELD_VALUE: expected JSON text (null, "", 0, ...), got ${JSON.stringify(shreddedFieldValue)}`);
+  }
 
   const onShredded = value('SHREDDER_ON_SHREDDED') as OnShredded;
   if (!['marker', 'skip', 'dlq'].includes(onShredded)) problems.push(`SHREDDER_ON_SHREDDED: expected marker, skip or dlq, got ${JSON.stringify(onShredded)}`);
@@ -188,6 +214,7 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     algorithm,
     fields,
     subjectField,
+    shreddedFieldValue,
     erasureDeadlineMs: integer('SHREDDER_ERASURE_DEADLINE_MS', 2000, 365 * 86_400_000),
     plaintextRetentionMs: integer('SHREDDER_PLAINTEXT_RETENTION_MS', 1000, Number.MAX_SAFE_INTEGER),
     onShredded,

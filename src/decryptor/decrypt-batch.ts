@@ -1,9 +1,13 @@
 // Opens one batch of encrypted records (one topic-partition): each record's status (readable, shredded
 // or a forget marker) and plaintext, and the records that cannot be opened, as dead letters with
-// their reason. All readable records of the batch are opened in one call to the batch cipher of
-// their algorithm; nothing unauthenticated is ever returned.
+// their reason. Every envelope of the batch (whole values, or every encrypted field of every record)
+// is opened in one call to the batch cipher of its algorithm; nothing unauthenticated is returned.
 import type { KafkaMessage, Message } from 'kafkajs';
 import { AES_256_GCM, CHACHA20_POLY1305, type AeadRegistry, type AlgorithmId, type OpenItem } from '../crypto/index.js';
+import { fieldEnvelope } from '../fields/field-envelope.js';
+import type { FieldMode } from '../fields/field-mode.js';
+import { pathBytes, scanRecord } from '../fields/field-mode.js';
+import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fields.js';
 import type { DataKey } from '../keys/master-key.js';
 import { subjectId, type PartitionKeys } from '../keys/partition-keys.js';
 import { deadLetter } from '../kafka/dead-letter.js';
@@ -12,8 +16,9 @@ import { isForgetRequest } from '../wire/headers.js';
 
 /**
  * `ok`: the plaintext (or a tombstone passed through, value null). `shredded`: the subject's key for
- * this record is gone (forgotten), value null. `forget`: the subject was just forgotten, value null:
- * purge what was derived from it.
+ * this record is gone (forgotten): value null, or in field mode the record with its encrypted fields
+ * set to the shredded value (`shreddedFields` names them). `forget`: the subject was just forgotten,
+ * value null: purge what was derived from it.
  */
 export type RecordStatus = 'ok' | 'shredded' | 'forget';
 
@@ -21,6 +26,8 @@ export interface DecryptedRecord {
   message: KafkaMessage;
   status: RecordStatus;
   value: Buffer | null;
+  /** Field mode: the paths of the fields that could not be opened because their key is gone. */
+  shreddedFields?: string[];
 }
 
 export interface DecryptContext {
@@ -30,6 +37,8 @@ export interface DecryptContext {
   ciphers: AeadRegistry;
   /** Waits until the key store holds every key committed so far (see PartitionTask.catchUpKeys). */
   catchUpKeys: () => Promise<void>;
+  /** Field-level encryption; undefined: whole values. */
+  fields?: FieldMode;
 }
 
 export interface DecryptedBatch {
@@ -40,16 +49,31 @@ export interface DecryptedBatch {
   stats: { decrypted: number; shredded: number; forgets: number; keyWaits: number; cryptoNs: number };
 }
 
+/** One envelope to open: a whole value, or one encrypted field of a record. */
 interface Sealed {
   index: number;
-  /** The record key and value as plain views (monomorphic byte access on the hot path). */
+  /** Plain views (monomorphic byte access on the hot path). */
   subject: Uint8Array;
   envelope: Uint8Array;
   subjectKey: string;
+  /** Field mode: the field's path (bound in the associated data) as UTF-8. */
+  path?: Uint8Array;
   key?: DataKey;
+  plaintext?: Uint8Array | null;
 }
 
-const view = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+/** Field mode: a record's JSON text and where its encrypted fields are. */
+interface FieldRecord {
+  text: string;
+  spans: FieldSpan[];
+  /** The envelope of each span (undefined: the field was never encrypted, left as it is). */
+  sealed: (Sealed | undefined)[];
+}
+
+class NoSubject extends Error {}
+
+const view = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The subject's live key if it is the one that sealed the envelope; undefined: another generation, or none. */
 function keyFor(keys: PartitionKeys, sealed: Sealed): DataKey | undefined {
@@ -62,18 +86,23 @@ function keyFor(keys: PartitionKeys, sealed: Sealed): DataKey | undefined {
   return live;
 }
 
-/** A well-formed v1 envelope header (the common case, checked without allocating); else parseEnvelope says why not. */
-function isEnvelope(value: Uint8Array): boolean {
-  return value.length >= ENVELOPE_OVERHEAD && value[0] === ENVELOPE_VERSION && (value[1] === CHACHA20_POLY1305 || value[1] === AES_256_GCM);
+/** Throws EnvelopeError unless `value` is a v1 envelope of a known algorithm (checked without allocating first). */
+function checkEnvelope(value: Uint8Array): void {
+  const ok = value.length >= ENVELOPE_OVERHEAD && value[0] === ENVELOPE_VERSION && (value[1] === CHACHA20_POLY1305 || value[1] === AES_256_GCM);
+  if (!ok) parseEnvelope(value); // throws, saying what is wrong
 }
 
 export async function decryptBatch(messages: readonly KafkaMessage[], context: DecryptContext): Promise<DecryptedBatch> {
-  const { keys, topic, partition } = context;
+  const { keys, topic, partition, fields } = context;
   const result: DecryptedBatch = { records: [], deadLetters: [], stats: { decrypted: 0, shredded: 0, forgets: 0, keyWaits: 0, cryptoNs: 0 } };
   const slots: (DecryptedRecord | undefined)[] = new Array(messages.length);
-  const sealedRecords: Sealed[] = [];
+  const failed: boolean[] = new Array(messages.length);
+  const sealedAll: Sealed[] = [];
+  const fieldRecords = new Map<number, FieldRecord>();
   let aadBytes = 0;
   const fail = (index: number, reason: string) => {
+    if (failed[index]) return;
+    failed[index] = true;
     slots[index] = undefined;
     result.deadLetters.push(deadLetter(messages[index], topic, partition, reason));
   };
@@ -87,83 +116,134 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
       if (forget) result.stats.forgets++;
       continue;
     }
-    if (!message.key || message.key.length === 0) {
-      fail(i, 'no subject: the record key is empty or null');
-      continue;
-    }
-    const envelope = view(message.value);
-    if (!isEnvelope(envelope)) {
-      try {
-        parseEnvelope(envelope);
-        throw new Error('unreachable: a malformed envelope parsed');
-      } catch (err) {
-        if (!(err instanceof EnvelopeError)) throw err;
-        fail(i, err.message);
+    try {
+      if (!fields) {
+        if (!message.key || message.key.length === 0) throw new NoSubject('no subject: the record key is empty or null');
+        const envelope = view(message.value);
+        checkEnvelope(envelope);
+        sealedAll.push({ index: i, subject: view(message.key), envelope, subjectKey: subjectId(message.key) });
+        aadBytes += ENVELOPE_HEADER_BYTES + message.key.length;
         continue;
       }
+      const { text, spans, subjectBytes } = scanRecord(message.value, fields);
+      const subject = subjectBytes ?? (message.key?.length ? view(message.key) : undefined);
+      if (!subject) throw new NoSubject('no subject: the record key is empty or null');
+      const record: FieldRecord = { text, spans, sealed: [] };
+      const subjectKey = subjectId(subject);
+      for (const span of spans) {
+        const envelope = fieldEnvelope(text.slice(span.start, span.end));
+        if (!envelope) {
+          record.sealed.push(undefined);
+          continue;
+        }
+        checkEnvelope(envelope);
+        const path = pathBytes(span.path);
+        const sealed: Sealed = { index: i, subject, envelope, subjectKey, path };
+        record.sealed.push(sealed);
+        sealedAll.push(sealed);
+        aadBytes += ENVELOPE_HEADER_BYTES + subject.length + 1 + path.length;
+      }
+      fieldRecords.set(i, record);
+    } catch (err) {
+      if (!(err instanceof EnvelopeError) && !(err instanceof JsonValueError) && !(err instanceof NoSubject)) throw err;
+      fail(i, err.message);
     }
-    sealedRecords.push({ index: i, subject: view(message.key), envelope, subjectKey: subjectId(message.key) });
-    aadBytes += ENVELOPE_HEADER_BYTES + message.key.length;
   }
 
-  const lookUp = async (records: Sealed[]): Promise<Sealed[]> => {
-    const loading = keys.load(records.map((r) => r.subject), records.map((r) => r.subjectKey));
+  const lookUp = async (candidates: Sealed[]): Promise<Sealed[]> => {
+    const loading = keys.load(candidates.map((r) => r.subject), candidates.map((r) => r.subjectKey));
     if (loading) await loading;
     const missing: Sealed[] = [];
-    for (const record of records) {
+    for (const sealed of candidates) {
       try {
-        record.key = keyFor(keys, record);
-        if (!record.key) missing.push(record);
+        sealed.key = keyFor(keys, sealed);
+        if (!sealed.key) missing.push(sealed);
       } catch (err) {
-        fail(record.index, `key unavailable: ${(err as Error).message}`); // e.g. wrapped under another master key
-        record.index = -1;
+        fail(sealed.index, `key unavailable: ${(err as Error).message}`); // e.g. wrapped under another master key
       }
     }
     return missing;
   };
-  let missing = await lookUp(sealedRecords);
-  if (missing.length > 0) {
+  if ((await lookUp(sealedAll)).length > 0) {
     // The race between a record and its key: the key may be committed but not yet read. Only once
     // the keys partition has been read to its end now, after the record was read, is a missing key
-    // known to be destroyed.
+    // known to be destroyed (those envelopes stay without a key: shredded).
     await context.catchUpKeys();
     result.stats.keyWaits++;
-    missing = await lookUp(missing);
-  }
-  for (const record of missing) {
-    if (record.index < 0) continue;
-    slots[record.index] = { message: messages[record.index], status: 'shredded', value: null };
-    result.stats.shredded++;
+    await lookUp(sealedAll.filter((s) => !s.key && !failed[s.index]));
   }
 
-  // every record's associated data (its envelope header || subject) in one allocation
+  // every envelope's associated data (header || subject [|| 0x00 || path]) in one allocation
   const aadArena = new Uint8Array(aadBytes);
   let aadOffset = 0;
-  const toOpen = new Map<AlgorithmId, { items: OpenItem[]; indexes: number[] }>();
-  for (const record of sealedRecords) {
-    if (record.index < 0 || !record.key) continue;
-    const { envelope, subject } = record;
-    const aad = aadArena.subarray(aadOffset, (aadOffset += ENVELOPE_HEADER_BYTES + subject.length));
+  const toOpen = new Map<AlgorithmId, { items: OpenItem[]; sealed: Sealed[] }>();
+  for (const sealed of sealedAll) {
+    if (!sealed.key || failed[sealed.index]) continue;
+    const { envelope, subject, path } = sealed;
+    const aad = aadArena.subarray(aadOffset, (aadOffset += ENVELOPE_HEADER_BYTES + subject.length + (path ? 1 + path.length : 0)));
     for (let b = 0; b < ENVELOPE_HEADER_BYTES; b++) aad[b] = envelope[b];
     for (let b = 0; b < subject.length; b++) aad[ENVELOPE_HEADER_BYTES + b] = subject[b];
+    if (path) {
+      const at = ENVELOPE_HEADER_BYTES + subject.length;
+      aad[at] = 0x00;
+      aad.set(path, at + 1);
+    }
     const algorithm = envelope[1] as AlgorithmId;
     let group = toOpen.get(algorithm);
-    if (!group) toOpen.set(algorithm, (group = { items: [], indexes: [] }));
-    group.items.push({ key: record.key.key, nonce: aad.subarray(10, ENVELOPE_HEADER_BYTES), aad, sealed: envelope.subarray(ENVELOPE_HEADER_BYTES) });
-    group.indexes.push(record.index);
+    if (!group) toOpen.set(algorithm, (group = { items: [], sealed: [] }));
+    group.items.push({ key: sealed.key.key, nonce: aad.subarray(10, ENVELOPE_HEADER_BYTES), aad, sealed: envelope.subarray(ENVELOPE_HEADER_BYTES) });
+    group.sealed.push(sealed);
   }
-  for (const [algorithm, { items, indexes }] of toOpen) {
+  for (const [algorithm, group] of toOpen) {
     const started = process.hrtime.bigint();
-    const opened = context.ciphers.get(algorithm).openBatch(items);
+    const opened = context.ciphers.get(algorithm).openBatch(group.items);
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
     for (let k = 0; k < opened.length; k++) {
-      const plaintext = opened[k];
-      if (!plaintext) {
-        fail(indexes[k], 'authentication failed: the record was altered, forged, or moved to another subject');
+      const sealed = group.sealed[k];
+      sealed.plaintext = opened[k];
+      if (!opened[k]) fail(sealed.index, `authentication failed: the ${sealed.path ? 'field' : 'record'} was altered, forged, or moved to another ${sealed.path ? 'field or subject' : 'subject'}`);
+    }
+  }
+
+  if (!fields) {
+    for (const sealed of sealedAll) {
+      const { index, plaintext } = sealed;
+      if (failed[index]) continue;
+      if (!sealed.key) {
+        slots[index] = { message: messages[index], status: 'shredded', value: null };
+        result.stats.shredded++;
         continue;
       }
-      slots[indexes[k]] = { message: messages[indexes[k]], status: 'ok', value: Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength) };
+      slots[index] = { message: messages[index], status: 'ok', value: Buffer.from(plaintext!.buffer, plaintext!.byteOffset, plaintext!.byteLength) };
       result.stats.decrypted++;
+    }
+  } else {
+    for (const [index, record] of fieldRecords) {
+      if (failed[index]) continue;
+      const shreddedFields: string[] = [];
+      let replacements: string[];
+      try {
+        replacements = record.spans.map((span, k) => {
+          const sealed = record.sealed[k];
+          if (!sealed) return record.text.slice(span.start, span.end); // never encrypted: as it is
+          if (!sealed.key) {
+            shreddedFields.push(span.path.text);
+            return fields.shreddedValue;
+          }
+          return utf8.decode(sealed.plaintext!);
+        });
+      } catch {
+        fail(index, 'a decrypted field is not valid UTF-8 JSON text');
+        continue;
+      }
+      const value = Buffer.from(spliceFields(record.text, record.spans, replacements), 'utf8');
+      if (shreddedFields.length > 0) {
+        slots[index] = { message: messages[index], status: 'shredded', value, shreddedFields };
+        result.stats.shredded++;
+      } else {
+        slots[index] = { message: messages[index], status: 'ok', value };
+        result.stats.decrypted++;
+      }
     }
   }
   for (const slot of slots) if (slot) result.records.push(slot);

@@ -9,6 +9,7 @@ import { createKafka } from '../kafka/client.js';
 import { prepareTopics } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
 import { createLogger, subjectRefFor, type Logger } from '../observability/logger.js';
+import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
 import { StreamProcessor, type Health, type Readiness } from '../processor/stream-processor.js';
 import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
@@ -41,6 +42,12 @@ export interface DecryptingConsumerOptions {
   logger?: Logger;
   /** Bring your own kafkajs client instead of brokers/clientId/ssl/sasl. */
   kafka?: Kafka;
+  /** Field mode (as SHREDDER_FIELDS): the JSON paths the encryptor sealed field by field. */
+  fields?: string[];
+  /** Field mode (as SHREDDER_SUBJECT_FIELD): where the subject id is in the value. */
+  subjectField?: string;
+  /** Field mode: JSON text a shredded field becomes. Default `null`. */
+  shreddedFieldValue?: string;
 }
 
 export interface DecryptedMessage {
@@ -55,6 +62,8 @@ export interface DecryptedMessage {
   headers: IHeaders;
   /** `ok`; `shredded`: the subject's key is gone; `forget`: the subject was just forgotten, purge what you derived from it. */
   status: RecordStatus;
+  /** Field mode, status `shredded`: the paths of the fields set to the shredded value (the rest is readable). */
+  shreddedFields?: string[];
 }
 
 export interface DecryptingConsumerHandlers {
@@ -68,11 +77,13 @@ export class DecryptingConsumer {
   private processor?: StreamProcessor;
   private readonly logger: Logger;
   private readonly kafka: Kafka;
+  private readonly fields: FieldMode | undefined;
   /** Its Prometheus metrics (`metrics.registry`: merge it into the application's, or serve `metrics.text()`). */
   readonly metrics = new ProcessorMetrics('decrypting-consumer', { processMetrics: false });
 
   constructor(private readonly options: DecryptingConsumerOptions) {
     if (options.topics.length === 0) throw new RangeError('DecryptingConsumer: at least one topic is required');
+    this.fields = fieldMode(options.fields, options.subjectField, options.shreddedFieldValue); // throws JsonPathError on a bad path
     this.logger = options.logger ?? createLogger('warn');
     this.kafka =
       options.kafka ??
@@ -125,8 +136,8 @@ export class DecryptingConsumer {
       metrics: this.metrics,
       handler: async (batch, task, heartbeat) => {
         const { topic, partition } = batch;
-        const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys() });
-        const messages: DecryptedMessage[] = decrypted.records.map(({ message, status, value }) => ({
+        const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys(), fields: this.fields });
+        const messages: DecryptedMessage[] = decrypted.records.map(({ message, status, value, shreddedFields }) => ({
           topic,
           partition,
           offset: message.offset,
@@ -135,6 +146,7 @@ export class DecryptingConsumer {
           value,
           headers: (message.headers ?? {}) as IHeaders,
           status,
+          ...(shreddedFields ? { shreddedFields } : {}),
         }));
         if (eachBatch) {
           await eachBatch(messages);

@@ -1,14 +1,14 @@
 // `kafka-shredder decrypt`: the decryptor processor, for consumers that cannot use the library. Joins
 // each route's encrypted topic with the keys topic and writes plaintext (short retention) to the
 // route's output, forget markers included, in one transaction per batch with the input offsets.
-import type { Batch, Message } from 'kafkajs';
+import type { Batch, IHeaders, Message } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import { decryptorTopicRoles, prepareTopics } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
-import { SHREDDED_STATUS, STATUS_HEADER } from '../wire/headers.js';
+import { SHREDDED_FIELDS_HEADER, SHREDDED_STATUS, STATUS_HEADER } from '../wire/headers.js';
 import { decryptBatch, type DecryptedRecord } from './decrypt-batch.js';
 
 export interface DecryptorStats {
@@ -44,7 +44,10 @@ export class Decryptor extends RouteProcessor {
     const base: Message = { key: message.key, value, partition, timestamp: message.timestamp, headers: message.headers };
     if (status !== 'shredded') return base; // forget markers keep their shredder.command header
     if (this.config.onShredded === 'skip') return undefined;
-    return { ...base, headers: { ...message.headers, [STATUS_HEADER]: SHREDDED_STATUS } };
+    const headers: IHeaders = { ...message.headers, [STATUS_HEADER]: SHREDDED_STATUS };
+    // field mode: the record keeps its readable fields; the header names the shredded ones
+    if (record.shreddedFields) headers[SHREDDED_FIELDS_HEADER] = record.shreddedFields.join(',');
+    return { ...base, headers };
   }
 
   private async decrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry): Promise<BatchResult> {
@@ -55,6 +58,7 @@ export class Decryptor extends RouteProcessor {
       keys: task.keys,
       ciphers,
       catchUpKeys: () => task.catchUpKeys(),
+      fields: this.fields,
     });
     const outputs: Message[] = [];
     const deadLetters = decrypted.deadLetters;

@@ -1,6 +1,7 @@
 // Turns one input batch (one topic-partition) into what its transaction writes: encrypted records in
-// input order, key records (new keys, tombstones) and dead letters. All records of the batch are sealed
-// in one call to the batch cipher of their key's algorithm.
+// input order, key records (new keys, tombstones) and dead letters. Every envelope of the batch (whole
+// values, or in field mode every selected field of every record) is sealed in one call to the batch
+// cipher of its key's algorithm.
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AeadRegistry, AlgorithmId, SealItem } from '../crypto/index.js';
 import { randomFillSync } from 'node:crypto';
@@ -9,6 +10,9 @@ import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition
 import { recordBytes } from '../kafka/transactions.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION } from '../wire/envelope.js';
+import { fieldToken } from '../fields/field-envelope.js';
+import { pathBytes, scanRecord, type FieldMode, type FieldRecordScan } from '../fields/field-mode.js';
+import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fields.js';
 import { FORGOTTEN_AT_HEADER, isForgetRequest } from '../wire/headers.js';
 
 export interface EncryptContext {
@@ -21,6 +25,8 @@ export interface EncryptContext {
   now: () => number;
   /** Largest record the output topic takes (its max.message.bytes); larger ones are dead-lettered. */
   maxRecordBytes: number;
+  /** Field-level encryption; undefined: whole values. */
+  fields?: FieldMode;
 }
 
 /** Bytes a record takes in a record batch beyond its key, value and headers (batch header, varints). */
@@ -45,10 +51,21 @@ export function keyRecordMessage(record: KeyRecord, partition: number): Message 
   };
 }
 
-/** The records of one algorithm to seal in one call, and where each result goes. */
+/** The envelopes of one algorithm to seal in one call, and the output record each belongs to. */
 interface PendingSeals {
   items: SealItem[];
   outputIndexes: number[];
+}
+
+/** Field mode: an output record waiting for its fields' envelopes. */
+interface PendingFields {
+  outputIndex: number;
+  message: KafkaMessage;
+  text: string;
+  spans: FieldSpan[];
+  group: PendingSeals;
+  /** Index of the record's first field in group.items (its fields are consecutive). */
+  firstItem: number;
 }
 
 /** The output record of an input record: same key, partition, timestamp and headers. */
@@ -56,47 +73,80 @@ function unchanged(message: KafkaMessage, partition: number, value: Buffer | nul
   return { key: message.key, value, partition, timestamp: message.timestamp, headers: message.headers as IHeaders };
 }
 
+const view = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+/** Envelope header bytes 0-9 (version, algorithm, key id); bytes 10-21, the nonce, are already random. */
+function writeHeader(aad: Uint8Array, dataKey: DataKey): void {
+  aad[0] = ENVELOPE_VERSION;
+  aad[1] = dataKey.algorithm;
+  const keyId = dataKey.keyId;
+  for (let b = 0; b < 8; b++) aad[2 + b] = keyId[b]; // a byte loop: set() is slow for 8 bytes
+}
+
+
 export async function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): Promise<EncryptedBatch> {
-  const { keys, partition, topic } = context;
+  const { keys, partition, topic, fields } = context;
   const result: EncryptedBatch = {
     outputs: [],
     keyRecords: [],
     deadLetters: [],
     stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0 },
   };
-  const view = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   const subjects: Uint8Array[] = [];
   const ids: string[] = [];
-  // per record, computed once: its subject bytes and their map key
+  // per record, computed once: its subject bytes and their map key (field mode: its JSON text, or why
+  // it cannot be processed)
   const subjectOf: (Uint8Array | undefined)[] = new Array(messages.length);
   const idOf: (string | undefined)[] = new Array(messages.length);
+  const scanOf: (FieldRecordScan | undefined)[] = fields ? new Array(messages.length) : [];
+  const problemOf: (string | undefined)[] = fields ? new Array(messages.length) : [];
+  let fieldAadBytes = 0;
   for (let i = 0; i < messages.length; i++) {
-    const key = messages[i].key;
-    if (!key) continue;
-    const subject = (subjectOf[i] = view(key));
+    const message = messages[i];
+    let subject: Uint8Array | undefined;
+    if (fields && message.value !== null && !isForgetRequest(message.headers)) {
+      try {
+        const scan = (scanOf[i] = scanRecord(message.value, fields));
+        subject = scan.subjectBytes;
+        const subjectLength = subject?.length ?? message.key?.length ?? 0;
+        for (const span of scan.spans) fieldAadBytes += ENVELOPE_HEADER_BYTES + subjectLength + 1 + pathBytes(span.path).length;
+      } catch (err) {
+        if (!(err instanceof JsonValueError)) throw err;
+        problemOf[i] = err.message;
+        continue;
+      }
+    }
+    if (!subject) {
+      const key = message.key;
+      if (!key || key.length === 0) continue;
+      subject = view(key);
+    }
+    subjectOf[i] = subject;
     subjects.push(subject);
-    ids.push((idOf[i] = subjectId(key)));
+    ids.push((idOf[i] = subjectId(subject)));
   }
   const loading = keys.load(subjects, ids);
   if (loading) await loading;
 
   const toSeal = new Map<AlgorithmId, PendingSeals>();
-  // Every record's associated data (header || subject) in one allocation; its first 22 bytes are
-  // also the envelope header placed before the ciphertext. One CSPRNG call for the batch fills it,
-  // which leaves each header's nonce (bytes 10-21) random; the other bytes are overwritten below.
-  let aadBytes = 0;
-  for (const m of messages) aadBytes += ENVELOPE_HEADER_BYTES + (m.key?.length ?? 0);
+  const pendingFields: PendingFields[] = [];
+  // Every whole-value record's associated data (header || subject) in one allocation; its first 22
+  // bytes are also the envelope header placed before the ciphertext. One CSPRNG call for the batch
+  // fills it, which leaves each header's nonce (bytes 10-21) random; the other bytes are overwritten.
+  // Field mode: the same, one arena for every field's header || subject || 0x00 || path.
+  let aadBytes = fieldAadBytes;
+  if (!fields) for (const m of messages) aadBytes += ENVELOPE_HEADER_BYTES + (m.key?.length ?? 0);
   const aadArena = randomFillSync(new Uint8Array(aadBytes));
   let aadOffset = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
-    if (!message.key || message.key.length === 0) {
+    const subject = subjectOf[i];
+    if (!subject) {
       // (the empty key is also reserved in the keys topic, see segment-roll.ts)
-      const reason = message.key ? 'no subject: the record key is empty' : 'no subject: the record key is null';
+      const reason = problemOf[i] ?? (message.key ? 'no subject: the record key is empty' : 'no subject: the record key is null');
       result.deadLetters.push(deadLetter(message, topic, partition, reason));
       continue;
     }
-    const subject = subjectOf[i]!;
     if (isForgetRequest(message.headers)) {
       result.keyRecords.push(keys.forget(subject, Number(message.timestamp)));
       result.outputs.push(unchanged(message, partition, null)); // the forget marker, for consumers to purge projections
@@ -110,9 +160,16 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     }
 
     const outputBytes = recordBytes(message as Message) + ENVELOPE_OVERHEAD + RECORD_BATCH_OVERHEAD;
-    if (outputBytes > context.maxRecordBytes) {
+    if (!fields && outputBytes > context.maxRecordBytes) {
       const reason = `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${context.maxRecordBytes} (max.message.bytes)`;
       result.deadLetters.push(deadLetter(message, topic, partition, reason));
+      continue;
+    }
+    const scan = scanOf[i];
+    const spans = scan?.spans;
+    if (spans && spans.length === 0) {
+      result.outputs.push(unchanged(message, partition, message.value)); // no selected field present: nothing personal to seal
+      result.stats.encrypted++;
       continue;
     }
 
@@ -137,30 +194,65 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       result.deadLetters.push(deadLetter(message, topic, partition, `key unavailable: ${(err as Error).message}`));
       continue;
     }
+    let group = toSeal.get(dataKey.algorithm);
+    if (!group) toSeal.set(dataKey.algorithm, (group = { items: [], outputIndexes: [] }));
+    if (scan && spans) {
+      pendingFields.push({ outputIndex: result.outputs.length, message, text: scan.text, spans, group, firstItem: group.items.length });
+      for (const span of spans) {
+        const path = pathBytes(span.path);
+        const aad = aadArena.subarray(aadOffset, (aadOffset += ENVELOPE_HEADER_BYTES + subject.length + 1 + path.length));
+        writeHeader(aad, dataKey);
+        aad.set(subject, ENVELOPE_HEADER_BYTES);
+        aad[ENVELOPE_HEADER_BYTES + subject.length] = 0x00;
+        aad.set(path, ENVELOPE_HEADER_BYTES + subject.length + 1);
+        const plaintext = Buffer.from(scan.text.slice(span.start, span.end), 'utf8');
+        group.items.push({ key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) });
+        group.outputIndexes.push(result.outputs.length);
+      }
+      result.outputs.push(unchanged(message, partition, null));
+      result.stats.encrypted++;
+      continue;
+    }
     const aad = aadArena.subarray(aadOffset, aadOffset + ENVELOPE_HEADER_BYTES + subject.length);
     aadOffset += aad.length;
-    // byte loops: TypedArray.set() is slow for a handful of bytes from a Buffer
-    aad[0] = ENVELOPE_VERSION;
-    aad[1] = dataKey.algorithm;
-    const keyId = dataKey.keyId;
-    for (let b = 0; b < 8; b++) aad[2 + b] = keyId[b];
+    writeHeader(aad, dataKey);
+    // byte loop: TypedArray.set() is slow for a handful of bytes from a Buffer
     for (let b = 0; b < subject.length; b++) aad[ENVELOPE_HEADER_BYTES + b] = subject[b];
-    let pending = toSeal.get(dataKey.algorithm);
-    if (!pending) toSeal.set(dataKey.algorithm, (pending = { items: [], outputIndexes: [] }));
-    pending.items.push({ key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext: message.value, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) });
-    pending.outputIndexes.push(result.outputs.length);
+    group.items.push({ key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext: message.value, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) });
+    group.outputIndexes.push(result.outputs.length);
     result.outputs.push(unchanged(message, partition, null));
     result.stats.encrypted++;
   }
 
-  for (const [algorithm, { items, outputIndexes }] of toSeal) {
+  const sealedOf = new Map<PendingSeals, Uint8Array[]>();
+  for (const [algorithm, group] of toSeal) {
     const started = process.hrtime.bigint();
-    const sealed = context.ciphers.get(algorithm).sealBatch(items);
+    const sealed = context.ciphers.get(algorithm).sealBatch(group.items);
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
+    sealedOf.set(group, sealed);
+    if (fields) continue;
     for (let k = 0; k < sealed.length; k++) {
       const value = sealed[k];
-      result.outputs[outputIndexes[k]].value = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      result.outputs[group.outputIndexes[k]].value = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     }
+  }
+  if (pendingFields.length > 0) {
+    const tooLarge = new Set<number>();
+    for (const pending of pendingFields) {
+      const sealed = sealedOf.get(pending.group)!;
+      const tokens = pending.spans.map((_, k) => fieldToken(sealed[pending.firstItem + k]));
+      const value = Buffer.from(spliceFields(pending.text, pending.spans, tokens), 'utf8');
+      const output = result.outputs[pending.outputIndex];
+      output.value = value;
+      const outputBytes = recordBytes(output) + RECORD_BATCH_OVERHEAD;
+      if (outputBytes > context.maxRecordBytes) {
+        const reason = `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${context.maxRecordBytes} (max.message.bytes)`;
+        result.deadLetters.push(deadLetter(pending.message, topic, partition, reason));
+        tooLarge.add(pending.outputIndex);
+        result.stats.encrypted--;
+      }
+    }
+    if (tooLarge.size > 0) result.outputs = result.outputs.filter((_, index) => !tooLarge.has(index));
   }
   return result;
 }

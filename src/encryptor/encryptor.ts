@@ -49,6 +49,7 @@ export class Encryptor extends RouteProcessor {
       algorithm: this.config.algorithm,
       now: Date.now,
       maxRecordBytes,
+      fields: this.fields,
     });
     const { keysTopic, dlqTopic } = this.config;
     return {

@@ -8,6 +8,7 @@ import { subjectRefFor, type Logger, type SubjectRef } from '../observability/lo
 import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
 import type { TopicLayout } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
+import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
 import type { Health, Readiness, StreamProcessor, StreamProcessorOptions } from './stream-processor.js';
 
@@ -17,6 +18,8 @@ export abstract class RouteProcessor {
   protected readonly routes: Map<string, string>;
   protected readonly subjectRef: SubjectRef;
   readonly metrics: ProcessorMetrics;
+  /** Field-level encryption settings; undefined: whole values. */
+  protected readonly fields: FieldMode | undefined;
 
   constructor(
     protected readonly config: ShredderConfig,
@@ -26,6 +29,7 @@ export abstract class RouteProcessor {
     this.routes = new Map(config.routes.map((r) => [r.from, r.to]));
     this.subjectRef = subjectRefFor(config.masterKey);
     this.metrics = new ProcessorMetrics(config.command);
+    this.fields = fieldMode(config.fields, config.subjectField, config.shreddedFieldValue);
   }
 
   /** The route label of an input topic. */

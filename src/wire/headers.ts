@@ -4,6 +4,8 @@ export const FORGET_COMMAND = 'forget';
 export const STATUS_HEADER = 'shredder.status';
 export const SHREDDED_STATUS = 'shredded';
 export const ERROR_HEADER = 'shredder.error';
+/** Not in the contract (an extension of field mode): on a shredded record, the paths of its shredded fields, comma-separated. */
+export const SHREDDED_FIELDS_HEADER = 'shredder.shredded-fields';
 export const SOURCE_HEADER = 'shredder.source';
 /**
  * Not in the contract (an implementation detail of the keys topic): on a tombstone and on the first key

@@ -7,28 +7,14 @@ import type { Encryptor } from '../../src/encryptor/encryptor.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
 import { decryptorSetup, startDecryptingConsumer, startDecryptor } from '../support/decryptor.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
-import { eventually, readTopic, testKafka, uniqueName, withSlowKeysReader } from '../support/kafka.js';
+import { allRecords, eventually, produce, readExactly, readTopic, testKafka, uniqueName, withSlowKeysReader } from '../support/kafka.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const all = (byPartition: Map<number, KafkaMessage[]>) => [...byPartition.values()].flat();
+const all = allRecords;
 const text = (value: Buffer | null | undefined) => (value == null ? null : value.toString());
 const header = (headers: IHeaders | undefined, name: string) => text(headers?.[name] as Buffer | undefined);
 
-async function produce(kafka: Kafka, topic: string, messages: { key: string | Buffer | null; value: string | Buffer | null; partition?: number; headers?: Record<string, string> }[]) {
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages });
-  await producer.disconnect();
-}
 
-async function readCount(kafka: Kafka, topic: string, count: number, timeoutMs = 60_000): Promise<Map<number, KafkaMessage[]>> {
-  return eventually(`${count} records in ${topic}`, async () => {
-    const byPartition = await readTopic(kafka, topic);
-    const n = all(byPartition).length;
-    if (n > count) throw new Error(`${n} records in ${topic}, expected ${count}`);
-    return n === count ? byPartition : undefined;
-  }, timeoutMs);
-}
 
 async function receivedCount(received: DecryptedMessage[], count: number): Promise<DecryptedMessage[]> {
   return eventually(`${count} records handed to the application`, async () => {
@@ -65,7 +51,7 @@ describe('decryptor', function () {
     const sent = Array.from({ length: 90 }, (_, i) => ({ key: `user-${i % 9}`, value: `{"n":${i},"name":"Person ${i % 9}"}`, headers: { 'trace-id': `t-${i}` } }));
     await produce(kafka, setup.input, sent);
     const inputs = await readTopic(kafka, setup.input);
-    const outputs = await readCount(kafka, decrypt.output, sent.length);
+    const outputs = await readExactly(kafka, decrypt.output, sent.length);
     const handed = await receivedCount(app.received, sent.length);
     for (const [partition, records] of inputs) {
       const out = outputs.get(partition) ?? [];
@@ -83,17 +69,17 @@ describe('decryptor', function () {
     setup = encryptorSetup({ SHREDDER_ALGORITHM: 'aes-256-gcm' });
     const aesEncryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, [{ key: 'aes-user', value: 'sealed with AES-256-GCM' }]);
-    await readCount(kafka, setup.output, 1);
+    await readExactly(kafka, setup.output, 1);
     await aesEncryptor.stop();
     // the same deployment switched to ChaCha20-Poly1305: new subjects get it, old keys keep their algorithm
     setup = { ...setup, config: { ...setup.config, algorithm: 1 } };
     started(await startEncryptor(setup));
     await produce(kafka, setup.input, [{ key: 'chacha-user', value: 'sealed with ChaCha20-Poly1305' }, { key: 'aes-user', value: 'still AES' }]);
-    const encrypted = all(await readCount(kafka, setup.output, 3));
+    const encrypted = all(await readExactly(kafka, setup.output, 3));
     expect(encrypted.map((r) => r.value![1]).sort()).to.deep.equal([1, 2, 2]);
     const decrypt = decryptorSetup(setup);
     started(await startDecryptor(decrypt));
-    const out = all(await readCount(kafka, decrypt.output, 3));
+    const out = all(await readExactly(kafka, decrypt.output, 3));
     expect(out.map((r) => text(r.value)).sort()).to.deep.equal(['sealed with AES-256-GCM', 'sealed with ChaCha20-Poly1305', 'still AES']);
   });
 
@@ -110,7 +96,7 @@ describe('decryptor', function () {
       await sleep(300);
     }
     const inputs = await readTopic(kafka, setup.input);
-    const outputs = await readCount(kafka, decrypt.output, waves * 20, 90_000);
+    const outputs = await readExactly(kafka, decrypt.output, waves * 20, 90_000);
     for (const [partition, records] of inputs) {
       const out = outputs.get(partition) ?? [];
       expect(out.filter((r) => header(r.headers, 'shredder.status') === 'shredded').length, 'records reported shredded').to.equal(0);
@@ -129,7 +115,7 @@ describe('decryptor', function () {
     await receivedCount(live.received, 5);
     await requestForget(kafka, [setup.input], Buffer.from('alice'));
     await produce(kafka, setup.input, ['alice-4', 'bob-3'].map((v) => ({ key: v.split('-')[0], value: v })));
-    await readCount(kafka, setup.output, 8);
+    await readExactly(kafka, setup.output, 8);
 
     const summary = (messages: { key: Buffer | null; status: string; value: Buffer | null }[], subject: string) =>
       messages.filter((m) => text(m.key) === subject).map((m) => (m.status === 'ok' ? text(m.value) : m.status));
@@ -152,14 +138,14 @@ describe('decryptor', function () {
 
     const asStatus = (r: KafkaMessage) =>
       header(r.headers, 'shredder.status') ?? (header(r.headers, 'shredder.command') === 'forget' ? 'forget' : text(r.value));
-    const markerOut = all(await readCount(kafka, marker.output, 8));
+    const markerOut = all(await readExactly(kafka, marker.output, 8));
     expect(markerOut.filter((r) => text(r.key) === 'alice').map(asStatus)).to.deep.equal(['shredded', 'shredded', 'shredded', 'forget', 'alice-4']);
     expect(markerOut.filter((r) => header(r.headers, 'shredder.status') === 'shredded').every((r) => r.value === null)).to.equal(true);
-    const skipOut = all(await readCount(kafka, skip.output, 5));
+    const skipOut = all(await readExactly(kafka, skip.output, 5));
     expect(skipOut.filter((r) => text(r.key) === 'alice').map(asStatus)).to.deep.equal(['forget', 'alice-4']);
-    const dlqOut = all(await readCount(kafka, dlq.output, 5));
+    const dlqOut = all(await readExactly(kafka, dlq.output, 5));
     expect(dlqOut.filter((r) => text(r.key) === 'alice').map(asStatus)).to.deep.equal(['forget', 'alice-4']);
-    const dead = all(await readCount(kafka, dlq.config.dlqTopic, 3));
+    const dead = all(await readExactly(kafka, dlq.config.dlqTopic, 3));
     expect(dead.map((r) => header(r.headers, 'shredder.error'))).to.deep.equal(Array(3).fill('shredded: the subject was forgotten, its key is destroyed'));
   });
 
@@ -167,7 +153,7 @@ describe('decryptor', function () {
     setup = encryptorSetup();
     const encryptor: Encryptor = started(await startEncryptor(setup));
     await produce(kafka, setup.input, [{ key: 'alice', value: 'alice-1' }, { key: 'bob', value: 'bob-1' }]);
-    const byPartition = await readCount(kafka, setup.output, 2);
+    const byPartition = await readExactly(kafka, setup.output, 2);
     const located = (subject: string) => {
       for (const [partition, records] of byPartition) {
         const record = records.find((r) => text(r.key) === subject);
@@ -196,18 +182,18 @@ describe('decryptor', function () {
     const movedAsIs = { key: 'bob', value: alice.value!, partition: bobAt };
     await produce(kafka, setup.output, [...bad.map(({ reason: _reason, ...m }) => m), movedAsIs]);
     await produce(kafka, setup.input, [{ key: 'alice', value: 'alice-2' }]);
-    await readCount(kafka, setup.output, 2 + bad.length + 2);
+    await readExactly(kafka, setup.output, 2 + bad.length + 2);
 
     const decrypt = decryptorSetup(setup);
     started(await startDecryptor(decrypt));
     const app = await startDecryptingConsumer({ ...setup, config: { ...setup.config, dlqTopic: uniqueName('app-dlq') } });
     started(app.consumer);
-    const out = all(await readCount(kafka, decrypt.output, 4));
+    const out = all(await readExactly(kafka, decrypt.output, 4));
     const readable = out.filter((r) => r.value !== null).map((r) => text(r.value)).sort();
     expect(readable).to.deep.equal(['alice-1', 'alice-2', 'bob-1']);
     const shredded = out.filter((r) => header(r.headers, 'shredder.status') === 'shredded');
     expect(shredded.map((r) => text(r.key))).to.deep.equal(['bob']);
-    const dead = all(await readCount(kafka, setup.dlqTopic, bad.length));
+    const dead = all(await readExactly(kafka, setup.dlqTopic, bad.length));
     for (const { value, reason } of bad) {
       const found = dead.find((r) => r.value!.equals(value));
       expect(found, reason).to.not.equal(undefined);

@@ -10,17 +10,11 @@ import { requestForget } from '../../src/encryptor/forget-request.js';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
 import { decryptRecord, liveWrappedKey, readKeysTable } from '../support/decrypt.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
-import { createTopic, eventually, readTopic, testKafka, withAdmin } from '../support/kafka.js';
+import { createTopic, eventually, produce, readTopic, testKafka, withAdmin } from '../support/kafka.js';
 import { repoRoot } from '../support/repo-root.js';
 
 const all = (byPartition: Map<number, KafkaMessage[]>) => [...byPartition.values()].flat();
 
-async function produce(kafka: Kafka, topic: string, messages: { key: string | null; value: string | null; partition?: number; headers?: Record<string, string> }[]) {
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages });
-  await producer.disconnect();
-}
 
 async function outputsOnceCount(kafka: Kafka, topic: string, count: number) {
   return eventually(`${count} records in ${topic}`, async () => {

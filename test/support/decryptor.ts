@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { loadConfig, type ShredderConfig } from '../../src/config/config.js';
 import { Decryptor } from '../../src/decryptor/decryptor.js';
-import { DecryptingConsumer, type DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
+import { DecryptingConsumer, type DecryptedMessage, type DecryptingConsumerOptions } from '../../src/decryptor/decrypting-consumer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { EncryptorSetup } from './encryptor.js';
 import { uniqueName } from './kafka.js';
@@ -42,9 +42,14 @@ export async function startDecryptor(setup: DecryptorSetup, kafka?: Kafka, state
 }
 
 /** A DecryptingConsumer in a fresh group over the encryptor's output, collecting what it is handed. */
-export async function startDecryptingConsumer(encryptor: EncryptorSetup): Promise<{ consumer: DecryptingConsumer; received: DecryptedMessage[] }> {
+export async function startDecryptingConsumer(
+  encryptor: EncryptorSetup,
+  options: Partial<DecryptingConsumerOptions> = {},
+): Promise<{ consumer: DecryptingConsumer; received: DecryptedMessage[] }> {
   const { config } = encryptor;
   const consumer = new DecryptingConsumer({
+    fields: config.fields,
+    subjectField: config.subjectField,
     brokers: config.kafka.brokers,
     groupId: uniqueName('app'),
     topics: [encryptor.output],
@@ -53,6 +58,7 @@ export async function startDecryptingConsumer(encryptor: EncryptorSetup): Promis
     dlqTopic: config.dlqTopic,
     stateDir: mkdtempSync(join(tmpdir(), 'shredder-app-state-')),
     logger: createLogger(config.logLevel),
+    ...options,
   });
   const received: DecryptedMessage[] = [];
   await consumer.run({ eachMessage: (message) => void received.push(message) });

@@ -116,3 +116,25 @@ export function withSlowKeysReader(kafka: Kafka, delayMs: number): Kafka {
     },
   });
 }
+
+export type TestRecord = { key: string | Buffer | null; value: string | Buffer | null; partition?: number; headers?: Record<string, string> };
+
+/** Sends records with a short-lived producer (kafkajs' default partitioner: murmur2 of the key). */
+export async function produce(kafka: Kafka, topic: string, messages: TestRecord[]): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages });
+  await producer.disconnect();
+}
+
+export const allRecords = (byPartition: Map<number, KafkaMessage[]>): KafkaMessage[] => [...byPartition.values()].flat();
+
+/** The topic's records by partition once it holds exactly `count` (more fails at once: duplicates). */
+export async function readExactly(kafka: Kafka, topic: string, count: number, timeoutMs = 60_000): Promise<Map<number, KafkaMessage[]>> {
+  return eventually(`${count} records in ${topic}`, async () => {
+    const byPartition = await readTopic(kafka, topic);
+    const n = allRecords(byPartition).length;
+    if (n > count) throw new Error(`${n} records in ${topic}, expected ${count}`);
+    return n === count ? byPartition : undefined;
+  }, timeoutMs);
+}

@@ -94,4 +94,16 @@ describe('configuration', () => {
     expect(problems({ ...valid, SHREDDER_ROUTES: 'a->b', SHREDDER_KEYS_TOPIC: 'a' })[0]).to.match(/^SHREDDER_KEYS_TOPIC/);
     expect(problems({ ...valid, SHREDDER_ROUTES: 'a->b,b->c' })[0]).to.match(/^SHREDDER_ROUTES/);
   });
+
+  it('checks field mode: paths, a readable subject field, the shredded field value', () => {
+    const config = loadConfig('decrypt', { ...valid, SHREDDER_FIELDS: '$.email, $.address.street,$.phones[*]', SHREDDER_SUBJECT_FIELD: '$.user.id', SHREDDER_SHREDDED_FIELD_VALUE: '"[erased]"' });
+    expect(config.fields).to.deep.equal(['$.email', '$.address.street', '$.phones[*]']);
+    expect(config).to.include({ subjectField: '$.user.id', shreddedFieldValue: '"[erased]"' });
+    expect(loadConfig('decrypt', valid).shreddedFieldValue).to.equal('null');
+    expect(problems({ ...valid, SHREDDER_FIELDS: '$.email,email' })[0]).to.match(/^SHREDDER_FIELDS: "email" is not a JSON path/);
+    expect(problems({ ...valid, SHREDDER_SUBJECT_FIELD: '$.userId' })[0]).to.match(/^SHREDDER_SUBJECT_FIELD: needs SHREDDER_FIELDS/);
+    expect(problems({ ...valid, SHREDDER_FIELDS: '$.user', SHREDDER_SUBJECT_FIELD: '$.user.id' })[0]).to.match(/inside the encrypted field \$\.user/);
+    expect(problems({ ...valid, SHREDDER_FIELDS: '$.a', SHREDDER_SUBJECT_FIELD: '$.ids[*]' })[0]).to.match(/without \[\*\]/);
+    expect(problems({ ...valid, SHREDDER_SHREDDED_FIELD_VALUE: 'erased' })[0]).to.match(/^SHREDDER_SHREDDED_FIELD_VALUE: expected JSON text/);
+  });
 });
