@@ -46,11 +46,14 @@ async function readAll(kafka: Kafka, topic: string, atLeast: number, interrupted
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({ eachMessage: async ({ message }) => void records.push(message) });
-  while (records.length < atLeast) {
-    if (interrupted()) break;
-    await sleep(100);
+  try {
+    while (records.length < atLeast) {
+      if (interrupted()) throw new Interrupted();
+      await sleep(100);
+    }
+  } finally {
+    await consumer.disconnect();
   }
-  await consumer.disconnect();
   return records.sort((a, b) => Number(a.timestamp) - Number(b.timestamp));
 }
 
