@@ -159,14 +159,15 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       continue;
     }
 
-    const outputBytes = recordBytes(message as Message) + ENVELOPE_OVERHEAD + RECORD_BATCH_OVERHEAD;
-    if (!fields && outputBytes > context.maxRecordBytes) {
+    const scan = scanOf[i];
+    const spans = scan?.spans;
+    // (field mode: checked again once the fields are sealed; a record with none is passed as it is)
+    const outputBytes = recordBytes(message as Message) + (spans?.length === 0 ? 0 : ENVELOPE_OVERHEAD) + RECORD_BATCH_OVERHEAD;
+    if ((!fields || spans?.length === 0) && outputBytes > context.maxRecordBytes) {
       const reason = `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${context.maxRecordBytes} (max.message.bytes)`;
       result.deadLetters.push(deadLetter(message, topic, partition, reason));
       continue;
     }
-    const scan = scanOf[i];
-    const spans = scan?.spans;
     if (spans && spans.length === 0) {
       result.outputs.push(unchanged(message, partition, message.value)); // no selected field present: nothing personal to seal
       result.stats.encrypted++;

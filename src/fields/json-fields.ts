@@ -61,7 +61,6 @@ export interface ScannedJson {
   subject?: { start: number; end: number };
 }
 
-const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const MAX_DEPTH = 512;
 /** No path goes into this value (never pushed to). */
@@ -83,11 +82,32 @@ class Scanner {
     while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = this.text.charCodeAt(++this.at);
   }
 
+  /** Past the string token at the cursor (a '"'); returns where it started. A loop, not a regular
+   * expression: a regex backtracks per character and overflows the stack on a multi-megabyte string. */
   string(): number {
-    STRING.lastIndex = this.at;
-    if (!STRING.test(this.text)) this.fail('a malformed string');
+    const { text } = this;
     const start = this.at;
-    this.at = STRING.lastIndex;
+    let i = start + 1;
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) break;
+      if (Number.isNaN(c)) this.fail('an unterminated string');
+      if (c < 0x20) this.fail('a control character in a string');
+      if (c === 0x5c) {
+        const e = text.charCodeAt(i + 1);
+        if (e === 0x75) {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) this.fail('a malformed \\u escape');
+          i += 6;
+          continue;
+        }
+        // " \ / b f n r t
+        if (e !== 0x22 && e !== 0x5c && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) this.fail('a malformed escape');
+        i += 2;
+        continue;
+      }
+      i++;
+    }
+    this.at = i + 1;
     return start;
   }
 
@@ -116,7 +136,10 @@ class Scanner {
       this.at = NUMBER.lastIndex;
     }
     if (selected) this.spans.push({ start, end: this.at, path: selected.path });
-    if (isSubject && !this.subject) this.subject = { start, end: this.at };
+    if (isSubject) {
+      if (this.subject) this.fail('the subject field appears twice'); // readers disagree on which one counts
+      this.subject = { start, end: this.at };
+    }
   }
 
   object(nodes: TrieNode[], depth: number): void {
@@ -191,15 +214,21 @@ export function scanJsonText(text: string, selector: FieldSelector): ScannedJson
   if (scanner.text.charCodeAt(scanner.at) !== 0x7b) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text); // only to say what it is instead
-    } catch (err) {
-      throw new JsonValueError(`not JSON: ${(err as Error).message}`);
+      parsed = JSON.parse(text); // only to say what it is instead (its error text would quote the value: not used)
+    } catch {
+      throw new JsonValueError('not JSON: the value does not start with a JSON object');
     }
     throw new JsonValueError(`not a JSON object: field mode needs an object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`}`);
   }
-  scanner.value([selector.root], 0);
-  scanner.space();
-  if (scanner.at !== text.length) scanner.fail('text after the JSON object');
+  try {
+    scanner.value([selector.root], 0);
+    scanner.space();
+    if (scanner.at !== text.length) scanner.fail('text after the JSON object');
+  } catch (err) {
+    if (err instanceof JsonValueError) throw err;
+    // whatever else a hostile value provokes (stack, memory) is that value's problem, not the batch's
+    throw new JsonValueError(`not JSON: the value could not be scanned (${(err as Error).name})`);
+  }
   return { text, spans: scanner.spans, subject: scanner.subject };
 }
 

@@ -30,6 +30,8 @@ export class KeysTopicReader {
   private readonly consumer: Consumer;
   private readonly tracked = new Map<number, Tracked>();
   private running = false;
+  /** Rejects when its consumer crashed for good: no restore or catch-up can finish after that. */
+  readonly failed: Promise<never>;
 
   constructor(kafka: Kafka, private readonly topic: string, groupIdPrefix: string, private readonly logger: Logger) {
     this.consumer = kafka.consumer({
@@ -40,9 +42,21 @@ export class KeysTopicReader {
       maxBytesPerPartition: 512 * 1024,
     });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      // also fires for batches read_committed filtered to nothing (transaction markers)
-      if (payload.topic === this.topic) this.advance(payload.partition, Number(payload.lastOffset) + 1);
+      // A batch read_committed filtered to nothing (transaction markers, aborted records) never
+      // reaches onBatch: move past it here. (Offsets of a compacted topic have gaps, so a batch
+      // starting beyond the position is normal.)
+      if (payload.topic !== this.topic || payload.batchSize !== 0) return;
+      const tracked = this.tracked.get(payload.partition);
+      if (tracked) this.advance(payload.partition, tracked, Number(payload.lastOffset) + 1);
     });
+    this.failed = new Promise<never>((_, reject) => {
+      this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+        if (payload.restart || !this.running) return;
+        for (const partition of [...this.tracked.keys()]) this.finish(partition, payload.error);
+        reject(payload.error);
+      });
+    });
+    this.failed.catch(() => {}); // observed by the processor
   }
 
   async start(): Promise<void> {
@@ -105,15 +119,15 @@ export class KeysTopicReader {
       const next = tracked.until !== undefined ? Math.min(last, tracked.until) : last;
       await tracked.keys.commit(next);
       tracked.onProgress?.(tracked.applied, next);
+      this.advance(batch.partition, tracked, next);
     } catch (err) {
       tracked.keys.rollback();
       this.finish(batch.partition, err as Error);
     }
   }
 
-  private advance(partition: number, nextOffset: number): void {
-    const tracked = this.tracked.get(partition);
-    if (!tracked) return;
+  private advance(partition: number, tracked: Tracked, nextOffset: number): void {
+    if (this.tracked.get(partition) !== tracked) return; // replaced meanwhile (the task was reopened)
     tracked.position = Math.max(tracked.position, tracked.until !== undefined ? Math.min(nextOffset, tracked.until) : nextOffset);
     const ready = tracked.waiters.filter((w) => tracked.position >= w.offset);
     tracked.waiters = tracked.waiters.filter((w) => tracked.position < w.offset);

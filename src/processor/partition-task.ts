@@ -3,6 +3,7 @@
 // keys topic before the task processes a record.
 import { join } from 'node:path';
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import type { EndOffsets } from '../kafka/end-offsets.js';
 import { KeyStore } from '../keys/key-store.js';
 import type { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import type { MasterKey } from '../keys/master-key.js';
@@ -26,6 +27,8 @@ export interface TaskContext {
    * then it is followed after the restore, and catchUpKeys() waits for the keys of records just read.
    */
   followKeys?: boolean;
+  /** Both end offsets of a partition (needed with followKeys). */
+  endOffsets?: EndOffsets;
   logger: Logger;
   onHeartbeat?: () => Promise<void>;
   /** Restore progress: the fraction of the keys partition's offsets read so far (0 to 1) and the records applied. */
@@ -81,7 +84,13 @@ export class PartitionTask {
       await producer.connect();
     }
     const location = storeLocation(context.stateDir, context.groupId, keysTopic, partition);
-    const store = await KeyStore.open(location);
+    let store: KeyStore;
+    try {
+      store = await KeyStore.open(location);
+    } catch (err) {
+      await producer?.disconnect().catch(() => {});
+      throw err;
+    }
     try {
       const keys = new PartitionKeys(partition, store, context.masterKey);
       const offsets = await admin.fetchTopicOffsets(keysTopic); // read_committed: the last stable offset
@@ -117,14 +126,35 @@ export class PartitionTask {
   }
 
   /**
-   * Waits until the store holds every key record committed to the keys partition by now. A record's
-   * key is committed with the record itself (one transaction), so once this resolves for a record
-   * already read, a key still missing was destroyed: the record is shredded, not early.
+   * Waits until the store holds every key record that was written to the keys partition by now and
+   * whose transaction commits. A record's key is written in the record's own transaction, before the
+   * record became readable, so it lies below the keys partition's high watermark taken now. Once every
+   * transaction with records below that mark has ended (the last stable offset has passed it: commit
+   * markers reach each partition separately) and the follower has read up to there, a key still
+   * missing was destroyed: the record is shredded, not early.
    */
   async catchUpKeys(): Promise<void> {
-    const offsets = await this.context.admin.fetchTopicOffsets(this.context.keysTopic); // read_committed: the last stable offset
-    const endOffset = Number(offsets.find((o) => o.partition === this.partition)?.high ?? 0);
-    await this.context.reader.caughtUp(this.partition, endOffset);
+    const { endOffsets, keysTopic, reader, logger } = this.context;
+    if (!endOffsets) throw new Error('catchUpKeys needs a task opened with followKeys');
+    const highWatermark = await endOffsets.highWatermark(keysTopic, this.partition);
+    const started = Date.now();
+    let stable = await endOffsets.lastStable(keysTopic, this.partition);
+    let lastHeartbeat = started;
+    let lastWarning = started;
+    while (stable < highWatermark) {
+      // a transaction on the keys partition is still open: its commit (or abort) is on its way
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      if (Date.now() - lastHeartbeat > 1000) {
+        lastHeartbeat = Date.now();
+        await this.context.onHeartbeat?.();
+      }
+      if (Date.now() - lastWarning > 10_000) {
+        lastWarning = Date.now();
+        logger.warn({ partition: this.partition, waitedMs: lastWarning - started, stable, highWatermark }, 'waiting for an open transaction on the keys partition to end');
+      }
+      stable = await endOffsets.lastStable(keysTopic, this.partition);
+    }
+    await reader.caughtUp(this.partition, stable);
   }
 
   /** Runs work for this task one at a time (batches of two routes share the producer and the keys). */

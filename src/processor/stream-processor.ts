@@ -3,6 +3,7 @@
 // and each input batch handled inside one transaction of its task, input offsets included.
 import { Partitioners, type Admin, type Batch, type Consumer, type EachBatchPayload, type Kafka, type Producer, type TopicMessages } from 'kafkajs';
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
+import { EndOffsets } from '../kafka/end-offsets.js';
 import { commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import type { MasterKey } from '../keys/master-key.js';
@@ -48,7 +49,7 @@ export interface StreamProcessorOptions {
 /** `/healthz`: the process is alive and its consumer is running. */
 export interface Health {
   live: boolean;
-  consumer: 'starting' | 'running' | 'crashed' | 'stopped';
+  consumer: 'starting' | 'running' | 'restarting' | 'crashed' | 'stopped';
 }
 
 /** `/readyz`: partitions assigned and every one of their key stores restored. */
@@ -62,10 +63,12 @@ export class StreamProcessor {
   private readonly consumer: Consumer;
   private readonly admin: Admin;
   private readonly reader: KeysTopicReader;
+  private readonly endOffsets: EndOffsets;
   private readonly tasks = new Map<number, Promise<PartitionTask>>();
   private assigned = new Set<number>();
   private stopping = false;
   private plainProducer?: Promise<Producer>;
+  private rebalancing: Promise<void> = Promise.resolve();
   private consumerState: Health['consumer'] = 'starting';
   private joinedGroup = false;
   private readonly restoreProgress = new Map<number, number>();
@@ -82,6 +85,7 @@ export class StreamProcessor {
   constructor(private readonly options: StreamProcessorOptions) {
     const { kafka, groupId } = options;
     this.admin = kafka.admin();
+    this.endOffsets = new EndOffsets(kafka, this.admin);
     this.reader = new KeysTopicReader(kafka, options.keysTopic, groupId, options.logger);
     this.consumer = kafka.consumer({
       groupId,
@@ -93,15 +97,20 @@ export class StreamProcessor {
       heartbeatInterval: 1000,
     });
     this.failed = new Promise<never>((_, reject) => {
+      const crashed = (error: Error) => {
+        if (this.stopping) return;
+        this.consumerState = 'crashed';
+        reject(error);
+      };
       this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-        if (!payload.restart && !this.stopping) {
-          this.consumerState = 'crashed';
-          reject(payload.error);
-        }
+        if (payload.restart) this.consumerState = 'restarting'; // kafkajs restarts it: still alive
+        else crashed(payload.error);
       });
+      // without its keys reader no task can restore or catch up: as fatal as the consumer crashing
+      this.reader.failed.catch(crashed);
     });
     this.consumer.on(this.consumer.events.STOP, () => {
-      if (this.consumerState !== 'crashed') this.consumerState = 'stopped';
+      if (this.stopping) this.consumerState = 'stopped'; // (a crash is reported by CRASH, a restart too)
     });
     this.failed.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -112,10 +121,10 @@ export class StreamProcessor {
       options.logger.info({ processor: options.name, partitions: [...owned].sort((a, b) => a - b) }, 'partitions assigned');
       this.joinedGroup = true;
       this.consumerState = 'running';
-      void this.revokeAllBut(owned).then(() => {
-        // Restore every owned partition's keys now, not at its first record: readiness means restored.
-        if (!this.stopping) for (const partition of owned) this.task(partition).catch(() => {});
-      });
+      this.assigned = owned;
+      // one rebalance at a time, each applying the latest assignment (a quicker later one makes an
+      // earlier one's work moot)
+      this.rebalancing = this.rebalancing.then(() => this.applyAssignment()).catch(() => {});
     });
   }
 
@@ -151,6 +160,7 @@ export class StreamProcessor {
         checkpointMaxAgeMs: this.options.checkpointMaxAgeMs,
         transactional: this.transactional,
         followKeys: this.options.followKeys,
+        endOffsets: this.endOffsets,
         logger: this.options.logger,
         onHeartbeat: () => this.heartbeat?.() ?? Promise.resolve(),
         onRestoreProgress: (p, fraction) => {
@@ -167,7 +177,12 @@ export class StreamProcessor {
         },
         (err: Error) => {
           if (this.tasks.get(partition) === task) this.tasks.delete(partition);
-          if (!this.stopping) this.options.logger.warn({ processor: this.options.name, partition, error: err.message }, 'task could not be opened; it is retried with the next batch');
+          if (this.stopping) return;
+          this.options.logger.warn({ processor: this.options.name, partition, error: err.message }, 'task could not be opened; retrying');
+          // an idle partition gets no batch to retry it: readiness would wait forever
+          setTimeout(() => {
+            if (!this.stopping && this.assigned.has(partition) && !this.tasks.has(partition)) this.task(partition).catch(() => {});
+          }, 2000).unref();
         },
       );
     }
@@ -198,6 +213,7 @@ export class StreamProcessor {
         await producer.connect();
         return producer;
       })();
+      this.plainProducer.catch(() => (this.plainProducer = undefined)); // the next batch tries again
       await (await this.plainProducer).sendBatch({ topicMessages: toSend });
     }
     await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
@@ -238,10 +254,10 @@ export class StreamProcessor {
     });
   }
 
-  private async revokeAllBut(owned: Set<number>): Promise<void> {
-    this.assigned = owned;
+  /** Closes the tasks of partitions no longer owned, and opens (restores) those of owned ones. */
+  private async applyAssignment(): Promise<void> {
     for (const [partition, task] of [...this.tasks]) {
-      if (owned.has(partition)) continue;
+      if (this.assigned.has(partition)) continue;
       this.tasks.delete(partition);
       this.ready.delete(partition);
       this.restoreProgress.delete(partition);
@@ -249,10 +265,12 @@ export class StreamProcessor {
       await task.then((t) => t.close(true), () => {});
       this.options.logger.info({ processor: this.options.name, partition }, 'partition revoked, its key store dropped');
     }
+    // Restore every owned partition's keys now, not at its first record: readiness means restored.
+    if (!this.stopping) for (const partition of this.assigned) this.task(partition).catch(() => {});
   }
 
   health(): Health {
-    return { live: this.consumerState === 'starting' || this.consumerState === 'running', consumer: this.consumerState };
+    return { live: this.consumerState !== 'crashed' && this.consumerState !== 'stopped', consumer: this.consumerState };
   }
 
   readiness(): Readiness {
@@ -267,11 +285,15 @@ export class StreamProcessor {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // the keys reader first: a batch waiting for a restore or a key fails now instead of holding up
+    // the consumer's disconnect (it is not committed, so it is read again after the restart)
+    await this.reader.stop().catch(() => {});
     await this.consumer.disconnect().catch(() => {});
     for (const task of this.tasks.values()) await task.then((t) => t.close(false), () => {});
     this.tasks.clear();
     await this.plainProducer?.then((p) => p.disconnect()).catch(() => {});
-    await this.reader.stop().catch(() => {});
+    await this.rebalancing;
+    await this.endOffsets.close();
     await this.admin.disconnect().catch(() => {});
   }
 }

@@ -1,6 +1,10 @@
 // The decryptor and the in-process decrypting consumer against a real broker: plaintext back exactly,
 // the race between a record and its key, forget mid-stream, and every kind of bad input.
 import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { loadCryptoCore } from '../../src/crypto/index.js';
+import { MasterKey } from '../../src/keys/master-key.js';
+import { envelopeAad, envelopeHeader } from '../../src/wire/envelope.js';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
@@ -104,6 +108,34 @@ describe('decryptor', function () {
     }
     expect(decryptor.stats.shredded).to.equal(0);
     expect(decryptor.stats.keyWaits, 'batches that met a key not read yet').to.be.greaterThan(0);
+  });
+
+  it('waits for a key whose transaction is not yet committed on the keys partition (markers land partition by partition)', async () => {
+    setup = encryptorSetup();
+    const decrypt = decryptorSetup(setup);
+    const decryptor = started(await startDecryptor(decrypt));
+    await eventually('partitions restored', async () => decryptor.readiness().ready, 60_000);
+    // what the encryptor writes for a new subject, by hand: the key record in a transaction left open,
+    // as when the data partition's commit marker is written and the keys partition's is not yet
+    const subject = Buffer.from('late-key-subject');
+    const dataKey = MasterKey.newDataKey(1);
+    const head = envelopeHeader(1, dataKey.keyId, randomBytes(12));
+    const [sealed] = (await loadCryptoCore()).sealBatch([{ key: dataKey.key, nonce: head.subarray(10, 22), aad: envelopeAad(head, subject), plaintext: Buffer.from('worth the wait') }]);
+    const keysProducer = kafka.producer({ transactionalId: uniqueName('fake-encryptor'), idempotent: true, maxInFlightRequests: 1 });
+    await keysProducer.connect();
+    const transaction = await keysProducer.transaction();
+    try {
+      await transaction.send({ topic: setup.keysTopic, messages: [{ key: subject, value: Buffer.from(new MasterKey(setup.masterKey, 1).wrap(subject, dataKey)), partition: 1 }] });
+      await produce(kafka, setup.output, [{ key: subject, value: Buffer.concat([head, sealed]), partition: 1 }]);
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(allRecords(await readTopic(kafka, decrypt.output)), 'nothing decided while the key is uncommitted').to.deep.equal([]);
+      await transaction.commit();
+    } finally {
+      await keysProducer.disconnect();
+    }
+    const [record] = allRecords(await readExactly(kafka, decrypt.output, 1));
+    expect(text(record.value)).to.equal('worth the wait');
+    expect(header(record.headers, 'shredder.status')).to.equal(null);
   });
 
   it('forget mid-stream: the application gets one forget, then earlier records are shredded everywhere', async () => {
