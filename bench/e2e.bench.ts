@@ -5,7 +5,9 @@
 // Throughput: a backlog of N records drained from the start of the processor to its last commit.
 // Latency: records produced at a steady rate, measured from the input timestamp to the moment a
 // read_committed consumer of the output sees them (output records keep the input timestamp).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -228,12 +230,32 @@ async function latency(kafka: Kafka, make: (c: ShredderConfig) => Processor, con
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), count: sorted.length, handlerP50: percentile(handler, 50), handlerP99: percentile(handler, 99) };
 }
 
+/**
+ * BENCH_PIN=1, with two or more CPUs: this process (all its threads, garbage collection included) goes
+ * on CPU 0 and the broker on CPU 1, so that a mode's throughput reflects its whole cost and not how the
+ * scheduler shared the cores with the broker in that run (unpinned, single runs of one mode vary by
+ * +-30%). Off by default: a sidecar shares its cores, and pinned, GC threads also lengthen p99.
+ */
+function pinToSeparateCpus(broker: LocalKafkaBroker): void {
+  const supervisor = broker.processId;
+  if (process.env.BENCH_PIN !== '1' || cpus().length < 2 || supervisor === undefined) return;
+  try {
+    const brokerPids = [supervisor, ...execFileSync('pgrep', ['-P', String(supervisor)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)];
+    for (const pid of brokerPids) execFileSync('taskset', ['-a', '-pc', '1', String(pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
+    console.log('pinned (BENCH_PIN=1): this process on CPU 0, the broker on CPU 1');
+  } catch {
+    console.log('not pinned (no taskset here): processes share the CPUs, expect more noise');
+  }
+}
+
 async function main() {
   let broker: LocalKafkaBroker | undefined;
   let brokers = process.env.KAFKA_BROKERS?.split(',');
   if (!brokers) {
     broker = new LocalKafkaBroker({ onProgress: (line) => console.error(`[kafka] ${line}`) });
     brokers = await broker.start();
+    pinToSeparateCpus(broker);
   }
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
   try {

@@ -137,6 +137,11 @@ export class LocalKafkaBroker {
     }
   }
 
+  /** The broker's supervisor process (the JVM is its child), while it runs: for tools that place it on CPUs. */
+  get processId(): number | undefined {
+    return this.running ? this.supervisor?.pid : undefined;
+  }
+
   /**
    * Ready means usable for everything the product does: metadata answers, and the group and
    * transaction coordinators are loaded (a first transactional offset commit on a fresh broker
