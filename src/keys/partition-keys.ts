@@ -27,6 +27,9 @@ const id = subjectId;
 export class PartitionKeys {
   private readonly cache: LruCache<string, Known>;
   private readonly pending = new Map<string, KeyChange>();
+  private readsInFlight = 0;
+  /** Subjects changed while a store read was in flight (see read()). */
+  private readonly changedDuringReads = new Set<string>();
 
   constructor(
     readonly partition: number,
@@ -52,13 +55,33 @@ export class PartitionKeys {
       missing.push(subject);
     }
     if (missing.length === 0) return undefined;
-    return this.store.get(missing).then((entries) => {
-      missing.forEach((subject, i) => {
-        const key = id(subject);
-        // a key record applied while the store was read (the decryptor follows the keys topic) is newer
-        if (!this.pending.has(key) && this.cache.peek(key) === undefined) this.cache.set(key, entries[i] ?? {});
-      });
-    });
+    return this.read(missing);
+  }
+
+  /**
+   * Reads subjects from the store into the cache. A key record applied while the store was read (the
+   * decryptor follows the keys topic) is newer than what the read returns: it stays in the cache, or,
+   * if it was already committed and evicted meanwhile, the subject is read again.
+   */
+  private async read(subjects: Uint8Array[]): Promise<void> {
+    this.readsInFlight++;
+    try {
+      let toRead = subjects;
+      for (let attempt = 0; toRead.length > 0; attempt++) {
+        const entries = await this.store.get(toRead);
+        const again: Uint8Array[] = [];
+        toRead.forEach((subject, i) => {
+          const key = id(subject);
+          if (this.pending.has(key) || this.cache.peek(key) !== undefined) return;
+          // changed and since committed (no longer pending): the store now has it, read it again
+          if (attempt === 0 && this.changedDuringReads.has(key)) again.push(subject);
+          else this.cache.set(key, entries[i] ?? {});
+        });
+        toRead = again;
+      }
+    } finally {
+      if (--this.readsInFlight === 0) this.changedDuringReads.clear();
+    }
   }
 
   private known(subject: Uint8Array, key: string = id(subject)): Known {
@@ -110,6 +133,7 @@ export class PartitionKeys {
   private stage(subject: Uint8Array, known: Known, key: string = id(subject)): void {
     this.pending.set(key, { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt });
     this.cache.set(key, known);
+    if (this.readsInFlight > 0) this.changedDuringReads.add(key);
   }
 
   get hasPendingChanges(): boolean {

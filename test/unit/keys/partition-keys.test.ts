@@ -63,6 +63,29 @@ describe('partition keys and key store', () => {
     expect(keys.liveKey(alice)).to.equal(undefined);
   });
 
+  it('keeps a key record applied while a store read was in flight, even once committed and evicted', async () => {
+    // the first read answers with what the store held when it started, but only when released
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let reads = 0;
+    const slowStore = Object.create(store) as KeyStore;
+    slowStore.get = async (subjects) => {
+      const entries = await store.get(subjects);
+      if (reads++ === 0) await released;
+      return entries;
+    };
+    const keys = new PartitionKeys(0, slowStore, master, 1);
+    const loading = keys.load([alice]);
+    // meanwhile the keys topic brings alice's key (the decryptor's follower), committed at once
+    const dataKey = MasterKey.newDataKey(1);
+    keys.applyRecord(alice, master.wrap(alice, dataKey), undefined);
+    await keys.commit(3);
+    await keys.load([Buffer.from('bob')]); // a one-entry cache: alice is evicted
+    release();
+    await loading;
+    expect(Buffer.from(keys.liveKey(alice)!.keyId).equals(Buffer.from(dataKey.keyId)), 'the stale "no key" read must not win').to.equal(true);
+  });
+
   it('a bounded LRU evicts the least recently used entry', () => {
     const cache = new LruCache<string, number>(2);
     cache.set('a', 1);
