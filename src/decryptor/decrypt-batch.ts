@@ -11,7 +11,7 @@ import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fie
 import type { DataKey } from '../keys/master-key.js';
 import { subjectId, type PartitionKeys } from '../keys/partition-keys.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, EnvelopeError, KEY_ID_BYTES, parseEnvelope } from '../wire/envelope.js';
+import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, EnvelopeError, KEY_ID_BYTES, parseEnvelope, writeAadTail } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
 
 /**
@@ -122,7 +122,7 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
         const envelope = view(message.value);
         checkEnvelope(envelope);
         sealedAll.push({ index: i, subject: view(message.key), envelope, subjectKey: subjectId(message.key) });
-        aadBytes += ENVELOPE_HEADER_BYTES + message.key.length;
+        aadBytes += aadLength(message.key.length);
         continue;
       }
       const { text, spans, subjectBytes } = scanRecord(message.value, fields);
@@ -141,7 +141,7 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
         const sealed: Sealed = { index: i, subject, envelope, subjectKey, path };
         record.sealed.push(sealed);
         sealedAll.push(sealed);
-        aadBytes += ENVELOPE_HEADER_BYTES + subject.length + 1 + path.length;
+        aadBytes += aadLength(subject.length, path);
       }
       fieldRecords.set(i, record);
     } catch (err) {
@@ -180,14 +180,9 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
   for (const sealed of sealedAll) {
     if (!sealed.key || failed[sealed.index]) continue;
     const { envelope, subject, path } = sealed;
-    const aad = aadArena.subarray(aadOffset, (aadOffset += ENVELOPE_HEADER_BYTES + subject.length + (path ? 1 + path.length : 0)));
+    const aad = aadArena.subarray(aadOffset, (aadOffset += aadLength(subject.length, path)));
     for (let b = 0; b < ENVELOPE_HEADER_BYTES; b++) aad[b] = envelope[b];
-    for (let b = 0; b < subject.length; b++) aad[ENVELOPE_HEADER_BYTES + b] = subject[b];
-    if (path) {
-      const at = ENVELOPE_HEADER_BYTES + subject.length;
-      aad[at] = 0x00;
-      aad.set(path, at + 1);
-    }
+    writeAadTail(aad, subject, path);
     const algorithm = envelope[1] as AlgorithmId;
     let group = toOpen.get(algorithm);
     if (!group) toOpen.set(algorithm, (group = { items: [], sealed: [] }));

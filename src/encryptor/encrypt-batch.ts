@@ -9,7 +9,7 @@ import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { recordBytes } from '../kafka/transactions.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION } from '../wire/envelope.js';
+import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, writeAadTail } from '../wire/envelope.js';
 import { fieldToken } from '../fields/field-envelope.js';
 import { pathBytes, scanRecord, type FieldMode, type FieldRecordScan } from '../fields/field-mode.js';
 import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fields.js';
@@ -83,7 +83,6 @@ function writeHeader(aad: Uint8Array, dataKey: DataKey): void {
   for (let b = 0; b < 8; b++) aad[2 + b] = keyId[b]; // a byte loop: set() is slow for 8 bytes
 }
 
-
 export async function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): Promise<EncryptedBatch> {
   const { keys, partition, topic, fields } = context;
   const result: EncryptedBatch = {
@@ -100,7 +99,8 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
   const idOf: (string | undefined)[] = new Array(messages.length);
   const scanOf: (FieldRecordScan | undefined)[] = fields ? new Array(messages.length) : [];
   const problemOf: (string | undefined)[] = fields ? new Array(messages.length) : [];
-  let fieldAadBytes = 0;
+  // every envelope's associated data, laid out below in one arena
+  let aadBytes = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     let subject: Uint8Array | undefined;
@@ -109,7 +109,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
         const scan = (scanOf[i] = scanRecord(message.value, fields));
         subject = scan.subjectBytes;
         const subjectLength = subject?.length ?? message.key?.length ?? 0;
-        for (const span of scan.spans) fieldAadBytes += ENVELOPE_HEADER_BYTES + subjectLength + 1 + pathBytes(span.path).length;
+        for (const span of scan.spans) aadBytes += aadLength(subjectLength, pathBytes(span.path));
       } catch (err) {
         if (!(err instanceof JsonValueError)) throw err;
         problemOf[i] = err.message;
@@ -122,6 +122,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       subject = view(key);
     }
     subjectOf[i] = subject;
+    if (!fields) aadBytes += aadLength(subject.length);
     subjects.push(subject);
     ids.push((idOf[i] = subjectId(subject)));
   }
@@ -130,12 +131,9 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
 
   const toSeal = new Map<AlgorithmId, PendingSeals>();
   const pendingFields: PendingFields[] = [];
-  // Every whole-value record's associated data (header || subject) in one allocation; its first 22
-  // bytes are also the envelope header placed before the ciphertext. One CSPRNG call for the batch
-  // fills it, which leaves each header's nonce (bytes 10-21) random; the other bytes are overwritten.
-  // Field mode: the same, one arena for every field's header || subject || 0x00 || path.
-  let aadBytes = fieldAadBytes;
-  if (!fields) for (const m of messages) aadBytes += ENVELOPE_HEADER_BYTES + (m.key?.length ?? 0);
+  // Every envelope's associated data (header || subject [|| 0x00 || field path]) in one allocation;
+  // its first 22 bytes are also the envelope header placed before the ciphertext. One CSPRNG call for
+  // the batch fills it, which leaves each header's nonce (bytes 10-21) random; the rest is overwritten.
   const aadArena = randomFillSync(new Uint8Array(aadBytes));
   let aadOffset = 0;
   for (let i = 0; i < messages.length; i++) {
@@ -201,11 +199,9 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       pendingFields.push({ outputIndex: result.outputs.length, message, text: scan.text, spans, group, firstItem: group.items.length });
       for (const span of spans) {
         const path = pathBytes(span.path);
-        const aad = aadArena.subarray(aadOffset, (aadOffset += ENVELOPE_HEADER_BYTES + subject.length + 1 + path.length));
+        const aad = aadArena.subarray(aadOffset, (aadOffset += aadLength(subject.length, path)));
         writeHeader(aad, dataKey);
-        aad.set(subject, ENVELOPE_HEADER_BYTES);
-        aad[ENVELOPE_HEADER_BYTES + subject.length] = 0x00;
-        aad.set(path, ENVELOPE_HEADER_BYTES + subject.length + 1);
+        writeAadTail(aad, subject, path);
         const plaintext = Buffer.from(scan.text.slice(span.start, span.end), 'utf8');
         group.items.push({ key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) });
         group.outputIndexes.push(result.outputs.length);
@@ -214,11 +210,9 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       result.stats.encrypted++;
       continue;
     }
-    const aad = aadArena.subarray(aadOffset, aadOffset + ENVELOPE_HEADER_BYTES + subject.length);
-    aadOffset += aad.length;
+    const aad = aadArena.subarray(aadOffset, (aadOffset += aadLength(subject.length)));
     writeHeader(aad, dataKey);
-    // byte loop: TypedArray.set() is slow for a handful of bytes from a Buffer
-    for (let b = 0; b < subject.length; b++) aad[ENVELOPE_HEADER_BYTES + b] = subject[b];
+    writeAadTail(aad, subject);
     group.items.push({ key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext: message.value, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) });
     group.outputIndexes.push(result.outputs.length);
     result.outputs.push(unchanged(message, partition, null));
