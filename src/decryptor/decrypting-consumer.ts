@@ -6,13 +6,13 @@ import type { IHeaders, Kafka } from 'kafkajs';
 import type { KafkaConnection } from '../config/config.js';
 import { loadAeadRegistry } from '../crypto/index.js';
 import { createKafka } from '../kafka/client.js';
+import { logDeadLetters } from '../kafka/dead-letter.js';
 import { prepareTopics } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
 import { createLogger, subjectRefFor, type Logger } from '../observability/logger.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
-import { StreamProcessor, type Health, type Readiness } from '../processor/stream-processor.js';
-import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
+import { NOT_READY, STARTING_HEALTH, StreamProcessor, type Health, type Readiness } from '../processor/stream-processor.js';
 import { decryptBatch, type RecordStatus } from './decrypt-batch.js';
 
 export type { RecordStatus };
@@ -97,12 +97,12 @@ export class DecryptingConsumer {
 
   /** Alive and consuming (for the application's own health check). */
   health(): Health {
-    return this.processor?.health() ?? { live: true, consumer: 'starting' };
+    return this.processor?.health() ?? STARTING_HEALTH;
   }
 
   /** Partitions assigned and their keys restored. */
   readiness(): Readiness {
-    return this.processor?.readiness() ?? { ready: false, joinedGroup: false, partitions: [] };
+    return this.processor?.readiness() ?? NOT_READY;
   }
 
   /** Joins the group, restores the keys of the assigned partitions and starts calling the handler. */
@@ -156,17 +156,17 @@ export class DecryptingConsumer {
             await heartbeat();
           }
         }
-        const route = { route: topic };
-        this.metrics.recordsIn.inc(route, batch.messages.length);
-        this.metrics.recordsOut.inc(route, messages.length);
-        this.metrics.deadLettered.inc(route, decrypted.deadLetters.length);
-        this.metrics.shredded.inc(route, decrypted.stats.shredded);
-        this.metrics.subjectsForgotten.inc(decrypted.stats.forgets);
-        if (decrypted.stats.decrypted > 0) this.metrics.cryptoSecondsPerRecord.observe({ topic }, decrypted.stats.cryptoNs / 1e9 / decrypted.stats.decrypted);
-        for (const dead of decrypted.deadLetters) {
-          const subject = dead.key ? subjectRef(new Uint8Array(dead.key as Buffer)) : undefined;
-          this.logger.warn({ subject, reason: dead.headers?.[ERROR_HEADER], source: dead.headers?.[SOURCE_HEADER] }, 'record dead-lettered');
-        }
+        const { stats } = decrypted;
+        this.metrics.countBatch(topic, topic, {
+          in: batch.messages.length,
+          out: messages.length,
+          deadLettered: decrypted.deadLetters.length,
+          shredded: stats.shredded,
+          forgotten: stats.forgets,
+          cryptoNs: stats.cryptoNs,
+          cryptoRecords: stats.decrypted,
+        });
+        logDeadLetters(this.logger, subjectRef, decrypted.deadLetters);
         return { topicMessages: [{ topic: settings.dlqTopic, messages: decrypted.deadLetters }] };
       },
     });

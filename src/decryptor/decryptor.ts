@@ -83,14 +83,15 @@ export class Decryptor extends RouteProcessor {
         s.shredded += decrypted.stats.shredded;
         s.forgets += decrypted.stats.forgets;
         s.keyWaits += decrypted.stats.keyWaits;
-        const m = this.metrics;
-        const route = { route: this.route(batch.topic) };
-        m.recordsIn.inc(route, batch.messages.length);
-        m.recordsOut.inc(route, outputs.length);
-        m.deadLettered.inc(route, deadLetters.length);
-        m.shredded.inc(route, decrypted.stats.shredded);
-        m.subjectsForgotten.inc(decrypted.stats.forgets);
-        this.observeCrypto(batch.topic, decrypted.stats.cryptoNs, decrypted.stats.decrypted);
+        this.metrics.countBatch(this.route(batch.topic), batch.topic, {
+          in: batch.messages.length,
+          out: outputs.length,
+          deadLettered: deadLetters.length,
+          shredded: decrypted.stats.shredded,
+          forgotten: decrypted.stats.forgets,
+          cryptoNs: decrypted.stats.cryptoNs,
+          cryptoRecords: decrypted.stats.decrypted,
+        });
         for (const record of decrypted.records.filter((r) => r.status === 'forget')) {
           const key = record.message.key;
           this.logger.info({ subject: key ? this.subjectRef(new Uint8Array(key)) : undefined, partition }, 'forget marker forwarded');

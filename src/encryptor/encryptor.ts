@@ -67,14 +67,15 @@ export class Encryptor extends RouteProcessor {
         s.keysCreated += encrypted.stats.keysCreated;
         s.subjectsForgotten += encrypted.stats.forgotten;
         s.bornShredded += encrypted.stats.bornShredded;
-        const m = this.metrics;
-        const route = { route: this.route(batch.topic) };
-        m.recordsIn.inc(route, batch.messages.length);
-        m.recordsOut.inc(route, encrypted.outputs.length);
-        m.deadLettered.inc(route, encrypted.deadLetters.length);
-        m.keysCreated.inc(encrypted.stats.keysCreated);
-        m.subjectsForgotten.inc(encrypted.stats.forgotten);
-        this.observeCrypto(batch.topic, encrypted.stats.cryptoNs, encrypted.stats.encrypted);
+        this.metrics.countBatch(this.route(batch.topic), batch.topic, {
+          in: batch.messages.length,
+          out: encrypted.outputs.length,
+          deadLettered: encrypted.deadLetters.length,
+          keysCreated: encrypted.stats.keysCreated,
+          forgotten: encrypted.stats.forgotten,
+          cryptoNs: encrypted.stats.cryptoNs,
+          cryptoRecords: encrypted.stats.encrypted,
+        });
         if (encrypted.stats.forgotten > 0) this.roller?.forgotten(partition);
         for (const record of encrypted.keyRecords.filter((r) => r.value === null)) {
           this.logger.info({ subject: this.subjectRef(record.subject), partition }, 'subject forgotten: key destroyed');

@@ -5,12 +5,12 @@ import type { Kafka, Message } from 'kafkajs';
 import type { ShredderConfig } from '../config/config.js';
 import { createKafka } from '../kafka/client.js';
 import { subjectRefFor, type Logger, type SubjectRef } from '../observability/logger.js';
-import { ERROR_HEADER, SOURCE_HEADER } from '../wire/headers.js';
+import { logDeadLetters } from '../kafka/dead-letter.js';
 import type { TopicLayout } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
-import type { Health, Readiness, StreamProcessor, StreamProcessorOptions } from './stream-processor.js';
+import { NOT_READY, STARTING_HEALTH, type Health, type Readiness, type StreamProcessor, type StreamProcessorOptions } from './stream-processor.js';
 
 export abstract class RouteProcessor {
   protected processor?: StreamProcessor;
@@ -38,16 +38,11 @@ export abstract class RouteProcessor {
   }
 
   health(): Health {
-    return this.processor?.health() ?? { live: true, consumer: 'starting' };
+    return this.processor?.health() ?? STARTING_HEALTH;
   }
 
   readiness(): Readiness {
-    return this.processor?.readiness() ?? { ready: false, joinedGroup: false, partitions: [] };
-  }
-
-  /** Crypto time per record, one observation per batch. */
-  protected observeCrypto(topic: string, cryptoNs: number, records: number): void {
-    if (records > 0) this.metrics.cryptoSecondsPerRecord.observe({ topic }, cryptoNs / 1e9 / records);
+    return this.processor?.readiness() ?? NOT_READY;
   }
 
   abstract start(): Promise<void>;
@@ -87,9 +82,6 @@ export abstract class RouteProcessor {
   }
 
   protected logDeadLetters(deadLetters: readonly Message[]): void {
-    for (const dead of deadLetters) {
-      const subject = dead.key ? this.subjectRef(new Uint8Array(dead.key as Buffer)) : undefined;
-      this.logger.warn({ subject, reason: dead.headers?.[ERROR_HEADER], source: dead.headers?.[SOURCE_HEADER] }, 'record dead-lettered');
-    }
+    logDeadLetters(this.logger, this.subjectRef, deadLetters);
   }
 }

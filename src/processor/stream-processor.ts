@@ -59,6 +59,10 @@ export interface Readiness {
   partitions: { partition: number; state: 'restoring' | 'ready'; progress: number }[];
 }
 
+/** Before the processor exists: alive, not ready. */
+export const STARTING_HEALTH: Health = { live: true, consumer: 'starting' };
+export const NOT_READY: Readiness = { ready: false, joinedGroup: false, partitions: [] };
+
 export class StreamProcessor {
   private readonly consumer: Consumer;
   private readonly admin: Admin;
