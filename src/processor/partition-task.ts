@@ -31,8 +31,8 @@ export interface TaskContext {
   endOffsets?: EndOffsets;
   logger: Logger;
   onHeartbeat?: () => Promise<void>;
-  /** Restore progress: the fraction of the keys partition's offsets read so far (0 to 1) and the records applied. */
-  onRestoreProgress?: (partition: number, fraction: number, records: number) => void;
+  /** Restore progress: the fraction of the keys partition's offsets read so far (0 to 1). */
+  onRestoreProgress?: (partition: number, fraction: number) => void;
 }
 
 export interface RestoreStats {
@@ -102,11 +102,11 @@ export class PartitionTask {
       const fromOffset = usable ? checkpoint.offset : 0;
       let records = 0;
       let lastLog = Date.now();
-      context.onRestoreProgress?.(partition, fromOffset >= endOffset ? 1 : 0, 0);
+      context.onRestoreProgress?.(partition, fromOffset >= endOffset ? 1 : 0);
       await context.reader.restore(partition, keys, fromOffset, endOffset, (applied, position) => {
         records = applied;
         const progress = Math.min(1, (position - fromOffset) / Math.max(1, endOffset - fromOffset));
-        context.onRestoreProgress?.(partition, progress, applied);
+        context.onRestoreProgress?.(partition, progress);
         if (Date.now() - lastLog > RESTORE_LOG_INTERVAL_MS) {
           lastLog = Date.now();
           logger.info({ partition, records, position, fromOffset, toOffset: endOffset, progress: Number(progress.toFixed(3)) }, 'restoring keys partition');
@@ -114,7 +114,7 @@ export class PartitionTask {
         void context.onHeartbeat?.();
       });
       const restoreStats = { partition, fromOffset, toOffset: endOffset, records, fullRestore: !usable, ms: Date.now() - started };
-      context.onRestoreProgress?.(partition, 1, records);
+      context.onRestoreProgress?.(partition, 1);
       logger.info(restoreStats, 'keys partition restored');
       if (context.followKeys) context.reader.follow(partition, keys, Math.max(fromOffset, endOffset));
       return new PartitionTask(partition, producer, keys, store, restoreStats, context);
