@@ -9,18 +9,13 @@ import { killRepeatedly, startChildProcessor, type ChildProcessor } from '../sup
 import { produceSlowly } from '../support/produce.js';
 import { decryptorSetup, startDecryptor, type DecryptorSetup } from '../support/decryptor.js';
 import { encryptorSetup, startEncryptor } from '../support/encryptor.js';
-import { eventually, readTopic, testKafka } from '../support/kafka.js';
+import { eventually, readAtLeast, readTopic, testKafka } from '../support/kafka.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The decrypted output holds each input record once, in input order per partition. */
 async function expectExactlyOnce(kafka: Kafka, input: string, decrypt: DecryptorSetup, total: number) {
-  const outputs = await eventually(`${total} decrypted records`, async () => {
-    const byPartition = await readTopic(kafka, decrypt.output);
-    const count = [...byPartition.values()].reduce((n, r) => n + r.length, 0);
-    if (count > total) return byPartition; // duplicates: fail below with the details
-    return count === total ? byPartition : undefined;
-  }, 90_000, 1000);
+  const outputs = await readAtLeast(kafka, decrypt.output, total, 90_000, 1000); // duplicates fail below, with the details
   for (const [partition, records] of await readTopic(kafka, input)) {
     const out = (outputs.get(partition) ?? []).map((r) => r.value?.toString() ?? 'null');
     expect(out, `partition ${partition}`).to.deep.equal(records.map((r) => r.value!.toString()));

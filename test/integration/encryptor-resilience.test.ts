@@ -6,17 +6,12 @@ import { encryptorSetup, startEncryptor } from '../support/encryptor.js';
 import { killRepeatedly, startChildProcessor, type ChildProcessor } from '../support/child-processor.js';
 import { produceSlowly } from '../support/produce.js';
 import { SHUTDOWN_TIMEOUT_MS } from '../../src/cli/run-processor.js';
-import { eventually, readTopic, testKafka } from '../support/kafka.js';
+import { eventually, readAtLeast, readTopic, testKafka } from '../support/kafka.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function expectExactlyOnce(kafka: Kafka, input: string, output: string, keysTopic: string, masterKey: Buffer, total: number) {
-  const outputs = await eventually(`${total} encrypted records`, async () => {
-    const byPartition = await readTopic(kafka, output);
-    const count = [...byPartition.values()].reduce((n, r) => n + r.length, 0);
-    if (count > total) return byPartition; // duplicates: fail below with the details
-    return count === total ? byPartition : undefined;
-  }, 90_000, 1000);
+  const outputs = await readAtLeast(kafka, output, total, 90_000, 1000); // duplicates fail below, with the details
   const inputs = await readTopic(kafka, input);
   const table = await readKeysTable(kafka, keysTopic);
   for (const [partition, records] of inputs) {

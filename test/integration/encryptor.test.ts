@@ -3,25 +3,17 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { createDecipheriv } from 'node:crypto';
 import { join } from 'node:path';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { KeyStore } from '../../src/keys/key-store.js';
 import { storeLocation } from '../../src/processor/partition-task.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
 import { decryptRecord, liveWrappedKey, readKeysTable } from '../support/decrypt.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
-import { createTopic, eventually, produce, readTopic, testKafka, withAdmin } from '../support/kafka.js';
+import { allRecords, createTopic, eventually, produce, readAtLeast, readTopic, testKafka, withAdmin } from '../support/kafka.js';
 import { repoRoot } from '../support/repo-root.js';
 
-const all = (byPartition: Map<number, KafkaMessage[]>) => [...byPartition.values()].flat();
-
-
-async function outputsOnceCount(kafka: Kafka, topic: string, count: number) {
-  return eventually(`${count} records in ${topic}`, async () => {
-    const byPartition = await readTopic(kafka, topic);
-    return all(byPartition).length >= count ? byPartition : undefined;
-  });
-}
+const all = allRecords;
 
 describe('encryptor', function () {
   this.timeout(120_000);
@@ -47,7 +39,7 @@ describe('encryptor', function () {
     }));
     await produce(kafka, setup.input, sent);
     const inputs = await readTopic(kafka, setup.input);
-    const outputs = await outputsOnceCount(kafka, setup.output, sent.length);
+    const outputs = await readAtLeast(kafka, setup.output, sent.length);
     const table = await readKeysTable(kafka, setup.keysTopic);
     for (const [partition, records] of inputs) {
       const out = outputs.get(partition)!;
@@ -72,7 +64,7 @@ describe('encryptor', function () {
     setup = encryptorSetup({ SHREDDER_ALGORITHM: 'chacha20-poly1305' });
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, [{ key: 'subject-42', value: 'the plaintext', partition: 1 }]);
-    const [record] = (await outputsOnceCount(kafka, setup.output, 1)).get(1)!;
+    const [record] = (await readAtLeast(kafka, setup.output, 1)).get(1)!;
     const [keyRecord] = (await readTopic(kafka, setup.keysTopic)).get(1)!;
     const subject = Buffer.from('subject-42');
 
@@ -103,7 +95,7 @@ describe('encryptor', function () {
     setup = encryptorSetup({ SHREDDER_ALGORITHM: 'aes-256-gcm' });
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, [{ key: 'subject-7', value: 'gcm plaintext', partition: 0 }]);
-    const [record] = (await outputsOnceCount(kafka, setup.output, 1)).get(0)!;
+    const [record] = (await readAtLeast(kafka, setup.output, 1)).get(0)!;
     expect(record.value![1]).to.equal(0x02);
     const table = await readKeysTable(kafka, setup.keysTopic);
     expect((await decryptRecord(record, 0, table, setup.masterKey)).toString()).to.equal('gcm plaintext');
@@ -118,12 +110,12 @@ describe('encryptor', function () {
       { key: 'bob', value: 'bob-1' },
       { key: 'alice', value: 'alice-2' },
     ]);
-    await outputsOnceCount(kafka, setup.output, 3);
+    await readAtLeast(kafka, setup.output, 3);
     const before = await readKeysTable(kafka, setup.keysTopic);
     await requestForget(kafka, [setup.input], Buffer.from('alice'));
     await produce(kafka, setup.input, [{ key: 'alice', value: 'alice-3' }]);
 
-    const outputs = await outputsOnceCount(kafka, setup.output, 5);
+    const outputs = await readAtLeast(kafka, setup.output, 5);
     const [alicePartition, out] = [...outputs].find(([, records]) => records.some((m) => m.key!.toString() === 'alice'))!;
     const alice = out.filter((m) => m.key!.toString() === 'alice');
     expect(alice.map((m) => m.value === null)).to.deep.equal([false, false, true, false]); // the forget marker in order
@@ -157,9 +149,9 @@ describe('encryptor', function () {
     setup = encryptorSetup({ SHREDDER_ERASURE_DEADLINE_MS: '4000' });
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, [{ key: 'frank', value: 'frank-1' }, { key: 'grace', value: 'grace-1' }]);
-    await outputsOnceCount(kafka, setup.output, 2);
+    await readAtLeast(kafka, setup.output, 2);
     await requestForget(kafka, [setup.input], Buffer.from('frank'));
-    await outputsOnceCount(kafka, setup.output, 3);
+    await readAtLeast(kafka, setup.output, 3);
     const forgottenAt = Date.now();
     // from here on nothing is produced: only the encryptor's segment-roll marker can roll the segment
     const remaining = await eventually('the old wrapped key of frank to be compacted away', async () => {
@@ -183,14 +175,14 @@ describe('encryptor', function () {
     const earlier = Date.now() - 60_000;
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, [{ key: 'carol', value: 'carol-1', partition: 2 }]);
-    await outputsOnceCount(kafka, setup.output, 1);
+    await readAtLeast(kafka, setup.output, 1);
     const forgetProducer = kafka.producer();
     await forgetProducer.connect();
     await forgetProducer.send({ topic: setup.input, messages: [{ key: 'carol', value: null, partition: 2, headers: { 'shredder.command': 'forget' } }] });
     await forgetProducer.disconnect();
-    await outputsOnceCount(kafka, setup.output, 2);
+    await readAtLeast(kafka, setup.output, 2);
     await produce(kafka, second.from, [{ key: 'carol', value: 'carol-late', partition: 2, timestamp: String(earlier) } as never]);
-    const late = (await outputsOnceCount(kafka, second.to, 1)).get(2)!;
+    const late = (await readAtLeast(kafka, second.to, 1)).get(2)!;
     const table = await readKeysTable(kafka, setup.keysTopic);
     expect(late[0].value!.includes(Buffer.from('carol-late'))).to.equal(false);
     expect(await decryptRecord(late[0], 2, table, setup.masterKey)).to.equal('shredded');
@@ -205,7 +197,7 @@ describe('encryptor', function () {
       { key: 'dave', value: null, partition: 1 },
       { key: 'dave', value: 'dave-1', partition: 1 },
     ]);
-    const out = (await outputsOnceCount(kafka, setup.output, 2)).get(1)!;
+    const out = (await readAtLeast(kafka, setup.output, 2)).get(1)!;
     expect(out.map((m) => [m.key!.toString(), m.value === null])).to.deep.equal([['dave', true], ['dave', false]]);
     const dead = (await eventually('a dead letter', async () => {
       const records = all(await readTopic(kafka, setup.dlqTopic));
@@ -230,7 +222,7 @@ describe('encryptor', function () {
     await producer.send({ topic: setup.input, messages: [{ key: 'heidi', value: big, partition: 0 }] });
     await producer.send({ topic: setup.input, messages: [{ key: 'heidi', value: 'small', partition: 0 }] });
     await producer.disconnect();
-    const out = (await outputsOnceCount(kafka, setup.output, 1)).get(0)!;
+    const out = (await readAtLeast(kafka, setup.output, 1)).get(0)!;
     expect(out).to.have.length(1);
     const table = await readKeysTable(kafka, setup.keysTopic);
     expect((await decryptRecord(out[0], 0, table, setup.masterKey)).toString()).to.equal('small');
@@ -244,13 +236,13 @@ describe('encryptor', function () {
     setup = encryptorSetup();
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, [{ key: 'ivan', value: 'ivan-1', partition: 0 }]);
-    await outputsOnceCount(kafka, setup.output, 1);
+    await readAtLeast(kafka, setup.output, 1);
     await encryptor.stop();
     // the same deployment restarted with another master key (id 2) on a fresh machine
     const rotated = encryptorSetup({ ...setup.env, SHREDDER_MASTER_KEY: Buffer.alloc(32, 9).toString('base64'), SHREDDER_MASTER_KEY_ID: '2' });
     encryptor = await startEncryptor(rotated, encryptorSetup().config.stateDir);
     await produce(kafka, setup.input, [{ key: 'ivan', value: 'ivan-2', partition: 0 }, { key: 'judy', value: 'judy-1', partition: 0 }]);
-    const out = (await outputsOnceCount(kafka, setup.output, 2)).get(0)!;
+    const out = (await readAtLeast(kafka, setup.output, 2)).get(0)!;
     expect(out.map((m) => m.key!.toString())).to.deep.equal(['ivan', 'judy']);
     const dead = await eventually('a dead letter', async () => {
       const records = all(await readTopic(kafka, setup.dlqTopic));
@@ -267,11 +259,11 @@ describe('encryptor', function () {
     setup = encryptorSetup();
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, Array.from({ length: 40 }, (_, i) => ({ key: `s-${i}`, value: `v-${i}`, partition: 0 })));
-    await outputsOnceCount(kafka, setup.output, 40);
+    await readAtLeast(kafka, setup.output, 40);
     await encryptor.stop();
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, [{ key: 's-1', value: 'again', partition: 0 }, { key: 'new-subject', value: 'x', partition: 0 }]);
-    await outputsOnceCount(kafka, setup.output, 42);
+    await readAtLeast(kafka, setup.output, 42);
     const restore = encryptor.restores.find((r) => r.partition === 0)!;
     expect(restore.fullRestore).to.equal(false);
     expect(restore.fromOffset).to.be.at.least(40); // 40 key records were already in the store
@@ -286,12 +278,12 @@ describe('encryptor', function () {
     setup = encryptorSetup();
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, Array.from({ length: 10 }, (_, i) => ({ key: `s-${i}`, value: `v-${i}`, partition: 2 })));
-    await outputsOnceCount(kafka, setup.output, 10);
+    await readAtLeast(kafka, setup.output, 10);
     await encryptor.stop();
     const freshState = encryptorSetup().config.stateDir; // an empty folder: a new machine
     encryptor = await startEncryptor(setup, freshState);
     await produce(kafka, setup.input, [{ key: 's-3', value: 'again', partition: 2 }]);
-    await outputsOnceCount(kafka, setup.output, 11);
+    await readAtLeast(kafka, setup.output, 11);
     const restore = encryptor.restores.find((r) => r.partition === 2)!;
     expect(restore).to.include({ fromOffset: 0, records: 10 });
     expect(encryptor.stats.keysCreated).to.equal(0);

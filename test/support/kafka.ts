@@ -129,12 +129,18 @@ export async function produce(kafka: Kafka, topic: string, messages: TestRecord[
 
 export const allRecords = (byPartition: Map<number, KafkaMessage[]>): KafkaMessage[] => [...byPartition.values()].flat();
 
-/** The topic's records by partition once it holds exactly `count` (more fails at once: duplicates). */
-export async function readExactly(kafka: Kafka, topic: string, count: number, timeoutMs = 60_000): Promise<Map<number, KafkaMessage[]>> {
+/** The topic's records by partition once it holds at least `count` (more: duplicates, for the caller's assertions to show). */
+export async function readAtLeast(kafka: Kafka, topic: string, count: number, timeoutMs = 60_000, intervalMs = 300): Promise<Map<number, KafkaMessage[]>> {
   return eventually(`${count} records in ${topic}`, async () => {
     const byPartition = await readTopic(kafka, topic);
-    const n = allRecords(byPartition).length;
-    if (n > count) throw new Error(`${n} records in ${topic}, expected ${count}`);
-    return n === count ? byPartition : undefined;
-  }, timeoutMs);
+    return allRecords(byPartition).length >= count ? byPartition : undefined;
+  }, timeoutMs, intervalMs);
+}
+
+/** The topic's records by partition once it holds exactly `count` (more fails at once: duplicates). */
+export async function readExactly(kafka: Kafka, topic: string, count: number, timeoutMs = 60_000): Promise<Map<number, KafkaMessage[]>> {
+  const byPartition = await readAtLeast(kafka, topic, count, timeoutMs);
+  const n = allRecords(byPartition).length;
+  if (n > count) throw new Error(`${n} records in ${topic}, expected ${count}`);
+  return byPartition;
 }
