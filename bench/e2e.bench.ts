@@ -27,6 +27,7 @@ const VALUE_BYTES = 256;
 const SUBJECTS = 1000;
 const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 2000); // records per second
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
+const LATENCY_WARMUP_SECONDS = Number(process.env.BENCH_LATENCY_WARMUP_SECONDS ?? 3);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const logger = createLogger('warn');
@@ -212,16 +213,22 @@ async function latency(kafka: Kafka, make: (c: ShredderConfig) => Processor, con
   // warm: every subject has its key (a subject's first record also creates and wraps its key)
   await producer.send({ topic: config.routes[0].from, acks: 1, messages: records(SUBJECTS, 0) });
   while (latencies.length < SUBJECTS) await sleep(50);
-  latencies.length = 0;
-  processor.batchTimings().length = 0;
   const perTick = Math.max(1, Math.round(LATENCY_RATE / 50));
-  const total = perTick * 50 * LATENCY_SECONDS;
-  for (let sent = 0; sent < total; sent += perTick) {
-    const tick = Date.now();
-    await producer.send({ topic: config.routes[0].from, acks: 1, messages: records(perTick, sent) });
-    await sleep(Math.max(0, 20 - (Date.now() - tick)));
-  }
-  while (latencies.length < total) await sleep(50);
+  const steady = async (seconds: number) => {
+    const total = perTick * 50 * seconds;
+    latencies.length = 0;
+    for (let sent = 0; sent < total; sent += perTick) {
+      const tick = Date.now();
+      await producer.send({ topic: config.routes[0].from, acks: 1, messages: records(perTick, sent) });
+      await sleep(Math.max(0, 20 - (Date.now() - tick)));
+    }
+    while (latencies.length < total) await sleep(50);
+  };
+  // and at the same rate for a while, not measured: the JIT compiles the small-batch paths in the
+  // first seconds, which would otherwise make the first seconds' batches the p99 of every mode
+  await steady(LATENCY_WARMUP_SECONDS);
+  processor.batchTimings().length = 0;
+  await steady(LATENCY_SECONDS);
   await producer.disconnect();
   await consumer.disconnect();
   const handler = processor.batchTimings().map((t) => t.ms).sort((a, b) => a - b);
@@ -297,7 +304,7 @@ async function main() {
     const base = mean(runs.pass);
     const enc = mean(runs.enc);
     const dec = mean(runs.dec);
-    console.log(`latency: ${LATENCY_RATE} records/s for ${LATENCY_SECONDS} s, input timestamp to read_committed output`);
+    console.log(`latency: ${LATENCY_RATE} records/s for ${LATENCY_SECONDS} s after ${LATENCY_WARMUP_SECONDS} s of warm-up, input timestamp to read_committed output`);
     const baseLatency = await latency(kafka, passThrough, configFor(brokers, 'pass-lat'));
     const encLatency = await latency(kafka, encryptor, configFor(brokers, 'enc-lat'));
     const chainEncrypt = configFor(brokers, 'chain-lat');

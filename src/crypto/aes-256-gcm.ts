@@ -6,6 +6,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 
 import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
 import { TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './batch-aead.js';
+import { openEnvelopesWithItems, sealEnvelopesWithItems, type EnvelopeOpenBatch, type EnvelopeSealBatch } from './envelope-batch.js';
 
 const CIPHER = 'aes-256-gcm';
 
@@ -50,6 +51,14 @@ class Aes256GcmBatch implements BatchAead {
       results[i] = isWellFormedOpenItem(items[i], i) ? openOne(items[i]) : null;
     }
     return results;
+  }
+
+  sealEnvelopes(batch: EnvelopeSealBatch): Buffer[] {
+    return sealEnvelopesWithItems(this, batch);
+  }
+
+  openEnvelopes(batch: EnvelopeOpenBatch): (Buffer | null)[] {
+    return openEnvelopesWithItems(this, batch);
   }
 }
 

@@ -1,4 +1,5 @@
 // The batch AEAD interface shared by every algorithm, and the argument checks they all apply.
+import type { EnvelopeAead } from './envelope-batch.js';
 
 /** One record to encrypt. `prefix` (not encrypted, not authenticated by itself) is copied before the result. */
 export interface SealItem {
@@ -17,8 +18,11 @@ export interface OpenItem {
   sealed: Uint8Array;
 }
 
-/** An AEAD with 32-byte keys, 12-byte nonces and 16-byte tags, driven a batch at a time. */
-export interface BatchAead {
+/**
+ * An AEAD with 32-byte keys, 12-byte nonces and 16-byte tags, driven a batch at a time: of items, or
+ * of envelopes (the hot path, see envelope-batch.ts).
+ */
+export interface BatchAead extends EnvelopeAead {
   /** Registry name, e.g. 'chacha20-poly1305'. */
   readonly algorithm: string;
   /** Each result is prefix || ciphertext || tag. Throws TypeError/RangeError on a malformed item. */

@@ -10,7 +10,8 @@
 // a whole batch.)
 
 import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
-import { TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './batch-aead.js';
+import { NONCE_BYTES, TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './batch-aead.js';
+import { canHoldEnvelope, checkEnvelopeOpenBatch, checkEnvelopeSealBatch, type EnvelopeOpenBatch, type EnvelopeSealBatch } from './envelope-batch.js';
 import { type CoreExports, instantiateCore } from './wasm-module.js';
 
 /** The WebAssembly ChaCha20-Poly1305 (RFC 8439) core. */
@@ -47,7 +48,7 @@ class WasmCryptoCore implements CryptoCore {
   sealBatch(items: readonly SealItem[]): Uint8Array[] {
     for (let i = 0; i < items.length; i++) checkSealItem(items[i], i);
     const results = new Array<Uint8Array>(items.length);
-    this.inCalls(items, sealItemBytes, (start, end, dataBytes, aadBytes) =>
+    this.inCalls(items.length, (i) => sealItemBytes(items[i]), (i) => items[i].aad.length, (start, end, dataBytes, aadBytes) =>
       this.sealCall(items, start, end, dataBytes, aadBytes, results));
     return results;
   }
@@ -69,21 +70,50 @@ class WasmCryptoCore implements CryptoCore {
         indexes.push(i);
       }
     }
-    this.inCalls(wellFormed, openItemBytes, (start, end, dataBytes, aadBytes) =>
+    this.inCalls(wellFormed.length, (i) => wellFormed[i].sealed.length, (i) => wellFormed[i].aad.length, (start, end, dataBytes, aadBytes) =>
       this.openCall(wellFormed, indexes, start, end, dataBytes, aadBytes, results));
     return results;
   }
 
-  /** Splits items into runs whose arena need stays under CALL_BYTES_LIMIT (usually one run). */
-  private inCalls<T extends { aad: Uint8Array }>(
-    items: readonly T[],
-    dataBytesOf: (item: T) => number,
+  sealEnvelopes(batch: EnvelopeSealBatch): Buffer[] {
+    const count = checkEnvelopeSealBatch(batch);
+    const results = new Array<Buffer>(count);
+    const { plaintexts, aadLengths, headerBytes } = batch;
+    this.inCalls(count, (i) => headerBytes + plaintexts[i].length + TAG_BYTES, (i) => aadLengths[i], (start, end, dataBytes) =>
+      this.sealEnvelopeCall(batch, start, end, dataBytes, results));
+    return results;
+  }
+
+  openEnvelopes(batch: EnvelopeOpenBatch): (Buffer | null)[] {
+    const count = checkEnvelopeOpenBatch(batch);
+    const results = new Array<Buffer | null>(count).fill(null);
+    const { envelopes, aadLengths, headerBytes } = batch;
+    // Envelopes too short to hold a tag never reach the module (usually none: then the identity).
+    let indexes: number[] | null = null;
+    for (let i = 0; i < count; i++) {
+      if (!canHoldEnvelope(envelopes[i], headerBytes)) {
+        indexes = [];
+        for (let j = 0; j < count; j++) if (canHoldEnvelope(envelopes[j], headerBytes)) indexes.push(j);
+        break;
+      }
+    }
+    const index = indexes === null ? (k: number) => k : (k: number) => indexes[k];
+    this.inCalls(indexes?.length ?? count, (k) => envelopes[index(k)].length, (k) => aadLengths[index(k)], (start, end, dataBytes) =>
+      this.openEnvelopeCall(batch, index, start, end, dataBytes, results));
+    return results;
+  }
+
+  /** Splits items 0..count into runs whose arena need stays under CALL_BYTES_LIMIT (usually one run). */
+  private inCalls(
+    count: number,
+    dataBytesOf: (i: number) => number,
+    aadBytesOf: (i: number) => number,
     call: (start: number, end: number, dataBytes: number, aadBytes: number) => void,
   ): void {
     let start = 0, dataBytes = 0, aadBytes = 0;
-    for (let i = 0; i < items.length; i++) {
-      const data = dataBytesOf(items[i]);
-      const aad = items[i].aad.length;
+    for (let i = 0; i < count; i++) {
+      const data = dataBytesOf(i);
+      const aad = aadBytesOf(i);
       const total = (i - start) * DESC_SIZE + dataBytes + aadBytes;
       if (i > start && total + DESC_SIZE + data + aad > CALL_BYTES_LIMIT) {
         call(start, i, dataBytes, aadBytes);
@@ -93,7 +123,7 @@ class WasmCryptoCore implements CryptoCore {
       dataBytes += data;
       aadBytes += aad;
     }
-    if (items.length > start) call(start, items.length, dataBytes, aadBytes);
+    if (count > start) call(start, count, dataBytes, aadBytes);
   }
 
   /** Reserves the arena and refreshes the views (growing memory detaches the old buffer). */
@@ -143,9 +173,86 @@ class WasmCryptoCore implements CryptoCore {
     u8.fill(0, dataStart + dataBytes, dataStart + dataBytes + aadBytes);
   }
 
+  /**
+   * Reserves the arena of an envelope call (descriptors, data, then associated data) and copies the
+   * batch's associated data in, in one copy of the span items start..end use: item i's lies at
+   * aadBase + aadStarts[i] - lo.
+   */
+  private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, start: number, end: number, dataBytes: number, index?: (k: number) => number) {
+    const count = end - start;
+    const [lo, hi] = aadSpan(batch.aadStarts, batch.aadLengths, start, end, index);
+    const desc = this.reserve(count * DESC_SIZE + dataBytes + (hi - lo));
+    const dataStart = desc + count * DESC_SIZE;
+    const aadBase = dataStart + dataBytes;
+    this.regionsFor(count);
+    this.u8.set(batch.aad.subarray(lo, hi), aadBase);
+    return { desc, dataStart, aadBase, lo, hi };
+  }
+
+  /** Each item's header and nonce are copied from its associated data inside the module's memory. */
+  private sealEnvelopeCall(batch: EnvelopeSealBatch, start: number, end: number, dataBytes: number, results: Buffer[]): void {
+    const { keys, plaintexts, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
+    const count = end - start;
+    const { desc, dataStart, aadBase, lo, hi } = this.envelopeArena(batch, start, end, dataBytes);
+    const { u8, u32, regions } = this;
+    let data = dataStart;
+    for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
+      const aad = aadBase + aadStarts[i] - lo;
+      const text = plaintexts[i];
+      const textAt = data + headerBytes;
+      u8.set(keys[i], d);
+      for (let b = 0; b < NONCE_BYTES; b++) u8[d + 32 + b] = u8[aad + nonceAt + b];
+      for (let b = 0; b < headerBytes; b++) u8[data + b] = u8[aad + b];
+      if (text.length > 0) u8.set(text, textAt);
+      writePointers(u32, d, aad, aadLengths[i], textAt, text.length);
+      regions[i - start] = headerBytes + text.length + TAG_BYTES;
+      data += regions[i - start];
+    }
+    this.core.sealBatch(desc, count);
+    this.copyOut(dataStart, count, (k, buffer, offset) => {
+      results[start + k] = Buffer.from(buffer, offset, regions[k]);
+    });
+    u8.fill(0, aadBase, aadBase + (hi - lo)); // subject ids
+  }
+
+  private openEnvelopeCall(
+    batch: EnvelopeOpenBatch, index: (k: number) => number, start: number, end: number, dataBytes: number,
+    results: (Buffer | null)[],
+  ): void {
+    const { keys, envelopes, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
+    const count = end - start;
+    const { desc, dataStart, aadBase, lo, hi } = this.envelopeArena(batch, start, end, dataBytes, index);
+    const { u8, u32, regions } = this;
+    let data = dataStart;
+    for (let k = start, d = desc; k < end; k++, d += DESC_SIZE) {
+      const i = index(k);
+      const envelope = envelopes[i];
+      u8.set(envelope, data);
+      u8.set(keys[i], d);
+      for (let b = 0; b < NONCE_BYTES; b++) u8[d + 32 + b] = u8[data + nonceAt + b];
+      writePointers(u32, d, aadBase + aadStarts[i] - lo, aadLengths[i], data + headerBytes, envelope.length - headerBytes - TAG_BYTES);
+      regions[k - start] = envelope.length;
+      data += envelope.length;
+    }
+    this.core.openBatch(desc, count);
+    this.copyOutAuthentic(desc, dataStart, count, (k, buffer, offset) => {
+      results[index(start + k)] = Buffer.from(buffer, offset + headerBytes, regions[k] - headerBytes - TAG_BYTES);
+    });
+    u8.fill(0, dataStart, aadBase + (hi - lo)); // plaintexts and subject ids
+  }
+
   private regionsFor(count: number): Uint32Array {
     if (this.regions.length < count) this.regions = new Uint32Array(count);
     return this.regions;
+  }
+
+  /** copyOut after an open call: only the items whose status says they authenticated are emitted. */
+  private copyOutAuthentic(desc: number, from: number, count: number, emit: (k: number, buffer: ArrayBuffer, offset: number) => void): void {
+    const status = (desc >>> 2) + 15; // u32 index of item 0's status word (byte 60)
+    const u32 = this.u32;
+    this.copyOut(from, count, (k, buffer, offset) => {
+      if (u32[status + k * (DESC_SIZE >>> 2)] === STATUS_OK) emit(k, buffer, offset);
+    });
   }
 
   /** Copies the regions of `count` items from `from` out of wasm memory, a slice per ~OUT_CHUNK bytes. */
@@ -185,11 +292,8 @@ class WasmCryptoCore implements CryptoCore {
       data += sealed.length;
     }
     this.core.openBatch(desc, count);
-    const status = (desc >>> 2) + 15; // u32 index of item 0's status word (byte 60)
-    this.copyOut(dataStart, count, (k, buffer, offset) => {
-      if (u32[status + k * (DESC_SIZE >>> 2)] === STATUS_OK) {
-        results[indexes === null ? start + k : indexes[start + k]] = new Uint8Array(buffer, offset, regions[k] - TAG_BYTES);
-      }
+    this.copyOutAuthentic(desc, dataStart, count, (k, buffer, offset) => {
+      results[indexes === null ? start + k : indexes[start + k]] = new Uint8Array(buffer, offset, regions[k] - TAG_BYTES);
     });
     // Neither plaintext nor aad (subject ids) may linger in the reused arena.
     u8.fill(0, dataStart, dataStart + dataBytes + aadBytes);
@@ -200,8 +304,15 @@ function sealItemBytes(item: SealItem): number {
   return (item.prefix?.length ?? 0) + item.plaintext.length + TAG_BYTES;
 }
 
-function openItemBytes(item: OpenItem): number {
-  return item.sealed.length;
+/** [lowest start, highest end) of the associated data of items index(start)..index(end - 1). */
+function aadSpan(starts: readonly number[], lengths: readonly number[], start: number, end: number, index = (k: number) => k): [number, number] {
+  let lo = Infinity, hi = 0;
+  for (let k = start; k < end; k++) {
+    const i = index(k);
+    lo = Math.min(lo, starts[i]);
+    hi = Math.max(hi, starts[i] + lengths[i]);
+  }
+  return [lo, hi];
 }
 
 function writeDescriptor(
@@ -210,6 +321,11 @@ function writeDescriptor(
 ): void {
   u8.set(key, d);
   u8.set(nonce, d + 32);
+  writePointers(u32, d, aad, aadLength, text, textLength);
+}
+
+/** Descriptor bytes 44-59: where the item's associated data and text lie in the module's memory. */
+function writePointers(u32: Uint32Array, d: number, aad: number, aadLength: number, text: number, textLength: number): void {
   const w = d >>> 2;
   u32[w + 11] = aad;
   u32[w + 12] = aadLength;

@@ -4,7 +4,7 @@ export { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
 export type { CryptoCore } from './crypto-core.js';
 export { loadCryptoCore } from './crypto-core.js';
 export { aes256Gcm } from './aes-256-gcm.js';
-export { randomNonces } from './nonces.js';
+export { NoncePool, randomNonces } from './nonces.js';
 export type { AeadRegistry, AlgorithmId, AlgorithmName } from './aead-algorithms.js';
 export {
   AES_256_GCM,

@@ -15,3 +15,31 @@ export function randomNonces(count: number, size: number = NONCE_BYTES): Uint8Ar
   for (let i = 0; i < count; i++) nonces[i] = new Uint8Array(pool.buffer, i * size, size);
   return nonces;
 }
+
+/**
+ * Nonces for the hot path: CSPRNG bytes drawn `refillBytes` at a time and each handed out once, so a
+ * batch makes no CSPRNG call of its own (one call cost about as much as sealing a small batch).
+ * Nonces are public, so bytes waiting in the pool need no more protection than the ones in use.
+ */
+export class NoncePool {
+  private pool: Uint8Array;
+  private next: number;
+
+  constructor(private readonly refillBytes = 64 * 1024) {
+    if (!Number.isSafeInteger(refillBytes) || refillBytes < NONCE_BYTES) throw new RangeError(`refillBytes must be an integer of at least ${NONCE_BYTES}`);
+    this.pool = new Uint8Array(refillBytes);
+    this.next = refillBytes; // empty: the first take fills it
+  }
+
+  /** Writes one fresh 12-byte nonce into `target` at `at`. */
+  take(target: Uint8Array, at: number): void {
+    if (this.next + NONCE_BYTES > this.pool.length) {
+      randomFillSync(this.pool); // every byte of it has been handed out: fill it anew
+      this.next = 0;
+    }
+    const pool = this.pool;
+    const from = this.next;
+    for (let b = 0; b < NONCE_BYTES; b++) target[at + b] = pool[from + b]; // a byte loop: set() is slow for 12 bytes
+    this.next = from + NONCE_BYTES;
+  }
+}

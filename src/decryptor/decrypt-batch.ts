@@ -3,7 +3,7 @@
 // their reason. Every envelope of the batch (whole values, or every encrypted field of every record)
 // is opened in one call to the batch cipher of its algorithm; nothing unauthenticated is returned.
 import type { KafkaMessage, Message } from 'kafkajs';
-import { AES_256_GCM, CHACHA20_POLY1305, type AeadRegistry, type AlgorithmId, type OpenItem } from '../crypto/index.js';
+import { AES_256_GCM, CHACHA20_POLY1305, type AeadRegistry, type AlgorithmId } from '../crypto/index.js';
 import { fieldEnvelope } from '../fields/field-envelope.js';
 import type { FieldMode } from '../fields/field-mode.js';
 import { pathBytes, scanRecord } from '../fields/field-mode.js';
@@ -11,7 +11,7 @@ import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fie
 import type { DataKey } from '../keys/master-key.js';
 import { subjectId, type PartitionKeys } from '../keys/partition-keys.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, EnvelopeError, KEY_ID_BYTES, parseEnvelope, writeAadTail } from '../wire/envelope.js';
+import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_LAYOUT, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, EnvelopeError, KEY_ID_BYTES, parseEnvelope, writeAadTail } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
 
 /**
@@ -52,14 +52,13 @@ export interface DecryptedBatch {
 /** One envelope to open: a whole value, or one encrypted field of a record. */
 interface Sealed {
   index: number;
-  /** Plain views (monomorphic byte access on the hot path). */
   subject: Uint8Array;
   envelope: Uint8Array;
   subjectKey: string;
   /** Field mode: the field's path (bound in the associated data) as UTF-8. */
   path?: Uint8Array;
   key?: DataKey;
-  plaintext?: Uint8Array | null;
+  plaintext?: Buffer | null;
 }
 
 /** Field mode: a record's JSON text and where its encrypted fields are. */
@@ -72,7 +71,6 @@ interface FieldRecord {
 
 class NoSubject extends Error {}
 
-const view = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The subject's live key if it is the one that sealed the envelope; undefined: another generation, or none. */
@@ -119,14 +117,14 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
     try {
       if (!fields) {
         if (!message.key || message.key.length === 0) throw new NoSubject('no subject: the record key is empty or null');
-        const envelope = view(message.value);
+        const envelope = message.value;
         checkEnvelope(envelope);
-        sealedAll.push({ index: i, subject: view(message.key), envelope, subjectKey: subjectId(message.key) });
+        sealedAll.push({ index: i, subject: message.key, envelope, subjectKey: subjectId(message.key) });
         aadBytes += aadLength(message.key.length);
         continue;
       }
       const { text, spans, subjectBytes } = scanRecord(message.value, fields);
-      const subject = subjectBytes ?? (message.key?.length ? view(message.key) : undefined);
+      const subject = subjectBytes ?? (message.key?.length ? message.key : undefined);
       if (!subject) throw new NoSubject('no subject: the record key is empty or null');
       const record: FieldRecord = { text, spans, sealed: [] };
       const subjectKey = subjectId(subject);
@@ -176,22 +174,27 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
   // every envelope's associated data (header || subject [|| 0x00 || path]) in one allocation
   const aadArena = new Uint8Array(aadBytes);
   let aadOffset = 0;
-  const toOpen = new Map<AlgorithmId, { items: OpenItem[]; sealed: Sealed[] }>();
+  // the envelopes of each algorithm, as one envelope batch
+  const toOpen = new Map<AlgorithmId, { keys: Uint8Array[]; envelopes: Uint8Array[]; aadStarts: number[]; aadLengths: number[]; sealed: Sealed[] }>();
   for (const sealed of sealedAll) {
     if (!sealed.key || failed[sealed.index]) continue;
     const { envelope, subject, path } = sealed;
-    const aad = aadArena.subarray(aadOffset, (aadOffset += aadLength(subject.length, path)));
-    for (let b = 0; b < ENVELOPE_HEADER_BYTES; b++) aad[b] = envelope[b];
-    writeAadTail(aad, subject, path);
+    const length = aadLength(subject.length, path);
+    for (let b = 0; b < ENVELOPE_HEADER_BYTES; b++) aadArena[aadOffset + b] = envelope[b];
+    writeAadTail(aadArena, subject, path, aadOffset + ENVELOPE_HEADER_BYTES);
     const algorithm = envelope[1] as AlgorithmId;
     let group = toOpen.get(algorithm);
-    if (!group) toOpen.set(algorithm, (group = { items: [], sealed: [] }));
-    group.items.push({ key: sealed.key.key, nonce: aad.subarray(10, ENVELOPE_HEADER_BYTES), aad, sealed: envelope.subarray(ENVELOPE_HEADER_BYTES) });
+    if (!group) toOpen.set(algorithm, (group = { keys: [], envelopes: [], aadStarts: [], aadLengths: [], sealed: [] }));
+    group.keys.push(sealed.key.key);
+    group.envelopes.push(envelope);
+    group.aadStarts.push(aadOffset);
+    group.aadLengths.push(length);
     group.sealed.push(sealed);
+    aadOffset += length;
   }
   for (const [algorithm, group] of toOpen) {
     const started = process.hrtime.bigint();
-    const opened = context.ciphers.get(algorithm).openBatch(group.items);
+    const opened = context.ciphers.get(algorithm).openEnvelopes({ ...ENVELOPE_LAYOUT, aad: aadArena, ...group });
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
     for (let k = 0; k < opened.length; k++) {
       const sealed = group.sealed[k];
@@ -209,7 +212,7 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
         result.stats.shredded++;
         continue;
       }
-      slots[index] = { message: messages[index], status: 'ok', value: Buffer.from(plaintext!.buffer, plaintext!.byteOffset, plaintext!.byteLength) };
+      slots[index] = { message: messages[index], status: 'ok', value: plaintext! };
       result.stats.decrypted++;
     }
   } else {

@@ -3,13 +3,12 @@
 // values, or in field mode every selected field of every record) is sealed in one call to the batch
 // cipher of its key's algorithm.
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
-import type { AeadRegistry, AlgorithmId, SealItem } from '../crypto/index.js';
-import { randomFillSync } from 'node:crypto';
+import { NoncePool, type AeadRegistry, type AlgorithmId } from '../crypto/index.js';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { recordBytes } from '../kafka/transactions.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, writeAadTail } from '../wire/envelope.js';
+import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_LAYOUT, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, writeAadTail } from '../wire/envelope.js';
 import { fieldToken } from '../fields/field-envelope.js';
 import { pathBytes, scanRecord, type FieldMode, type FieldRecordScan } from '../fields/field-mode.js';
 import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fields.js';
@@ -51,11 +50,16 @@ export function keyRecordMessage(record: KeyRecord, partition: number): Message 
   };
 }
 
-/** The envelopes of one algorithm to seal in one call, and the output record each belongs to. */
+/** The envelopes of one algorithm to seal in one call (an envelope batch), and the output record each belongs to. */
 interface PendingSeals {
-  items: SealItem[];
+  keys: Uint8Array[];
+  plaintexts: Uint8Array[];
+  aadStarts: number[];
+  aadLengths: number[];
   outputIndexes: number[];
 }
+
+const pendingSeals = (): PendingSeals => ({ keys: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [] });
 
 /** Field mode: an output record waiting for its fields' envelopes. */
 interface PendingFields {
@@ -64,7 +68,7 @@ interface PendingFields {
   text: string;
   spans: FieldSpan[];
   group: PendingSeals;
-  /** Index of the record's first field in group.items (its fields are consecutive). */
+  /** Index of the record's first field in the group (its fields are consecutive). */
   firstItem: number;
 }
 
@@ -73,14 +77,31 @@ function unchanged(message: KafkaMessage, partition: number, value: Buffer | nul
   return { key: message.key, value, partition, timestamp: message.timestamp, headers: message.headers as IHeaders };
 }
 
-const view = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const nonces = new NoncePool();
 
-/** Envelope header bytes 0-9 (version, algorithm, key id); bytes 10-21, the nonce, are already random. */
-function writeHeader(aad: Uint8Array, dataKey: DataKey): void {
-  aad[0] = ENVELOPE_VERSION;
-  aad[1] = dataKey.algorithm;
+/**
+ * An envelope's associated data at `at` in the arena: the header (version, algorithm, key id, a fresh
+ * random nonce), then the subject [and field path].
+ */
+function writeAad(arena: Uint8Array, at: number, dataKey: DataKey, subject: Uint8Array, path?: Uint8Array): void {
+  arena[at] = ENVELOPE_VERSION;
+  arena[at + 1] = dataKey.algorithm;
   const keyId = dataKey.keyId;
-  for (let b = 0; b < 8; b++) aad[2 + b] = keyId[b]; // a byte loop: set() is slow for 8 bytes
+  for (let b = 0; b < 8; b++) arena[at + 2 + b] = keyId[b]; // a byte loop: set() is slow for 8 bytes
+  nonces.take(arena, at + ENVELOPE_LAYOUT.nonceAt);
+  writeAadTail(arena, subject, path, at + ENVELOPE_HEADER_BYTES);
+}
+
+/** Adds one envelope to seal, whose associated data is laid out at `at`; returns the arena offset after it. */
+function addSeal(group: PendingSeals, arena: Uint8Array, at: number, dataKey: DataKey, subject: Uint8Array, plaintext: Uint8Array, outputIndex: number, path?: Uint8Array): number {
+  const length = aadLength(subject.length, path);
+  writeAad(arena, at, dataKey, subject, path);
+  group.keys.push(dataKey.key);
+  group.plaintexts.push(plaintext);
+  group.aadStarts.push(at);
+  group.aadLengths.push(length);
+  group.outputIndexes.push(outputIndex);
+  return at + length;
 }
 
 export async function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): Promise<EncryptedBatch> {
@@ -119,7 +140,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     if (!subject) {
       const key = message.key;
       if (!key || key.length === 0) continue;
-      subject = view(key);
+      subject = key;
     }
     subjectOf[i] = subject;
     if (!fields) aadBytes += aadLength(subject.length);
@@ -132,9 +153,8 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
   const toSeal = new Map<AlgorithmId, PendingSeals>();
   const pendingFields: PendingFields[] = [];
   // Every envelope's associated data (header || subject [|| 0x00 || field path]) in one allocation;
-  // its first 22 bytes are also the envelope header placed before the ciphertext. One CSPRNG call for
-  // the batch fills it, which leaves each header's nonce (bytes 10-21) random; the rest is overwritten.
-  const aadArena = randomFillSync(new Uint8Array(aadBytes));
+  // its first 22 bytes are also the envelope header placed before the ciphertext.
+  const aadArena = new Uint8Array(aadBytes);
   let aadOffset = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
@@ -194,42 +214,29 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       continue;
     }
     let group = toSeal.get(dataKey.algorithm);
-    if (!group) toSeal.set(dataKey.algorithm, (group = { items: [], outputIndexes: [] }));
+    if (!group) toSeal.set(dataKey.algorithm, (group = pendingSeals()));
+    const outputIndex = result.outputs.length;
     if (scan && spans) {
-      pendingFields.push({ outputIndex: result.outputs.length, message, text: scan.text, spans, group, firstItem: group.items.length });
+      pendingFields.push({ outputIndex, message, text: scan.text, spans, group, firstItem: group.keys.length });
       for (const span of spans) {
-        const path = pathBytes(span.path);
-        const aad = aadArena.subarray(aadOffset, (aadOffset += aadLength(subject.length, path)));
-        writeHeader(aad, dataKey);
-        writeAadTail(aad, subject, path);
         const plaintext = Buffer.from(scan.text.slice(span.start, span.end), 'utf8');
-        group.items.push({ key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) });
-        group.outputIndexes.push(result.outputs.length);
+        aadOffset = addSeal(group, aadArena, aadOffset, dataKey, subject, plaintext, outputIndex, pathBytes(span.path));
       }
-      result.outputs.push(unchanged(message, partition, null));
-      result.stats.encrypted++;
-      continue;
+    } else {
+      aadOffset = addSeal(group, aadArena, aadOffset, dataKey, subject, message.value, outputIndex);
     }
-    const aad = aadArena.subarray(aadOffset, (aadOffset += aadLength(subject.length)));
-    writeHeader(aad, dataKey);
-    writeAadTail(aad, subject);
-    group.items.push({ key: dataKey.key, nonce: aad.subarray(10, 22), aad, plaintext: message.value, prefix: aad.subarray(0, ENVELOPE_HEADER_BYTES) });
-    group.outputIndexes.push(result.outputs.length);
     result.outputs.push(unchanged(message, partition, null));
     result.stats.encrypted++;
   }
 
-  const sealedOf = new Map<PendingSeals, Uint8Array[]>();
+  const sealedOf = new Map<PendingSeals, Buffer[]>();
   for (const [algorithm, group] of toSeal) {
     const started = process.hrtime.bigint();
-    const sealed = context.ciphers.get(algorithm).sealBatch(group.items);
+    const sealed = context.ciphers.get(algorithm).sealEnvelopes({ ...ENVELOPE_LAYOUT, aad: aadArena, ...group });
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
     sealedOf.set(group, sealed);
     if (fields) continue;
-    for (let k = 0; k < sealed.length; k++) {
-      const value = sealed[k];
-      result.outputs[group.outputIndexes[k]].value = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    }
+    for (let k = 0; k < sealed.length; k++) result.outputs[group.outputIndexes[k]].value = sealed[k];
   }
   if (pendingFields.length > 0) {
     const tooLarge = new Set<number>();

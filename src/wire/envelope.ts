@@ -17,6 +17,8 @@ export const KEY_ID_BYTES = 8;
 export const ENVELOPE_NONCE_BYTES = 12;
 export const ENVELOPE_TAG_BYTES = 16;
 export const ENVELOPE_OVERHEAD = ENVELOPE_HEADER_BYTES + ENVELOPE_TAG_BYTES;
+/** Where the header bytes and the nonce lie, for the batch ciphers' envelope batches. */
+export const ENVELOPE_LAYOUT = { headerBytes: ENVELOPE_HEADER_BYTES, nonceAt: 10 } as const;
 
 /** Why a value is not a readable v1 envelope; the text goes into `shredder.error`. */
 export class EnvelopeError extends Error {

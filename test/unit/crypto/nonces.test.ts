@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 
-import { randomNonces } from '../../../src/crypto/index.js';
+import { NoncePool, randomNonces } from '../../../src/crypto/index.js';
 
 describe('randomNonces', () => {
   it('draws distinct 12-byte nonces as views of one fresh buffer', () => {
@@ -17,5 +17,31 @@ describe('randomNonces', () => {
     expect(() => randomNonces(-1)).to.throw(RangeError);
     expect(() => randomNonces(1.5)).to.throw(RangeError);
     expect(() => randomNonces(2, 0)).to.throw(RangeError);
+  });
+});
+
+describe('NoncePool', () => {
+  it('writes 12 bytes at the offset and nothing around them', () => {
+    const target = new Uint8Array(40).fill(0xaa);
+    new NoncePool().take(target, 10);
+    expect([...target.subarray(0, 10), ...target.subarray(22)].every((b) => b === 0xaa)).to.equal(true);
+    expect(target.subarray(10, 22).every((b) => b === 0xaa)).to.equal(false); // (fails with odds 2^-96)
+  });
+
+  it('hands out distinct nonces across many refills, and two pools differ', () => {
+    const pool = new NoncePool(100); // refilled every 8 nonces
+    const seen = new Set<string>();
+    const target = new Uint8Array(12);
+    for (let i = 0; i < 5000; i++) {
+      pool.take(target, 0);
+      seen.add(Buffer.from(target).toString('hex'));
+    }
+    expect(seen.size).to.equal(5000);
+    new NoncePool(100).take(target, 0);
+    expect(seen.has(Buffer.from(target).toString('hex'))).to.equal(false);
+  });
+
+  it('refuses a pool smaller than one nonce', () => {
+    expect(() => new NoncePool(11)).to.throw(RangeError);
   });
 });

@@ -1,0 +1,121 @@
+// Envelope batches: the hot-path form of a batch, used by the encryptor and the decryptor. Every item
+// is an envelope (header || ciphertext || tag) whose header holds its nonce and also begins its
+// associated data, and the associated data of the whole batch lies in one arena the caller fills.
+// Items are given as parallel arrays of references and offsets, so a caller makes no view and no
+// object per record (each cost as much as the cipher itself for small records).
+import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
+import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
+
+export interface EnvelopeLayout {
+  /** Header bytes before the ciphertext; when sealing, also the first bytes of the item's associated data. */
+  headerBytes: number;
+  /** Offset of the 12-byte nonce in the header. */
+  nonceAt: number;
+}
+
+interface EnvelopeItems extends EnvelopeLayout {
+  /** The associated data of every item: item i's is aad[aadStarts[i], aadStarts[i] + aadLengths[i]). */
+  aad: Uint8Array;
+  aadStarts: readonly number[];
+  aadLengths: readonly number[];
+  /** 32-byte key of each item. */
+  keys: readonly Uint8Array[];
+}
+
+/** Envelopes to seal: each item's header is the start of its associated data (nonce from the CSPRNG). */
+export interface EnvelopeSealBatch extends EnvelopeItems {
+  plaintexts: readonly Uint8Array[];
+}
+
+/** Envelopes to open: the nonce is read from each envelope's header. */
+export interface EnvelopeOpenBatch extends EnvelopeItems {
+  envelopes: readonly Uint8Array[];
+}
+
+/** Batch ciphers that take envelope batches. */
+export interface EnvelopeAead {
+  /** header || ciphertext || tag of each item. Throws TypeError/RangeError on a malformed batch. */
+  sealEnvelopes(batch: EnvelopeSealBatch): Buffer[];
+  /** The plaintext of each item, or null when authentication failed or the envelope is too short. */
+  openEnvelopes(batch: EnvelopeOpenBatch): (Buffer | null)[];
+}
+
+const isIndex = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+
+/** Checks what is common to both directions; returns the item count. */
+function checkItems(batch: EnvelopeItems, texts: readonly Uint8Array[], what: string): number {
+  const { aad, aadStarts, aadLengths, keys, headerBytes, nonceAt } = batch;
+  if (!(aad instanceof Uint8Array)) throw new TypeError('aad must be a Uint8Array');
+  if (!isIndex(headerBytes) || !isIndex(nonceAt) || nonceAt + NONCE_BYTES > headerBytes) {
+    throw new RangeError(`the nonce (at ${nonceAt}, ${NONCE_BYTES} bytes) must lie within the ${headerBytes}-byte header`);
+  }
+  const count = keys.length;
+  if (aadStarts.length !== count || aadLengths.length !== count || texts.length !== count) {
+    throw new RangeError(`keys, aadStarts, aadLengths and ${what} must have one entry per item`);
+  }
+  for (let i = 0; i < count; i++) {
+    const key = keys[i];
+    if (!(key instanceof Uint8Array)) throw new TypeError(`item ${i}: key must be a Uint8Array`);
+    if (key.length !== KEY_BYTES) throw new RangeError(`item ${i}: key must be ${KEY_BYTES} bytes, got ${key.length}`);
+    if (!(texts[i] instanceof Uint8Array)) throw new TypeError(`item ${i}: ${what} must be Uint8Arrays`);
+    const start = aadStarts[i], length = aadLengths[i];
+    if (!isIndex(start) || !isIndex(length) || start + length > aad.length) {
+      throw new RangeError(`item ${i}: associated data [${start}, +${length}) lies outside the ${aad.length}-byte arena`);
+    }
+  }
+  return count;
+}
+
+/** Throws unless the batch is well formed; every item's associated data must hold its header. */
+export function checkEnvelopeSealBatch(batch: EnvelopeSealBatch): number {
+  const count = checkItems(batch, batch.plaintexts, 'plaintexts');
+  for (let i = 0; i < count; i++) {
+    if (batch.aadLengths[i] < batch.headerBytes) throw new RangeError(`item ${i}: associated data shorter than the ${batch.headerBytes}-byte header`);
+  }
+  return count;
+}
+
+/** Throws unless the batch is well formed (a too-short envelope is data, not a programming error: null). */
+export function checkEnvelopeOpenBatch(batch: EnvelopeOpenBatch): number {
+  return checkItems(batch, batch.envelopes, 'envelopes');
+}
+
+/** True when the envelope is long enough to hold a header and a tag. */
+export const canHoldEnvelope = (envelope: Uint8Array, headerBytes: number) => envelope.length >= headerBytes + TAG_BYTES;
+
+const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+/** Envelope batches through any item-based batch cipher (a view per item: for the slower algorithms). */
+export function sealEnvelopesWithItems(aead: BatchAead, batch: EnvelopeSealBatch): Buffer[] {
+  const count = checkEnvelopeSealBatch(batch);
+  const { aad, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
+  const items = new Array<SealItem>(count);
+  for (let i = 0; i < count; i++) {
+    const itemAad = aad.subarray(aadStarts[i], aadStarts[i] + aadLengths[i]);
+    items[i] = { key: batch.keys[i], nonce: itemAad.subarray(nonceAt, nonceAt + NONCE_BYTES), aad: itemAad, plaintext: batch.plaintexts[i], prefix: itemAad.subarray(0, headerBytes) };
+  }
+  return aead.sealBatch(items).map(asBuffer);
+}
+
+export function openEnvelopesWithItems(aead: BatchAead, batch: EnvelopeOpenBatch): (Buffer | null)[] {
+  const count = checkEnvelopeOpenBatch(batch);
+  const { aad, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
+  const results = new Array<Buffer | null>(count).fill(null);
+  const items: OpenItem[] = [];
+  const indexes: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const envelope = batch.envelopes[i];
+    if (!canHoldEnvelope(envelope, headerBytes)) continue;
+    items.push({
+      key: batch.keys[i],
+      nonce: envelope.subarray(nonceAt, nonceAt + NONCE_BYTES),
+      aad: aad.subarray(aadStarts[i], aadStarts[i] + aadLengths[i]),
+      sealed: envelope.subarray(headerBytes),
+    });
+    indexes.push(i);
+  }
+  aead.openBatch(items).forEach((plaintext, k) => {
+    if (plaintext) results[indexes[k]] = asBuffer(plaintext);
+  });
+  return results;
+}
