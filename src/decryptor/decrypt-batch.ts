@@ -61,6 +61,10 @@ interface Sealed {
   plaintext?: Buffer | null;
 }
 
+/** Every field set at creation: one object shape on the hot path, whatever is filled in later. */
+const sealedEnvelope = (index: number, subject: Uint8Array, envelope: Uint8Array, subjectKey: string, path?: Uint8Array): Sealed =>
+  ({ index, subject, envelope, subjectKey, path, key: undefined, plaintext: undefined });
+
 /** Field mode: a record's JSON text and where its encrypted fields are. */
 interface FieldRecord {
   text: string;
@@ -119,7 +123,7 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
         if (!message.key || message.key.length === 0) throw new NoSubject('no subject: the record key is empty or null');
         const envelope = message.value;
         checkEnvelope(envelope);
-        sealedAll.push({ index: i, subject: message.key, envelope, subjectKey: subjectId(message.key) });
+        sealedAll.push(sealedEnvelope(i, message.key, envelope, subjectId(message.key)));
         aadBytes += aadLength(message.key.length);
         continue;
       }
@@ -136,7 +140,7 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
         }
         checkEnvelope(envelope);
         const path = pathBytes(span.path);
-        const sealed: Sealed = { index: i, subject, envelope, subjectKey, path };
+        const sealed = sealedEnvelope(i, subject, envelope, subjectKey, path);
         record.sealed.push(sealed);
         sealedAll.push(sealed);
         aadBytes += aadLength(subject.length, path);
