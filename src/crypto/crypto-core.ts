@@ -78,16 +78,16 @@ class WasmCryptoCore implements CryptoCore {
   sealEnvelopes(batch: EnvelopeSealBatch): Buffer[] {
     const count = checkEnvelopeSealBatch(batch);
     const results = new Array<Buffer>(count);
-    const { plaintexts, aadLengths, headerBytes } = batch;
-    this.inCalls(count, (i) => headerBytes + plaintexts[i].length + TAG_BYTES, (i) => aadLengths[i], (start, end, dataBytes) =>
-      this.sealEnvelopeCall(batch, start, end, dataBytes, results));
+    const { plaintexts, headerBytes } = batch;
+    this.inCalls(count, (i) => headerBytes + plaintexts[i].length + TAG_BYTES, arenaBytes(batch), (start, end, dataBytes, aadBytes) =>
+      this.sealEnvelopeCall(batch, start, end, dataBytes, aadBytes, results));
     return results;
   }
 
   openEnvelopes(batch: EnvelopeOpenBatch): (Buffer | null)[] {
     const count = checkEnvelopeOpenBatch(batch);
     const results = new Array<Buffer | null>(count).fill(null);
-    const { envelopes, aadLengths, headerBytes } = batch;
+    const { envelopes, headerBytes } = batch;
     // Envelopes too short to hold a tag never reach the module (usually none: then the identity).
     let indexes: number[] | null = null;
     for (let i = 0; i < count; i++) {
@@ -98,27 +98,31 @@ class WasmCryptoCore implements CryptoCore {
       }
     }
     const index = indexes === null ? (k: number) => k : (k: number) => indexes[k];
-    this.inCalls(indexes?.length ?? count, (k) => envelopes[index(k)].length, (k) => aadLengths[index(k)], (start, end, dataBytes) =>
-      this.openEnvelopeCall(batch, index, start, end, dataBytes, results));
+    this.inCalls(indexes?.length ?? count, (k) => envelopes[index(k)].length, arenaBytes(batch, index), (start, end, dataBytes, aadBytes) =>
+      this.openEnvelopeCall(batch, index, start, end, dataBytes, aadBytes, results));
     return results;
   }
 
-  /** Splits items 0..count into runs whose arena need stays under CALL_BYTES_LIMIT (usually one run). */
+  /**
+   * Splits items 0..count into runs whose arena need stays under CALL_BYTES_LIMIT (usually one run).
+   * aadBytesOf(i, first): what item i adds to its run's associated data (first: it opens the run).
+   */
   private inCalls(
     count: number,
     dataBytesOf: (i: number) => number,
-    aadBytesOf: (i: number) => number,
+    aadBytesOf: (i: number, first: boolean) => number,
     call: (start: number, end: number, dataBytes: number, aadBytes: number) => void,
   ): void {
     let start = 0, dataBytes = 0, aadBytes = 0;
     for (let i = 0; i < count; i++) {
       const data = dataBytesOf(i);
-      const aad = aadBytesOf(i);
+      let aad = aadBytesOf(i, i === start);
       const total = (i - start) * DESC_SIZE + dataBytes + aadBytes;
       if (i > start && total + DESC_SIZE + data + aad > CALL_BYTES_LIMIT) {
         call(start, i, dataBytes, aadBytes);
         start = i;
         dataBytes = aadBytes = 0;
+        aad = aadBytesOf(i, true);
       }
       dataBytes += data;
       aadBytes += aad;
@@ -149,28 +153,34 @@ class WasmCryptoCore implements CryptoCore {
     const dataStart = desc + count * DESC_SIZE;
     const { u8, u32 } = this;
     const regions = this.regionsFor(count);
-    let data = dataStart;
-    let aad = dataStart + dataBytes;
-    for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
-      const item = items[i];
-      const prefix = item.prefix;
-      const prefixLength = prefix === undefined ? 0 : prefix.length;
-      if (prefixLength > 0) u8.set(prefix!, data);
-      const text = item.plaintext;
-      const textAt = data + prefixLength;
-      writeDescriptor(u8, u32, d, item.key, item.nonce, aad, item.aad.length, textAt, text.length);
-      if (item.aad.length > 0) u8.set(item.aad, aad);
-      if (text.length > 0) u8.set(text, textAt);
-      aad += item.aad.length;
-      regions[i - start] = prefixLength + text.length + TAG_BYTES;
-      data += regions[i - start];
+    let sealed = false;
+    try {
+      let data = dataStart;
+      let aad = dataStart + dataBytes;
+      for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
+        const item = items[i];
+        const prefix = item.prefix;
+        const prefixLength = prefix === undefined ? 0 : prefix.length;
+        if (prefixLength > 0) u8.set(prefix!, data);
+        const text = item.plaintext;
+        const textAt = data + prefixLength;
+        writeDescriptor(u8, u32, d, item.key, item.nonce, aad, item.aad.length, textAt, text.length);
+        if (item.aad.length > 0) u8.set(item.aad, aad);
+        if (text.length > 0) u8.set(text, textAt);
+        aad += item.aad.length;
+        regions[i - start] = prefixLength + text.length + TAG_BYTES;
+        data += regions[i - start];
+      }
+      this.core.sealBatch(desc, count);
+      this.copyOut(dataStart, count, (k, buffer, offset) => {
+        results[start + k] = new Uint8Array(buffer, offset, regions[k]);
+      });
+      sealed = true;
+    } finally {
+      // The aad holds subject ids (personal data): do not leave it in the reused arena.
+      u8.fill(0, dataStart + dataBytes, dataStart + dataBytes + aadBytes);
+      if (!sealed) u8.fill(0, desc, dataStart + dataBytes); // keys and plaintexts the module may not have reached
     }
-    this.core.sealBatch(desc, count);
-    this.copyOut(dataStart, count, (k, buffer, offset) => {
-      results[start + k] = new Uint8Array(buffer, offset, regions[k]);
-    });
-    // The aad holds subject ids (personal data): do not leave it in the reused arena.
-    u8.fill(0, dataStart + dataBytes, dataStart + dataBytes + aadBytes);
   }
 
   /**
@@ -178,67 +188,80 @@ class WasmCryptoCore implements CryptoCore {
    * batch's associated data in, in one copy of the span items start..end use: item i's lies at
    * aadBase + aadStarts[i] - lo.
    */
-  private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, start: number, end: number, dataBytes: number, index?: (k: number) => number) {
+  private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k) {
     const count = end - start;
-    const [lo, hi] = aadSpan(batch.aadStarts, batch.aadLengths, start, end, index);
-    const desc = this.reserve(count * DESC_SIZE + dataBytes + (hi - lo));
+    const lo = batch.aadStarts[index(start)];
+    const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
+    const desc = this.reserve(count * DESC_SIZE + dataBytes + aadBytes);
     const dataStart = desc + count * DESC_SIZE;
     const aadBase = dataStart + dataBytes;
     this.regionsFor(count);
     this.u8.set(batch.aad.subarray(lo, hi), aadBase);
-    return { desc, dataStart, aadBase, lo, hi };
+    return { desc, dataStart, aadBase, lo };
   }
 
   /** Each item's header and nonce are copied from its associated data inside the module's memory. */
-  private sealEnvelopeCall(batch: EnvelopeSealBatch, start: number, end: number, dataBytes: number, results: Buffer[]): void {
+  private sealEnvelopeCall(batch: EnvelopeSealBatch, start: number, end: number, dataBytes: number, aadBytes: number, results: Buffer[]): void {
     const { keys, plaintexts, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
     const count = end - start;
-    const { desc, dataStart, aadBase, lo, hi } = this.envelopeArena(batch, start, end, dataBytes);
+    const { desc, dataStart, aadBase, lo } = this.envelopeArena(batch, start, end, dataBytes, aadBytes);
     const { u8, u32, regions } = this;
-    let data = dataStart;
-    for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
-      const aad = aadBase + aadStarts[i] - lo;
-      const text = plaintexts[i];
-      const textAt = data + headerBytes;
-      u8.set(keys[i], d);
-      for (let b = 0; b < NONCE_BYTES; b++) u8[d + 32 + b] = u8[aad + nonceAt + b];
-      for (let b = 0; b < headerBytes; b++) u8[data + b] = u8[aad + b];
-      if (text.length > 0) u8.set(text, textAt);
-      writePointers(u32, d, aad, aadLengths[i], textAt, text.length);
-      regions[i - start] = headerBytes + text.length + TAG_BYTES;
-      data += regions[i - start];
+    let sealed = false;
+    try {
+      let data = dataStart;
+      for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
+        const aad = aadBase + aadStarts[i] - lo;
+        const text = plaintexts[i];
+        const textAt = data + headerBytes;
+        u8.set(keys[i], d);
+        for (let b = 0; b < NONCE_BYTES; b++) u8[d + 32 + b] = u8[aad + nonceAt + b];
+        for (let b = 0; b < headerBytes; b++) u8[data + b] = u8[aad + b];
+        if (text.length > 0) u8.set(text, textAt);
+        writePointers(u32, d, aad, aadLengths[i], textAt, text.length);
+        regions[i - start] = headerBytes + text.length + TAG_BYTES;
+        data += regions[i - start];
+      }
+      this.core.sealBatch(desc, count);
+      this.copyOut(dataStart, count, (k, buffer, offset) => {
+        results[start + k] = Buffer.from(buffer, offset, regions[k]);
+      });
+      sealed = true;
+    } finally {
+      u8.fill(0, aadBase, aadBase + aadBytes); // subject ids
+      if (!sealed) u8.fill(0, desc, dataStart + dataBytes); // keys and plaintexts the module may not have reached
     }
-    this.core.sealBatch(desc, count);
-    this.copyOut(dataStart, count, (k, buffer, offset) => {
-      results[start + k] = Buffer.from(buffer, offset, regions[k]);
-    });
-    u8.fill(0, aadBase, aadBase + (hi - lo)); // subject ids
   }
 
   private openEnvelopeCall(
     batch: EnvelopeOpenBatch, index: (k: number) => number, start: number, end: number, dataBytes: number,
-    results: (Buffer | null)[],
+    aadBytes: number, results: (Buffer | null)[],
   ): void {
     const { keys, envelopes, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
     const count = end - start;
-    const { desc, dataStart, aadBase, lo, hi } = this.envelopeArena(batch, start, end, dataBytes, index);
+    const { desc, dataStart, aadBase, lo } = this.envelopeArena(batch, start, end, dataBytes, aadBytes, index);
     const { u8, u32, regions } = this;
-    let data = dataStart;
-    for (let k = start, d = desc; k < end; k++, d += DESC_SIZE) {
-      const i = index(k);
-      const envelope = envelopes[i];
-      u8.set(envelope, data);
-      u8.set(keys[i], d);
-      for (let b = 0; b < NONCE_BYTES; b++) u8[d + 32 + b] = u8[data + nonceAt + b];
-      writePointers(u32, d, aadBase + aadStarts[i] - lo, aadLengths[i], data + headerBytes, envelope.length - headerBytes - TAG_BYTES);
-      regions[k - start] = envelope.length;
-      data += envelope.length;
+    try {
+      let data = dataStart;
+      for (let k = start, d = desc; k < end; k++, d += DESC_SIZE) {
+        const i = index(k);
+        const envelope = envelopes[i];
+        const aad = aadBase + aadStarts[i] - lo;
+        u8.set(envelope, data);
+        u8.set(keys[i], d);
+        for (let b = 0; b < NONCE_BYTES; b++) u8[d + 32 + b] = u8[data + nonceAt + b];
+        // the associated data begins with the envelope's own header, whatever the arena held there
+        for (let b = 0; b < headerBytes; b++) u8[aad + b] = u8[data + b];
+        writePointers(u32, d, aad, aadLengths[i], data + headerBytes, envelope.length - headerBytes - TAG_BYTES);
+        regions[k - start] = envelope.length;
+        data += envelope.length;
+      }
+      this.core.openBatch(desc, count);
+      this.copyOutAuthentic(desc, dataStart, count, (k, buffer, offset) => {
+        results[index(start + k)] = Buffer.from(buffer, offset + headerBytes, regions[k] - headerBytes - TAG_BYTES);
+      });
+    } finally {
+      u8.fill(0, desc, aadBase + aadBytes); // keys (if the module did not run), plaintexts and subject ids
     }
-    this.core.openBatch(desc, count);
-    this.copyOutAuthentic(desc, dataStart, count, (k, buffer, offset) => {
-      results[index(start + k)] = Buffer.from(buffer, offset + headerBytes, regions[k] - headerBytes - TAG_BYTES);
-    });
-    u8.fill(0, dataStart, aadBase + (hi - lo)); // plaintexts and subject ids
   }
 
   private regionsFor(count: number): Uint32Array {
@@ -279,24 +302,27 @@ class WasmCryptoCore implements CryptoCore {
     const dataStart = desc + count * DESC_SIZE;
     const { u8, u32 } = this;
     const regions = this.regionsFor(count);
-    let data = dataStart;
-    let aad = dataStart + dataBytes;
-    for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
-      const item = items[i];
-      const sealed = item.sealed;
-      writeDescriptor(u8, u32, d, item.key, item.nonce, aad, item.aad.length, data, sealed.length - TAG_BYTES);
-      if (item.aad.length > 0) u8.set(item.aad, aad);
-      u8.set(sealed, data);
-      aad += item.aad.length;
-      regions[i - start] = sealed.length;
-      data += sealed.length;
+    try {
+      let data = dataStart;
+      let aad = dataStart + dataBytes;
+      for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
+        const item = items[i];
+        const sealed = item.sealed;
+        writeDescriptor(u8, u32, d, item.key, item.nonce, aad, item.aad.length, data, sealed.length - TAG_BYTES);
+        if (item.aad.length > 0) u8.set(item.aad, aad);
+        u8.set(sealed, data);
+        aad += item.aad.length;
+        regions[i - start] = sealed.length;
+        data += sealed.length;
+      }
+      this.core.openBatch(desc, count);
+      this.copyOutAuthentic(desc, dataStart, count, (k, buffer, offset) => {
+        results[indexes === null ? start + k : indexes[start + k]] = new Uint8Array(buffer, offset, regions[k] - TAG_BYTES);
+      });
+    } finally {
+      // Neither keys (if the module did not run), plaintext nor aad (subject ids) may linger in the reused arena.
+      u8.fill(0, desc, dataStart + dataBytes + aadBytes);
     }
-    this.core.openBatch(desc, count);
-    this.copyOutAuthentic(desc, dataStart, count, (k, buffer, offset) => {
-      results[indexes === null ? start + k : indexes[start + k]] = new Uint8Array(buffer, offset, regions[k] - TAG_BYTES);
-    });
-    // Neither plaintext nor aad (subject ids) may linger in the reused arena.
-    u8.fill(0, dataStart, dataStart + dataBytes + aadBytes);
   }
 }
 
@@ -304,15 +330,15 @@ function sealItemBytes(item: SealItem): number {
   return (item.prefix?.length ?? 0) + item.plaintext.length + TAG_BYTES;
 }
 
-/** [lowest start, highest end) of the associated data of items index(start)..index(end - 1). */
-function aadSpan(starts: readonly number[], lengths: readonly number[], start: number, end: number, index = (k: number) => k): [number, number] {
-  let lo = Infinity, hi = 0;
-  for (let k = start; k < end; k++) {
-    const i = index(k);
-    lo = Math.min(lo, starts[i]);
-    hi = Math.max(hi, starts[i] + lengths[i]);
-  }
-  return [lo, hi];
+/**
+ * What each item of an envelope batch adds to its call's associated data: the arena from the end of
+ * the previous item's (or the item's own start, when it opens the call) to the end of its own. Items
+ * lie in the arena in order (checked), so a call copies one span and the limit counts any gaps too.
+ */
+function arenaBytes(batch: EnvelopeSealBatch | EnvelopeOpenBatch, index = (k: number) => k): (k: number, first: boolean) => number {
+  const { aadStarts, aadLengths } = batch;
+  const end = (i: number) => aadStarts[i] + aadLengths[i];
+  return (k, first) => (first ? aadLengths[index(k)] : end(index(k)) - end(index(k - 1)));
 }
 
 function writeDescriptor(

@@ -7,14 +7,18 @@ import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
 import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
 
 export interface EnvelopeLayout {
-  /** Header bytes before the ciphertext; when sealing, also the first bytes of the item's associated data. */
+  /** Header bytes before the ciphertext; also the first bytes of every item's associated data. */
   headerBytes: number;
   /** Offset of the 12-byte nonce in the header. */
   nonceAt: number;
 }
 
 interface EnvelopeItems extends EnvelopeLayout {
-  /** The associated data of every item: item i's is aad[aadStarts[i], aadStarts[i] + aadLengths[i]). */
+  /**
+   * The associated data of every item: item i's is aad[aadStarts[i], aadStarts[i] + aadLengths[i]),
+   * at least headerBytes long. Items lie in the arena in their order, without overlapping (gaps are
+   * allowed): no two items can share the bytes their nonces come from.
+   */
   aad: Uint8Array;
   aadStarts: readonly number[];
   aadLengths: readonly number[];
@@ -27,7 +31,11 @@ export interface EnvelopeSealBatch extends EnvelopeItems {
   plaintexts: readonly Uint8Array[];
 }
 
-/** Envelopes to open: the nonce is read from each envelope's header. */
+/**
+ * Envelopes to open: the nonce is read from each envelope's header, and the first headerBytes bytes of
+ * each item's associated data are the envelope's header (the cipher puts them there itself: what the
+ * arena holds in those bytes is ignored), so the header is always authenticated.
+ */
 export interface EnvelopeOpenBatch extends EnvelopeItems {
   envelopes: readonly Uint8Array[];
 }
@@ -53,6 +61,7 @@ function checkItems(batch: EnvelopeItems, texts: readonly Uint8Array[], what: st
   if (aadStarts.length !== count || aadLengths.length !== count || texts.length !== count) {
     throw new RangeError(`keys, aadStarts, aadLengths and ${what} must have one entry per item`);
   }
+  let previousEnd = 0;
   for (let i = 0; i < count; i++) {
     const key = keys[i];
     if (!(key instanceof Uint8Array)) throw new TypeError(`item ${i}: key must be a Uint8Array`);
@@ -62,17 +71,16 @@ function checkItems(batch: EnvelopeItems, texts: readonly Uint8Array[], what: st
     if (!isIndex(start) || !isIndex(length) || start + length > aad.length) {
       throw new RangeError(`item ${i}: associated data [${start}, +${length}) lies outside the ${aad.length}-byte arena`);
     }
+    if (length < headerBytes) throw new RangeError(`item ${i}: associated data shorter than the ${headerBytes}-byte header`);
+    if (start < previousEnd) throw new RangeError(`item ${i}: associated data must follow the previous item's in the arena, without overlapping it`);
+    previousEnd = start + length;
   }
   return count;
 }
 
-/** Throws unless the batch is well formed; every item's associated data must hold its header. */
+/** Throws unless the batch is well formed. */
 export function checkEnvelopeSealBatch(batch: EnvelopeSealBatch): number {
-  const count = checkItems(batch, batch.plaintexts, 'plaintexts');
-  for (let i = 0; i < count; i++) {
-    if (batch.aadLengths[i] < batch.headerBytes) throw new RangeError(`item ${i}: associated data shorter than the ${batch.headerBytes}-byte header`);
-  }
-  return count;
+  return checkItems(batch, batch.plaintexts, 'plaintexts');
 }
 
 /** Throws unless the batch is well formed (a too-short envelope is data, not a programming error: null). */
@@ -106,12 +114,9 @@ export function openEnvelopesWithItems(aead: BatchAead, batch: EnvelopeOpenBatch
   for (let i = 0; i < count; i++) {
     const envelope = batch.envelopes[i];
     if (!canHoldEnvelope(envelope, headerBytes)) continue;
-    items.push({
-      key: batch.keys[i],
-      nonce: envelope.subarray(nonceAt, nonceAt + NONCE_BYTES),
-      aad: aad.subarray(aadStarts[i], aadStarts[i] + aadLengths[i]),
-      sealed: envelope.subarray(headerBytes),
-    });
+    const itemAad = aad.slice(aadStarts[i], aadStarts[i] + aadLengths[i]); // a copy: its header is the envelope's
+    itemAad.set(envelope.subarray(0, headerBytes));
+    items.push({ key: batch.keys[i], nonce: envelope.subarray(nonceAt, nonceAt + NONCE_BYTES), aad: itemAad, sealed: envelope.subarray(headerBytes) });
     indexes.push(i);
   }
   aead.openBatch(items).forEach((plaintext, k) => {

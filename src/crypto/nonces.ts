@@ -33,6 +33,7 @@ export class NoncePool {
 
   /** Writes one fresh 12-byte nonce into `target` at `at`. */
   take(target: Uint8Array, at: number): void {
+    if (!(at >= 0 && at + NONCE_BYTES <= target.length)) throw new RangeError(`a nonce at ${at} does not fit in ${target.length} bytes`);
     if (this.next + NONCE_BYTES > this.pool.length) {
       randomFillSync(this.pool); // every byte of it has been handed out: fill it anew
       this.next = 0;

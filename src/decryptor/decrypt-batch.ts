@@ -184,7 +184,7 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
     if (!sealed.key || failed[sealed.index]) continue;
     const { envelope, subject, path } = sealed;
     const length = aadLength(subject.length, path);
-    for (let b = 0; b < ENVELOPE_HEADER_BYTES; b++) aadArena[aadOffset + b] = envelope[b];
+    // (the first 22 bytes stay empty: the cipher puts each envelope's own header there)
     writeAadTail(aadArena, subject, path, aadOffset + ENVELOPE_HEADER_BYTES);
     const algorithm = envelope[1] as AlgorithmId;
     let group = toOpen.get(algorithm);

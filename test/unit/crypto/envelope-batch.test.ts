@@ -1,6 +1,7 @@
 // Envelope batches (the encryptor's and decryptor's hot path) of both algorithms: against node:crypto,
-// with associated data interleaved in one arena, forged and too-short envelopes, malformed batches,
-// batches cut into several calls, and nothing left in the module's memory.
+// with gaps in the associated-data arena (where another algorithm's items lie), forged, re-headed and
+// too-short envelopes, malformed batches, batches cut into several calls, nothing left in the module's
+// memory.
 
 import { randomBytes } from 'node:crypto';
 
@@ -30,18 +31,17 @@ function randomCases(count: number, next: (below: number) => number, maxSize = 6
 }
 
 /**
- * An arena holding every case's associated data, in a shuffled order with gaps between them, as a
- * batch that mixes two algorithms would leave it for each of them.
+ * An arena holding every case's associated data in order, with gaps between them, as a batch that
+ * mixes two algorithms leaves it for each of them.
  */
 function layOut(cases: Case[], next: (below: number) => number): Pick<EnvelopeSealBatch, 'aad' | 'aadStarts' | 'aadLengths'> {
-  const order = cases.map((_, i) => i).sort(() => next(3) - 1);
   const aadStarts = new Array<number>(cases.length);
   let size = 0;
-  for (const i of order) {
-    size += next(5);
+  cases.forEach((c, i) => {
+    size += next(3) === 0 ? 0 : next(40);
     aadStarts[i] = size;
-    size += cases[i].aad.length;
-  }
+    size += c.aad.length;
+  });
   const aad = randomBytes(size + 3);
   cases.forEach((c, i) => aad.set(c.aad, aadStarts[i]));
   return { aad, aadStarts, aadLengths: cases.map((c) => c.aad.length) };
@@ -101,13 +101,17 @@ describe('envelope batches', function () {
           if (i % 4 !== 3) return e;
           forged.add(i);
           const copy = Buffer.from(e);
-          const kind = i % 3;
+          const kind = i % 4;
           if (kind === 0) copy[HEADER + next(copy.length - HEADER)] ^= 1 << next(8); // ciphertext or tag
           else if (kind === 1) copy[NONCE_AT + next(12)] ^= 1; // the nonce in the header
+          else if (kind === 2) copy[next(NONCE_AT)] ^= 1; // version, algorithm or key id: the header is authenticated
           else return copy.subarray(0, HEADER + 15); // too short to hold a tag
           return copy;
         });
-        const opened = aead.openEnvelopes(openBatch(cases, tampered, next));
+        const batch = openBatch(cases, tampered, next);
+        // the header bytes of each item's associated data come from its envelope, not from the arena
+        batch.aadStarts.forEach((start) => batch.aad.fill(0xee, start, start + HEADER));
+        const opened = aead.openEnvelopes(batch);
         cases.forEach((c, i) => {
           if (forged.has(i)) expect(opened[i], `case ${i}`).to.equal(null);
           else expect(Buffer.compare(opened[i]!, c.plaintext), `case ${i}`).to.equal(0);
@@ -129,9 +133,13 @@ describe('envelope batches', function () {
         const good = sealBatch(cases, next);
         expect(() => aead.sealEnvelopes({ ...good, keys: [good.keys[0], randomBytes(31), good.keys[2]] })).to.throw(RangeError, /item 1: key must be 32 bytes/);
         expect(() => aead.sealEnvelopes({ ...good, plaintexts: good.plaintexts.slice(1) })).to.throw(RangeError, /one entry per item/);
-        expect(() => aead.sealEnvelopes({ ...good, aadStarts: [0, 0, good.aad.length] })).to.throw(RangeError, /item 2: associated data .* outside/);
+        expect(() => aead.sealEnvelopes({ ...good, aadStarts: [good.aadStarts[0], good.aadStarts[1], good.aad.length] })).to.throw(RangeError, /item 2: associated data .* outside/);
         expect(() => aead.sealEnvelopes({ ...good, aadLengths: [HEADER - 1, HEADER, HEADER] })).to.throw(RangeError, /item 0: associated data shorter than the 22-byte header/);
         expect(() => aead.sealEnvelopes({ ...good, nonceAt: 11 })).to.throw(RangeError, /nonce/);
+        // two items sharing associated data would share a nonce
+        expect(() => aead.sealEnvelopes({ ...good, aadStarts: [good.aadStarts[0], good.aadStarts[0], good.aadStarts[2]] })).to.throw(RangeError, /item 1: .* without overlapping/);
+        expect(() => aead.sealEnvelopes({ ...good, aadStarts: [good.aadStarts[1], good.aadStarts[0], good.aadStarts[2]], aadLengths: [good.aadLengths[1], good.aadLengths[0], good.aadLengths[2]] })).to.throw(RangeError, /item 1: .* follow the previous/);
+        expect(() => aead.openEnvelopes({ ...openBatch(cases, cases.map(() => randomBytes(60)), next), aadLengths: [HEADER, HEADER - 1, HEADER] })).to.throw(RangeError, /item 1: associated data shorter/);
         expect(() => aead.openEnvelopes({ ...openBatch(cases, cases.map(() => randomBytes(60)), next), envelopes: [randomBytes(60), 'x' as unknown as Uint8Array, randomBytes(60)] })).to.throw(TypeError, /item 1/);
       });
     });
@@ -150,20 +158,39 @@ describe('envelope batches', function () {
     });
   });
 
-  it('the wasm core leaves no key, nonce, associated data or plaintext in its memory', async () => {
+  it('the wasm core counts gaps in the arena against its memory limit (items far apart go in separate calls)', async () => {
+    const fresh = (await loadAeadRegistry()).get('chacha20-poly1305') as BatchAead & { memoryBytes: number };
+    const next = prng(seed + 7);
+    const cases = randomCases(2, next);
+    const aad = Buffer.alloc(64 * MiB);
+    const aadStarts = [0, aad.length - cases[1].aad.length];
+    cases.forEach((c, i) => aad.set(c.aad, aadStarts[i]));
+    const batch = { aad, aadStarts, aadLengths: cases.map((c) => c.aad.length), keys: cases.map((c) => c.key), headerBytes: HEADER, nonceAt: NONCE_AT };
+    const sealed = fresh.sealEnvelopes({ ...batch, plaintexts: cases.map((c) => c.plaintext) });
+    const opened = fresh.openEnvelopes({ ...batch, envelopes: sealed });
+    expect(fresh.memoryBytes).to.be.below(MiB);
+    cases.forEach((c, i) => expect(Buffer.compare(opened[i]!, c.plaintext), `case ${i}`).to.equal(0));
+  });
+
+  it('the wasm core leaves no key, subject (associated data) or plaintext in its memory, after a seal and after an open', async () => {
     const fresh = (await loadAeadRegistry()).get('chacha20-poly1305');
     const memory = (): Buffer => Buffer.from((fresh as unknown as { core: { memory: { buffer: ArrayBuffer } } }).core.memory.buffer);
     const next = prng(seed + 5);
-    const cases = randomCases(20, next).map((c) => ({ ...c, plaintext: randomBytes(100 + next(500)) }));
+    const cases = randomCases(20, next).map((c) => ({ ...c, aad: Buffer.concat([c.aad.subarray(0, HEADER), randomBytes(20)]), plaintext: randomBytes(100 + next(500)) }));
+    const expectNothingLeft = (after: string) => {
+      const heap = memory();
+      cases.forEach((c, i) => {
+        // (headers and nonces are public: they precede every ciphertext)
+        for (const [what, secret] of [['key', c.key], ['subject', c.aad.subarray(HEADER)], ['plaintext', c.plaintext]] as const) {
+          expect(heap.indexOf(Buffer.from(secret)), `${after}: case ${i} ${what}`).to.equal(-1);
+        }
+      });
+    };
     const sealed = fresh.sealEnvelopes(sealBatch(cases, next));
+    expectNothingLeft('after a seal');
     const opened = fresh.openEnvelopes(openBatch(cases, sealed, next));
     expect(opened.every((o) => o !== null)).to.equal(true);
-    const heap = memory();
-    cases.forEach((c, i) => {
-      for (const [what, secret] of [['key', c.key], ['nonce', nonceOf(c)], ['aad', c.aad], ['plaintext', c.plaintext]] as const) {
-        expect(heap.indexOf(Buffer.from(secret)), `case ${i} ${what}`).to.equal(-1);
-      }
-    });
+    expectNothingLeft('after an open');
   });
 
   it('results do not change when the next batch reuses the module memory', () => {

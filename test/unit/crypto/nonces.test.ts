@@ -41,7 +41,9 @@ describe('NoncePool', () => {
     expect(seen.has(Buffer.from(target).toString('hex'))).to.equal(false);
   });
 
-  it('refuses a pool smaller than one nonce', () => {
+  it('refuses a pool smaller than one nonce, and a nonce that does not fit its target', () => {
     expect(() => new NoncePool(11)).to.throw(RangeError);
+    expect(() => new NoncePool().take(new Uint8Array(20), 9)).to.throw(RangeError, /does not fit/);
+    expect(() => new NoncePool().take(new Uint8Array(20), -1)).to.throw(RangeError, /does not fit/);
   });
 });
