@@ -3,6 +3,8 @@
 //
 // Arena layout per call (see assembly/batch.ts for the descriptor fields):
 //   [ descriptors: count * 64 ][ data: per item prefix || text || tag ][ aad of every item ]
+// Item batches (sealBatch/openBatch) copy each item's parts in; envelope batches (envelope-batch.ts)
+// copy the caller's associated-data arena in one piece, and the prefix is the envelope header.
 // The data region is already in output order, so every result is copied out once, in slices of about
 // 64 KiB of consecutive items, and is a view of such a fresh slice: results never alias wasm memory,
 // which the next batch overwrites. (One slice for a whole batch of 16 MB cost more in page faults of
