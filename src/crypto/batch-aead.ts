@@ -35,7 +35,7 @@ export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 
-function requireBytes(value: unknown, what: string, index: number): asserts value is Uint8Array {
+export function requireBytes(value: unknown, what: string, index: number): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new TypeError(`item ${index}: ${what} must be a Uint8Array, got ${value === null ? 'null' : typeof value}`);
   }
@@ -49,12 +49,16 @@ export function checkSealItem(item: SealItem, index: number): void {
   requireBytes(item.aad, 'aad', index);
   requireBytes(item.plaintext, 'plaintext', index);
   if (item.prefix !== undefined) requireBytes(item.prefix, 'prefix', index);
-  if (item.key.length !== KEY_BYTES) {
-    throw new RangeError(`item ${index}: key must be ${KEY_BYTES} bytes, got ${item.key.length}`);
-  }
+  checkKey(item.key, index);
   if (item.nonce.length !== NONCE_BYTES) {
     throw new RangeError(`item ${index}: nonce must be ${NONCE_BYTES} bytes, got ${item.nonce.length}`);
   }
+}
+
+/** Throws a TypeError unless `key` is a Uint8Array, a RangeError unless it has 32 bytes. */
+export function checkKey(key: unknown, index: number): asserts key is Uint8Array {
+  requireBytes(key, 'key', index);
+  if (key.length !== KEY_BYTES) throw new RangeError(`item ${index}: key must be ${KEY_BYTES} bytes, got ${key.length}`);
 }
 
 /**

@@ -57,21 +57,9 @@ class WasmCryptoCore implements CryptoCore {
 
   openBatch(items: readonly OpenItem[]): (Uint8Array | null)[] {
     const results = new Array<Uint8Array | null>(items.length).fill(null);
-    // Malformed items never reach the module; the others keep their index (identity when none is malformed).
-    let wellFormed: readonly OpenItem[] = items;
-    let indexes: number[] | null = null;
-    for (let i = 0; i < items.length; i++) {
-      const ok = isWellFormedOpenItem(items[i], i);
-      if (indexes === null) {
-        if (ok) continue;
-        // The first malformed item: from here on, list the well-formed ones and their indexes.
-        indexes = Array.from({ length: i }, (_, j) => j);
-        wellFormed = items.slice(0, i);
-      } else if (ok) {
-        (wellFormed as OpenItem[]).push(items[i]);
-        indexes.push(i);
-      }
-    }
+    // Malformed items never reach the module; the others keep their index.
+    const indexes = wellFormedIndexes(items.length, (i) => isWellFormedOpenItem(items[i], i));
+    const wellFormed = indexes === null ? items : indexes.map((i) => items[i]);
     this.inCalls(wellFormed.length, (i) => wellFormed[i].sealed.length, (i) => wellFormed[i].aad.length, (start, end, dataBytes, aadBytes) =>
       this.openCall(wellFormed, indexes, start, end, dataBytes, aadBytes, results));
     return results;
@@ -90,15 +78,8 @@ class WasmCryptoCore implements CryptoCore {
     const count = checkEnvelopeOpenBatch(batch);
     const results = new Array<Buffer | null>(count).fill(null);
     const { envelopes, headerBytes } = batch;
-    // Envelopes too short to hold a tag never reach the module (usually none: then the identity).
-    let indexes: number[] | null = null;
-    for (let i = 0; i < count; i++) {
-      if (!canHoldEnvelope(envelopes[i], headerBytes)) {
-        indexes = [];
-        for (let j = 0; j < count; j++) if (canHoldEnvelope(envelopes[j], headerBytes)) indexes.push(j);
-        break;
-      }
-    }
+    // Envelopes too short to hold a tag never reach the module.
+    const indexes = wellFormedIndexes(count, (i) => canHoldEnvelope(envelopes[i], headerBytes));
     const index = indexes === null ? (k: number) => k : (k: number) => indexes[k];
     this.inCalls(indexes?.length ?? count, (k) => envelopes[index(k)].length, arenaBytes(batch, index), (start, end, dataBytes, aadBytes) =>
       this.openEnvelopeCall(batch, index, start, end, dataBytes, aadBytes, results));
@@ -151,10 +132,8 @@ class WasmCryptoCore implements CryptoCore {
     results: Uint8Array[],
   ): void {
     const count = end - start;
-    const desc = this.reserve(count * DESC_SIZE + dataBytes + aadBytes);
-    const dataStart = desc + count * DESC_SIZE;
-    const { u8, u32 } = this;
-    const regions = this.regionsFor(count);
+    const { desc, dataStart } = this.callArena(count, dataBytes, aadBytes);
+    const { u8, u32, regions } = this;
     let sealed = false;
     try {
       let data = dataStart;
@@ -186,20 +165,26 @@ class WasmCryptoCore implements CryptoCore {
   }
 
   /**
-   * Reserves the arena of an envelope call (descriptors, data, then associated data) and copies the
-   * batch's associated data in, in one copy of the span items start..end use: item i's lies at
-   * aadBase + aadStarts[i] - lo.
+   * Reserves the arena of one call, [ descriptors ][ data ][ associated data ], and room for `count`
+   * regions; the views (u8, u32, regions) are current afterwards.
    */
-  private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k) {
-    const count = end - start;
-    const lo = batch.aadStarts[index(start)];
-    const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
+  private callArena(count: number, dataBytes: number, aadBytes: number): { desc: number; dataStart: number; aadBase: number } {
     const desc = this.reserve(count * DESC_SIZE + dataBytes + aadBytes);
     const dataStart = desc + count * DESC_SIZE;
-    const aadBase = dataStart + dataBytes;
     this.regionsFor(count);
-    this.u8.set(batch.aad.subarray(lo, hi), aadBase);
-    return { desc, dataStart, aadBase, lo };
+    return { desc, dataStart, aadBase: dataStart + dataBytes };
+  }
+
+  /**
+   * The arena of an envelope call, with the batch's associated data copied in, in one copy of the
+   * span items start..end use: item i's lies at aadBase + aadStarts[i] - lo.
+   */
+  private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k) {
+    const lo = batch.aadStarts[index(start)];
+    const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
+    const arena = this.callArena(end - start, dataBytes, aadBytes);
+    this.u8.set(batch.aad.subarray(lo, hi), arena.aadBase);
+    return { ...arena, lo };
   }
 
   /** Each item's header and nonce are copied from its associated data inside the module's memory. */
@@ -266,9 +251,8 @@ class WasmCryptoCore implements CryptoCore {
     }
   }
 
-  private regionsFor(count: number): Uint32Array {
+  private regionsFor(count: number): void {
     if (this.regions.length < count) this.regions = new Uint32Array(count);
-    return this.regions;
   }
 
   /** copyOut after an open call: only the items whose status says they authenticated are emitted. */
@@ -300,10 +284,8 @@ class WasmCryptoCore implements CryptoCore {
     dataBytes: number, aadBytes: number, results: (Uint8Array | null)[],
   ): void {
     const count = end - start;
-    const desc = this.reserve(count * DESC_SIZE + dataBytes + aadBytes);
-    const dataStart = desc + count * DESC_SIZE;
-    const { u8, u32 } = this;
-    const regions = this.regionsFor(count);
+    const { desc, dataStart } = this.callArena(count, dataBytes, aadBytes);
+    const { u8, u32, regions } = this;
     try {
       let data = dataStart;
       let aad = dataStart + dataBytes;
@@ -326,6 +308,23 @@ class WasmCryptoCore implements CryptoCore {
       u8.fill(0, desc, dataStart + dataBytes + aadBytes);
     }
   }
+}
+
+/**
+ * The indexes of the items for which `wellFormed` holds, or null when it holds for all (the usual
+ * case: no list is built). `wellFormed` is called once for every item, in order (it may throw).
+ */
+function wellFormedIndexes(count: number, wellFormed: (i: number) => boolean): number[] | null {
+  let indexes: number[] | null = null;
+  for (let i = 0; i < count; i++) {
+    const ok = wellFormed(i);
+    if (indexes === null) {
+      if (!ok) indexes = Array.from({ length: i }, (_, j) => j); // the first malformed item: list the others from here on
+    } else if (ok) {
+      indexes.push(i);
+    }
+  }
+  return indexes;
 }
 
 function sealItemBytes(item: SealItem): number {

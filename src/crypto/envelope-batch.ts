@@ -4,7 +4,7 @@
 // Items are given as parallel arrays of references and offsets, so a caller makes no view and no
 // object per record (each cost as much as the cipher itself for small records).
 import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
-import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
+import { NONCE_BYTES, TAG_BYTES, checkKey, requireBytes } from './batch-aead.js';
 
 export interface EnvelopeLayout {
   /** Header bytes before the ciphertext; also the first bytes of every item's associated data. */
@@ -59,14 +59,12 @@ function checkItems(batch: EnvelopeItems, texts: readonly Uint8Array[], what: st
   }
   const count = keys.length;
   if (aadStarts.length !== count || aadLengths.length !== count || texts.length !== count) {
-    throw new RangeError(`keys, aadStarts, aadLengths and ${what} must have one entry per item`);
+    throw new RangeError(`keys, aadStarts, aadLengths and ${what}s must have one entry per item`);
   }
   let previousEnd = 0;
   for (let i = 0; i < count; i++) {
-    const key = keys[i];
-    if (!(key instanceof Uint8Array)) throw new TypeError(`item ${i}: key must be a Uint8Array`);
-    if (key.length !== KEY_BYTES) throw new RangeError(`item ${i}: key must be ${KEY_BYTES} bytes, got ${key.length}`);
-    if (!(texts[i] instanceof Uint8Array)) throw new TypeError(`item ${i}: ${what} must be Uint8Arrays`);
+    checkKey(keys[i], i);
+    requireBytes(texts[i], what, i);
     const start = aadStarts[i], length = aadLengths[i];
     if (!isIndex(start) || !isIndex(length) || start + length > aad.length) {
       throw new RangeError(`item ${i}: associated data [${start}, +${length}) lies outside the ${aad.length}-byte arena`);
@@ -80,12 +78,12 @@ function checkItems(batch: EnvelopeItems, texts: readonly Uint8Array[], what: st
 
 /** Throws unless the batch is well formed. */
 export function checkEnvelopeSealBatch(batch: EnvelopeSealBatch): number {
-  return checkItems(batch, batch.plaintexts, 'plaintexts');
+  return checkItems(batch, batch.plaintexts, 'plaintext');
 }
 
 /** Throws unless the batch is well formed (a too-short envelope is data, not a programming error: null). */
 export function checkEnvelopeOpenBatch(batch: EnvelopeOpenBatch): number {
-  return checkItems(batch, batch.envelopes, 'envelopes');
+  return checkItems(batch, batch.envelopes, 'envelope');
 }
 
 /** True when the envelope is long enough to hold a header and a tag. */
@@ -108,19 +106,13 @@ export function sealEnvelopesWithItems(aead: BatchAead, batch: EnvelopeSealBatch
 export function openEnvelopesWithItems(aead: BatchAead, batch: EnvelopeOpenBatch): (Buffer | null)[] {
   const count = checkEnvelopeOpenBatch(batch);
   const { aad, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
-  const results = new Array<Buffer | null>(count).fill(null);
-  const items: OpenItem[] = [];
-  const indexes: number[] = [];
+  const items = new Array<OpenItem>(count);
   for (let i = 0; i < count; i++) {
     const envelope = batch.envelopes[i];
-    if (!canHoldEnvelope(envelope, headerBytes)) continue;
     const itemAad = aad.slice(aadStarts[i], aadStarts[i] + aadLengths[i]); // a copy: its header is the envelope's
     itemAad.set(envelope.subarray(0, headerBytes));
-    items.push({ key: batch.keys[i], nonce: envelope.subarray(nonceAt, nonceAt + NONCE_BYTES), aad: itemAad, sealed: envelope.subarray(headerBytes) });
-    indexes.push(i);
+    // (an envelope too short for a tag makes a malformed item, whose result openBatch makes null)
+    items[i] = { key: batch.keys[i], nonce: envelope.subarray(nonceAt, nonceAt + NONCE_BYTES), aad: itemAad, sealed: envelope.subarray(headerBytes) };
   }
-  aead.openBatch(items).forEach((plaintext, k) => {
-    if (plaintext) results[indexes[k]] = asBuffer(plaintext);
-  });
-  return results;
+  return aead.openBatch(items).map((plaintext) => (plaintext ? asBuffer(plaintext) : null));
 }
