@@ -2,7 +2,7 @@
 // its transactional producer, whose id fences any older owner, and its key store, restored from the
 // keys topic before the task processes a record.
 import { join } from 'node:path';
-import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { EndOffsets } from '../kafka/end-offsets.js';
 import { KeyStore } from '../keys/key-store.js';
 import type { KeysTopicReader } from '../keys/keys-topic-reader.js';
@@ -12,7 +12,6 @@ import type { Logger } from '../observability/logger.js';
 
 export interface TaskContext {
   kafka: Kafka;
-  admin: Admin;
   reader: KeysTopicReader;
   masterKey: MasterKey;
   keysTopic: string;
@@ -27,8 +26,8 @@ export interface TaskContext {
    * then it is followed after the restore, and catchUpKeys() waits for the keys of records just read.
    */
   followKeys?: boolean;
-  /** Both end offsets of a partition (needed with followKeys). */
-  endOffsets?: EndOffsets;
+  /** Both end offsets of a partition: the restore reads to the last stable one, catchUpKeys needs both. */
+  endOffsets: EndOffsets;
   logger: Logger;
   onHeartbeat?: () => Promise<void>;
   /** Restore progress: the fraction of the keys partition's offsets read so far (0 to 1). */
@@ -64,7 +63,7 @@ export class PartitionTask {
   ) {}
 
   static async open(partition: number, context: TaskContext): Promise<PartitionTask> {
-    const { kafka, admin, keysTopic, logger } = context;
+    const { kafka, keysTopic, logger } = context;
     const started = Date.now();
     let producer: Producer | undefined;
     if (context.transactional) {
@@ -93,8 +92,7 @@ export class PartitionTask {
     }
     try {
       const keys = new PartitionKeys(partition, store, context.masterKey);
-      const offsets = await admin.fetchTopicOffsets(keysTopic); // read_committed: the last stable offset
-      const endOffset = Number(offsets.find((o) => o.partition === partition)?.high ?? 0);
+      const endOffset = await context.endOffsets.lastStable(keysTopic, partition);
       const checkpoint = await store.checkpoint();
       const usable =
         checkpoint !== undefined && checkpoint.offset <= endOffset && Date.now() - checkpoint.savedAt <= context.checkpointMaxAgeMs;
@@ -135,7 +133,6 @@ export class PartitionTask {
    */
   async catchUpKeys(): Promise<void> {
     const { endOffsets, keysTopic, reader, logger } = this.context;
-    if (!endOffsets) throw new Error('catchUpKeys needs a task opened with followKeys');
     const highWatermark = await endOffsets.highWatermark(keysTopic, this.partition);
     const started = Date.now();
     let stable = await endOffsets.lastStable(keysTopic, this.partition);

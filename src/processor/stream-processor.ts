@@ -155,7 +155,6 @@ export class StreamProcessor {
     if (!task) {
       task = PartitionTask.open(partition, {
         kafka: this.options.kafka,
-        admin: this.admin,
         reader: this.reader,
         masterKey: this.options.masterKey,
         keysTopic: this.options.keysTopic,
