@@ -8,7 +8,7 @@ import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { recordBytes } from '../kafka/transactions.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_LAYOUT, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, writeAadTail } from '../wire/envelope.js';
+import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_LAYOUT, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, KEY_ID_BYTES, writeAadTail } from '../wire/envelope.js';
 import { fieldToken } from '../fields/field-envelope.js';
 import { pathBytes, scanRecord, type FieldMode, type FieldRecordScan } from '../fields/field-mode.js';
 import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fields.js';
@@ -27,6 +27,10 @@ export interface EncryptContext {
   /** Field-level encryption; undefined: whole values. */
   fields?: FieldMode;
 }
+
+/** The dead-letter reason of a record its output topic cannot take once encrypted. */
+const tooLargeReason = (outputBytes: number, maxRecordBytes: number) =>
+  `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${maxRecordBytes} (max.message.bytes)`;
 
 /** Bytes a record takes in a record batch beyond its key, value and headers (batch header, varints). */
 const RECORD_BATCH_OVERHEAD = 100;
@@ -87,7 +91,7 @@ function writeAad(arena: Uint8Array, at: number, dataKey: DataKey, subject: Uint
   arena[at] = ENVELOPE_VERSION;
   arena[at + 1] = dataKey.algorithm;
   const keyId = dataKey.keyId;
-  for (let b = 0; b < 8; b++) arena[at + 2 + b] = keyId[b]; // a byte loop: set() is slow for 8 bytes
+  for (let b = 0; b < KEY_ID_BYTES; b++) arena[at + 2 + b] = keyId[b]; // a byte loop: set() is slow for 8 bytes
   nonces.take(arena, at + ENVELOPE_LAYOUT.nonceAt);
   writeAadTail(arena, subject, path, at + ENVELOPE_HEADER_BYTES);
 }
@@ -182,8 +186,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     // (field mode: checked again once the fields are sealed; a record with none is passed as it is)
     const outputBytes = recordBytes(message as Message) + (spans?.length === 0 ? 0 : ENVELOPE_OVERHEAD) + RECORD_BATCH_OVERHEAD;
     if ((!fields || spans?.length === 0) && outputBytes > context.maxRecordBytes) {
-      const reason = `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${context.maxRecordBytes} (max.message.bytes)`;
-      result.deadLetters.push(deadLetter(message, topic, partition, reason));
+      result.deadLetters.push(deadLetter(message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes)));
       continue;
     }
     if (spans && spans.length === 0) {
@@ -248,8 +251,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       output.value = value;
       const outputBytes = recordBytes(output) + RECORD_BATCH_OVERHEAD;
       if (outputBytes > context.maxRecordBytes) {
-        const reason = `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${context.maxRecordBytes} (max.message.bytes)`;
-        result.deadLetters.push(deadLetter(pending.message, topic, partition, reason));
+        result.deadLetters.push(deadLetter(pending.message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes)));
         tooLarge.add(pending.outputIndex);
         result.stats.encrypted--;
       }

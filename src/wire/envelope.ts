@@ -15,10 +15,12 @@ export const ENVELOPE_VERSION = 0x01;
 export const ENVELOPE_HEADER_BYTES = 22;
 export const KEY_ID_BYTES = 8;
 export const ENVELOPE_NONCE_BYTES = 12;
+/** The nonce follows version, algorithm and key id. */
+export const ENVELOPE_NONCE_AT = 2 + KEY_ID_BYTES;
 export const ENVELOPE_TAG_BYTES = 16;
 export const ENVELOPE_OVERHEAD = ENVELOPE_HEADER_BYTES + ENVELOPE_TAG_BYTES;
 /** Where the header bytes and the nonce lie, for the batch ciphers' envelope batches. */
-export const ENVELOPE_LAYOUT = { headerBytes: ENVELOPE_HEADER_BYTES, nonceAt: 10 } as const;
+export const ENVELOPE_LAYOUT = { headerBytes: ENVELOPE_HEADER_BYTES, nonceAt: ENVELOPE_NONCE_AT } as const;
 
 /** Why a value is not a readable v1 envelope; the text goes into `shredder.error`. */
 export class EnvelopeError extends Error {
@@ -43,7 +45,7 @@ export function envelopeHeader(algorithm: AlgorithmId, keyId: Uint8Array, nonce:
   header[0] = ENVELOPE_VERSION;
   header[1] = algorithm;
   header.set(keyId, 2);
-  header.set(nonce, 10);
+  header.set(nonce, ENVELOPE_NONCE_AT);
   return header;
 }
 
@@ -97,8 +99,8 @@ export function parseEnvelope(value: Uint8Array): Envelope {
   }
   return {
     algorithm,
-    keyId: value.subarray(2, 10),
-    nonce: value.subarray(10, 22),
+    keyId: value.subarray(2, ENVELOPE_NONCE_AT),
+    nonce: value.subarray(ENVELOPE_NONCE_AT, ENVELOPE_HEADER_BYTES),
     header: value.subarray(0, ENVELOPE_HEADER_BYTES),
     sealed: value.subarray(ENVELOPE_HEADER_BYTES),
   };
