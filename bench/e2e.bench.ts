@@ -28,6 +28,7 @@ const SUBJECTS = 1000;
 const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 2000); // records per second
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const LATENCY_WARMUP_SECONDS = Number(process.env.BENCH_LATENCY_WARMUP_SECONDS ?? 3);
+const LATENCY_SLICE_SECONDS = Number(process.env.BENCH_LATENCY_SLICE_SECONDS ?? 2);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const logger = createLogger('warn');
@@ -194,47 +195,90 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** `output`: the topic whose read_committed consumer sees the records (default: the route's `to`). */
-async function latency(kafka: Kafka, make: (c: ShredderConfig) => Processor, config: ShredderConfig, output = config.routes[0].to) {
-  await createInput(kafka, config);
-  const processor = make(config);
-  await processor.start();
-  const consumer = kafka.consumer({ groupId: `${config.groupId}-latency`, maxWaitTimeInMs: 20 });
-  const latencies: number[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic: output, fromBeginning: true });
-  await consumer.run({ eachBatch: async ({ batch }) => {
-    const now = Date.now();
-    for (const m of batch.messages) latencies.push(now - Number(m.timestamp));
-  } });
-  await sleep(3000); // both groups settled, tasks restored
+/** One processor of the latency phase: its input, the topic where read_committed readers see its output, and what they saw. */
+interface LatencyMode {
+  input: string;
+  output: string;
+  processor: Processor;
+  /** Input timestamp to visibility of each record seen since the last reset, in ms. */
+  latencies: number[];
+  /** Records sent to the input since the last reset. */
+  sent: number;
+}
+
+type LatencyResult = { p50: number; p99: number; count: number; handlerP50: number; handlerP99: number };
+
+/**
+ * Latency of every mode, interleaved: all processors run at once, and their inputs get the steady
+ * rate in turn, LATENCY_SLICE_SECONDS each, round-robin until each mode has had LATENCY_SECONDS. Only one
+ * processor works at a time, so no mode's work delays another's, while each one's measurements are
+ * spread over the same minutes: what the other tenants of this machine, the broker's log cleaner or a
+ * JIT recompilation do then is shared by all modes instead of landing on whichever ran at that moment.
+ * `configs`: each mode's config and how to make its processor; `output`: the topic its readers watch.
+ */
+async function latencies(kafka: Kafka, configs: Record<string, { config: ShredderConfig; make: (c: ShredderConfig) => Processor; output?: string }>) {
+  const modes: Record<string, LatencyMode> = {};
+  const consumers = [];
+  for (const [name, { config, make, output }] of Object.entries(configs)) {
+    await createInput(kafka, config);
+    const mode: LatencyMode = { input: config.routes[0].from, output: output ?? config.routes[0].to, processor: make(config), latencies: [], sent: 0 };
+    await mode.processor.start();
+    const consumer = kafka.consumer({ groupId: `${config.groupId}-latency`, maxWaitTimeInMs: 20 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: mode.output, fromBeginning: true });
+    await consumer.run({ eachBatch: async ({ batch }) => {
+      const now = Date.now();
+      for (const m of batch.messages) mode.latencies.push(now - Number(m.timestamp));
+    } });
+    consumers.push(consumer);
+    modes[name] = mode;
+  }
+  await sleep(3000); // every group settled, tasks restored
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  // warm: every subject has its key (a subject's first record also creates and wraps its key)
-  await producer.send({ topic: config.routes[0].from, acks: 1, messages: records(SUBJECTS, 0) });
-  while (latencies.length < SUBJECTS) await sleep(50);
   const perTick = Math.max(1, Math.round(LATENCY_RATE / 50));
-  const steady = async (seconds: number) => {
+  const caughtUp = async (mode: LatencyMode) => {
+    while (mode.latencies.length < mode.sent) await sleep(20);
+  };
+  /** The steady rate into one mode's input for `seconds`, then until its output has caught up. */
+  const steady = async (mode: LatencyMode, seconds: number) => {
     const total = perTick * 50 * seconds;
-    latencies.length = 0;
     for (let sent = 0; sent < total; sent += perTick) {
       const tick = Date.now();
-      await producer.send({ topic: config.routes[0].from, acks: 1, messages: records(perTick, sent) });
+      await producer.send({ topic: mode.input, acks: 1, messages: records(perTick, sent) });
+      mode.sent += perTick;
       await sleep(Math.max(0, 20 - (Date.now() - tick)));
     }
-    while (latencies.length < total) await sleep(50);
+    await caughtUp(mode);
   };
-  // and at the same rate for a while, not measured: the JIT compiles the small-batch paths in the
+  const reset = (mode: LatencyMode) => {
+    mode.latencies.length = 0;
+    mode.sent = 0;
+    mode.processor.batchTimings().length = 0;
+  };
+  const all = Object.values(modes);
+  // warm: every subject has its key (a subject's first record also creates and wraps its key)
+  for (const mode of all) {
+    await producer.send({ topic: mode.input, acks: 1, messages: records(SUBJECTS, 0) });
+    mode.sent += SUBJECTS;
+  }
+  for (const mode of all) await caughtUp(mode);
+  // and at the steady rate for a while, not measured: the JIT compiles the small-batch paths in the
   // first seconds, which would otherwise make the first seconds' batches the p99 of every mode
-  await steady(LATENCY_WARMUP_SECONDS);
-  processor.batchTimings().length = 0;
-  await steady(LATENCY_SECONDS);
+  for (const mode of all) await steady(mode, LATENCY_WARMUP_SECONDS);
+  all.forEach(reset);
+  const slices = Math.max(1, Math.round(LATENCY_SECONDS / LATENCY_SLICE_SECONDS));
+  for (let slice = 0; slice < slices; slice++) for (const mode of all) await steady(mode, LATENCY_SECONDS / slices);
   await producer.disconnect();
-  await consumer.disconnect();
-  const handler = processor.batchTimings().map((t) => t.ms).sort((a, b) => a - b);
-  await processor.stop();
-  const sorted = latencies.sort((a, b) => a - b);
-  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), count: sorted.length, handlerP50: percentile(handler, 50), handlerP99: percentile(handler, 99) };
+  const results: Record<string, LatencyResult> = {};
+  for (const [name, mode] of Object.entries(modes)) {
+    const handler = mode.processor.batchTimings().map((t) => t.ms).sort((a, b) => a - b);
+    const sorted = mode.latencies.sort((a, b) => a - b);
+    results[name] = { p50: percentile(sorted, 50), p99: percentile(sorted, 99), count: sorted.length, handlerP50: percentile(handler, 50), handlerP99: percentile(handler, 99) };
+  }
+  for (const consumer of consumers) await consumer.disconnect();
+  for (const mode of all) await mode.processor.stop();
+  return results;
 }
 
 /**
@@ -267,10 +311,10 @@ async function main() {
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
   try {
     console.log(`end-to-end: ${RECORDS} records of ${VALUE_BYTES} B, ${SUBJECTS} subjects, 3 partitions, transactions per batch`);
-    // A-B-B-A, BENCH_ROUNDS times (default 2): the broker's state drifts during a run and it shares
+    // A-B-B-A, BENCH_ROUNDS times (default 3): the broker's state drifts during a run and it shares
     // the cores with us, so neither mode always goes first; each mode's figures are the median of its runs.
     const runs = { pass: [] as Result[], enc: [] as Result[], dec: [] as Result[] };
-    const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
     // Not measured: one short run of each mode first, so that no mode pays for the JIT compiling
     // kafkajs and its own code (otherwise the first pass-through run is the slowest of all).
     const warmup = Number(process.env.BENCH_WARMUP_RECORDS ?? 20_000);
@@ -314,12 +358,15 @@ async function main() {
     const base = mean(runs.pass);
     const enc = mean(runs.enc);
     const dec = mean(runs.dec);
-    console.log(`latency: ${LATENCY_RATE} records/s for ${LATENCY_SECONDS} s after ${LATENCY_WARMUP_SECONDS} s of warm-up, input timestamp to read_committed output`);
-    const baseLatency = await latency(kafka, passThrough, configFor(brokers, 'pass-lat'));
-    const encLatency = await latency(kafka, encryptor, configFor(brokers, 'enc-lat'));
+    console.log(`latency: ${LATENCY_RATE} records/s, ${LATENCY_SECONDS} s per mode in ${LATENCY_SLICE_SECONDS} s slices taken in turn, after ${LATENCY_WARMUP_SECONDS} s of warm-up; input timestamp to read_committed output`);
     const chainEncrypt = configFor(brokers, 'chain-lat');
     const chainDecrypt = decryptConfigFor(chainEncrypt);
-    const decLatency = await latency(kafka, (c) => encryptThenDecrypt(c, chainDecrypt), chainEncrypt, chainDecrypt.routes[0].to);
+    const latency = await latencies(kafka, {
+      pass: { config: configFor(brokers, 'pass-lat'), make: passThrough },
+      enc: { config: configFor(brokers, 'enc-lat'), make: encryptor },
+      chain: { config: chainEncrypt, make: (c) => encryptThenDecrypt(c, chainDecrypt), output: chainDecrypt.routes[0].to },
+    });
+    const [baseLatency, encLatency, decLatency] = [latency.pass, latency.enc, latency.chain];
     const row = (label: string, t: typeof base, l: typeof baseLatency) =>
       `${label.padEnd(14)} ${t.recordsPerSecond.toFixed(0).padStart(10)} ${t.mbPerSecond.toFixed(1).padStart(8)} ${t.cpuUsPerRecord.toFixed(1).padStart(12)} ${String(l.p50).padStart(8)} ${String(l.p99).padStart(8)}`;
     // the broker shares this machine: the processor's own CPU per record is the cost it imposes

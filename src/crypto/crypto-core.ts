@@ -6,8 +6,8 @@
 // Item batches (sealBatch/openBatch) copy each item's parts in; envelope batches (envelope-batch.ts)
 // copy the caller's associated-data arena in one piece, and the prefix is the envelope header.
 // The data region is already in output order, so every result is copied out once, in slices of about
-// 64 KiB of consecutive items, and is a view of such a fresh slice: results never alias wasm memory,
-// which the next batch overwrites. (One slice for a whole batch of 16 MB cost more in page faults of
+// 64 KiB of consecutive items, and is a view of such a fresh copy (see ResultSlabs): results never
+// alias wasm memory, which the next batch overwrites. (One slice for a whole batch of 16 MB cost more in page faults of
 // the fresh allocation than the encryption; small slices also keep one retained result from pinning
 // a whole batch.)
 
@@ -40,6 +40,7 @@ class WasmCryptoCore implements CryptoCore {
   private u32 = new Uint32Array(0);
   /** Byte length of each item's region in the data area, reused across calls. */
   private regions = new Uint32Array(1024);
+  private readonly results = new ResultSlabs();
 
   constructor(private readonly core: CoreExports) {}
 
@@ -182,9 +183,11 @@ class WasmCryptoCore implements CryptoCore {
   private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k) {
     const lo = batch.aadStarts[index(start)];
     const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
-    const arena = this.callArena(end - start, dataBytes, aadBytes);
-    this.u8.set(batch.aad.subarray(lo, hi), arena.aadBase);
-    return { ...arena, lo };
+    const { desc, dataStart, aadBase } = this.callArena(end - start, dataBytes, aadBytes);
+    const aad = batch.aad;
+    // (the usual call covers the whole arena: no subarray view to allocate)
+    this.u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);
+    return { desc, dataStart, aadBase, lo };
   }
 
   /** Each item's header and nonce are copied from its associated data inside the module's memory. */
@@ -270,8 +273,9 @@ class WasmCryptoCore implements CryptoCore {
     for (let k = 0; k < count;) {
       let last = k, bytes = 0;
       do bytes += regions[last++]; while (last < count && bytes < OUT_CHUNK);
-      const { buffer } = u8.slice(from, from + bytes);
-      for (let offset = 0; k < last; k++) {
+      const out = this.results.copy(u8, from, bytes);
+      const buffer = out.buffer as ArrayBuffer;
+      for (let offset = out.byteOffset; k < last; k++) {
         emit(k, buffer, offset);
         offset += regions[k];
       }
@@ -325,6 +329,32 @@ function wellFormedIndexes(count: number, wellFormed: (i: number) => boolean): n
     }
   }
   return indexes;
+}
+
+/**
+ * Where results are copied out of wasm memory: copies under half a slab are packed into a shared 64 KiB
+ * slab, filled in order and never rewritten (Node's Buffer pool does the same at 8 KiB). A new
+ * ArrayBuffer costs about 1.5 us, as much as sealing a few records, which every small batch (low
+ * rates) would otherwise pay; larger copies get their own.
+ */
+class ResultSlabs {
+  private slab = new Uint8Array(0);
+  private used = 0;
+
+  constructor(private readonly slabBytes = 64 * 1024) {}
+
+  /** A fresh copy of u8[from, from + bytes), as a view. */
+  copy(u8: Uint8Array, from: number, bytes: number): Uint8Array {
+    if (bytes >= this.slabBytes >>> 1) return u8.slice(from, from + bytes);
+    if (this.used + bytes > this.slab.length) {
+      this.slab = new Uint8Array(this.slabBytes);
+      this.used = 0;
+    }
+    const at = this.used;
+    this.slab.set(u8.subarray(from, from + bytes), at);
+    this.used = at + bytes;
+    return this.slab.subarray(at, at + bytes);
+  }
 }
 
 function sealItemBytes(item: SealItem): number {

@@ -198,7 +198,10 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
   }
   for (const [algorithm, group] of toOpen) {
     const started = process.hrtime.bigint();
-    const opened = context.ciphers.get(algorithm).openEnvelopes({ ...ENVELOPE_LAYOUT, aad: aadArena, ...group });
+    const { keys: groupKeys, envelopes, aadStarts, aadLengths } = group;
+    const { headerBytes, nonceAt } = ENVELOPE_LAYOUT;
+    // (a literal, not a spread: see encryptBatch)
+    const opened = context.ciphers.get(algorithm).openEnvelopes({ headerBytes, nonceAt, aad: aadArena, keys: groupKeys, envelopes, aadStarts, aadLengths });
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
     for (let k = 0; k < opened.length; k++) {
       const sealed = group.sealed[k];
