@@ -1,7 +1,8 @@
 // End-to-end benchmark (`npm run bench:e2e`) on a real local Kafka broker: 100k records of 256 bytes
 // through (a) a pass-through processor with the same transactions, batching and task layout as the
 // encryptor (StreamProcessor with a handler that copies records), (b) the encryptor and (c) the
-// decryptor (reading what (b) wrote), in one run.
+// decryptor (reading what (b) wrote), in one run; for reference, (d) the pass-through writing each
+// value as a new buffer 38 bytes larger, as the encryptor does, but without the cryptography.
 // Throughput: a backlog of N records drained from the start of the processor to its last commit.
 // Latency: records produced at a steady rate, measured from the input timestamp to the moment a
 // read_committed consumer of the output sees them (output records keep the input timestamp).
@@ -20,6 +21,7 @@ import { encryptorTopicRoles, ensureTopics } from '../src/kafka/topics.js';
 import { LocalKafkaBroker } from '../src/kafka/local-broker/index.js';
 import { MasterKey } from '../src/keys/master-key.js';
 import { createLogger } from '../src/observability/logger.js';
+import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD } from '../src/wire/envelope.js';
 import { StreamProcessor } from '../src/processor/stream-processor.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
@@ -55,8 +57,33 @@ function configFor(brokers: string[], name: string, extra: Record<string, string
   });
 }
 
-/** The baseline: same StreamProcessor, transactions and task layout, records copied unchanged. */
-function passThrough(config: ShredderConfig): Processor {
+/**
+ * A copy of `value` with ENVELOPE_OVERHEAD more bytes, in 64 KiB slabs like the crypto core's results:
+ * the output an encryptor writes, without the encryption.
+ */
+const copyWithOverhead = (() => {
+  let slab = new Uint8Array(0);
+  let used = 0;
+  return (value: Buffer | null): Buffer | null => {
+    if (value === null) return null;
+    const bytes = value.length + ENVELOPE_OVERHEAD;
+    if (used + bytes > slab.length) {
+      slab = new Uint8Array(Math.max(64 * 1024, bytes));
+      used = 0;
+    }
+    slab.set(value, used + ENVELOPE_HEADER_BYTES);
+    const copy = Buffer.from(slab.buffer, used, bytes);
+    used += bytes;
+    return copy;
+  };
+})();
+
+/**
+ * The baseline: same StreamProcessor, transactions and task layout, records copied unchanged.
+ * `copyValues`: each value is written as a new buffer as large as its envelope would be (the
+ * reference that shows what writing new, larger records costs, apart from the cryptography).
+ */
+function passThrough(config: ShredderConfig, copyValues = false): Processor {
   const kafka = createKafka(config.kafka, logger);
   let processed = 0;
   const route = config.routes[0];
@@ -80,7 +107,7 @@ function passThrough(config: ShredderConfig): Processor {
         handler: async (batch) => ({
           topicMessages: [{
             topic: route.to,
-            messages: batch.messages.map((m): Message => ({ key: m.key, value: m.value, partition: batch.partition, timestamp: m.timestamp, headers: m.headers })),
+            messages: batch.messages.map((m): Message => ({ key: m.key, value: copyValues ? copyWithOverhead(m.value) : m.value, partition: batch.partition, timestamp: m.timestamp, headers: m.headers })),
           }],
           committed: async () => { processed += batch.messages.length; },
         }),
@@ -92,6 +119,8 @@ function passThrough(config: ShredderConfig): Processor {
     batchTimings: () => processor!.batchTimings,
   };
 }
+
+const copyingPassThrough = (config: ShredderConfig) => passThrough(config, true);
 
 /** The decryptor of an encryptor's output: same keys topic and master key, its own group and state. */
 function decryptConfigFor(encrypt: ShredderConfig): ShredderConfig {
@@ -171,6 +200,9 @@ async function throughput(kafka: Kafka, make: (c: ShredderConfig) => Processor, 
     await createInput(kafka, config);
     await fill(kafka, config.routes[0].from, RECORDS, generate);
   }
+  // every run starts from the same heap (npm run bench:e2e passes --expose-gc): otherwise a run after
+  // one that grew the young generation pays for fewer collections than a run after one that did not
+  (globalThis as { gc?: () => void }).gc?.();
   const processor = make(config);
   await processor.start();
   // from the first committed batch to the last, so group joins and start-up do not count
@@ -313,7 +345,7 @@ async function main() {
     console.log(`end-to-end: ${RECORDS} records of ${VALUE_BYTES} B, ${SUBJECTS} subjects, 3 partitions, transactions per batch`);
     // A-B-B-A, BENCH_ROUNDS times (default 3): the broker's state drifts during a run and it shares
     // the cores with us, so neither mode always goes first; each mode's figures are the median of its runs.
-    const runs = { pass: [] as Result[], enc: [] as Result[], dec: [] as Result[] };
+    const runs = { pass: [] as Result[], copy: [] as Result[], enc: [] as Result[], dec: [] as Result[] };
     const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
     // Not measured: one short run of each mode first, so that no mode pays for the JIT compiling
     // kafkajs and its own code (otherwise the first pass-through run is the slowest of all).
@@ -321,24 +353,25 @@ async function main() {
     if (rounds > 0 && warmup > 0) {
       const warmEncrypt = configFor(brokers, 'warm-enc');
       await throughput(kafka, passThrough, configFor(brokers, 'warm-pass'), false, warmup);
+      await throughput(kafka, copyingPassThrough, configFor(brokers, 'warm-copy'), false, warmup);
       await throughput(kafka, encryptor, warmEncrypt, false, warmup);
       await throughput(kafka, decryptor, decryptConfigFor(warmEncrypt), true, warmup);
       console.log(`  (warm-up: ${warmup} records through each mode, not measured)`);
     }
-    const name = { pass: 'pass-through', enc: 'encryptor', dec: 'decryptor' } as const;
+    const name = { pass: 'pass-through', copy: 'copying pass', enc: 'encryptor', dec: 'decryptor' } as const;
     for (let round = 0; round < rounds; round++) {
-      // pass, enc, dec, enc, dec, pass: each decryptor run reads the encrypted log the encryptor run before it wrote
+      // each decryptor run reads the encrypted log the encryptor run before it wrote
       let lastEncrypt: ShredderConfig | undefined;
-      for (const mode of ['pass', 'enc', 'dec', 'enc', 'dec', 'pass'] as const) {
+      for (const mode of ['pass', 'copy', 'enc', 'dec', 'enc', 'dec', 'copy', 'pass'] as const) {
         let result: Result;
         if (mode === 'dec') {
           result = await throughput(kafka, decryptor, decryptConfigFor(lastEncrypt!), true);
         } else {
           const config = configFor(brokers, mode);
           if (mode === 'enc') lastEncrypt = config;
-          result = await throughput(kafka, mode === 'pass' ? passThrough : encryptor, config);
+          result = await throughput(kafka, mode === 'pass' ? passThrough : mode === 'copy' ? copyingPassThrough : encryptor, config);
         }
-        console.log(`  ${name[mode]}: ${result.recordsPerSecond.toFixed(0)} records/s`);
+        console.log(`  ${name[mode]}: ${result.recordsPerSecond.toFixed(0)} records/s, ${result.cpuUsPerRecord.toFixed(1)} us CPU/record`);
         runs[mode].push(result);
       }
     }
@@ -356,6 +389,7 @@ async function main() {
       seconds: list.reduce((n, r) => n + r.seconds, 0),
     });
     const base = mean(runs.pass);
+    const copy = mean(runs.copy);
     const enc = mean(runs.enc);
     const dec = mean(runs.dec);
     console.log(`latency: ${LATENCY_RATE} records/s, ${LATENCY_SECONDS} s per mode in ${LATENCY_SLICE_SECONDS} s slices taken in turn, after ${LATENCY_WARMUP_SECONDS} s of warm-up; input timestamp to read_committed output`);
@@ -372,6 +406,7 @@ async function main() {
     // the broker shares this machine: the processor's own CPU per record is the cost it imposes
     console.log(`\n${'processor'.padEnd(14)} ${'records/s'.padStart(10)} ${'MB/s'.padStart(8)} ${'node CPU us/rec'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
     console.log(row('pass-through', base, baseLatency));
+    console.log(`${'copying pass'.padEnd(14)} ${copy.recordsPerSecond.toFixed(0).padStart(10)} ${copy.mbPerSecond.toFixed(1).padStart(8)} ${copy.cpuUsPerRecord.toFixed(1).padStart(12)}   (values copied ${ENVELOPE_OVERHEAD} B larger, no cryptography)`);
     console.log(row('encryptor', enc, encLatency));
     console.log(row('decryptor', dec, decLatency) + '   (latency: through the encryptor and the decryptor)');
     const fmt = (n: number) => n.toFixed(3);
@@ -379,6 +414,7 @@ async function main() {
       const ratio = t.recordsPerSecond / base.recordsPerSecond;
       const cpuRatio = base.cpuUsPerRecord / t.cpuUsPerRecord;
       console.log(`\n${label} throughput / pass-through (medians): ${ratio.toFixed(2)} (target >= 0.90): ${ratio >= 0.9 ? 'met' : 'NOT met'}; by the processor's own CPU per record: ${cpuRatio.toFixed(2)}`);
+      console.log(`  against the copying pass-through (the cost of the cryptography alone): throughput ${(t.recordsPerSecond / copy.recordsPerSecond).toFixed(2)}, CPU per record ${(copy.cpuUsPerRecord / t.cpuUsPerRecord).toFixed(2)}; the copying pass-through itself: ${(copy.recordsPerSecond / base.recordsPerSecond).toFixed(2)} of the pass-through`);
     }
     console.log(`end-to-end latency difference (encryptor - pass-through): p50 ${encLatency.p50 - baseLatency.p50} ms, p99 ${encLatency.p99 - baseLatency.p99} ms (broker and scheduling noise on this machine is larger than the difference)`);
     // Every record of a batch waits for the handler of its batch: the handler's time is exactly

@@ -70,6 +70,11 @@ export class Decryptor extends RouteProcessor {
       const output = this.output(record, partition);
       if (output) outputs.push(output);
     }
+    // What committed() needs, taken now: capturing `decrypted` would keep every record's
+    // DecryptedRecord alive through the transaction's I/O, into the old generation.
+    const { stats } = decrypted;
+    const forgotten = stats.forgets > 0 ? decrypted.records.filter((r) => r.status === 'forget').map((r) => r.message.key) : [];
+    const recordsIn = batch.messages.length;
     return {
       topicMessages: [
         { topic: this.routes.get(batch.topic)!, messages: outputs },
@@ -77,23 +82,22 @@ export class Decryptor extends RouteProcessor {
       ],
       committed: async () => {
         const s = this.stats;
-        s.recordsIn += batch.messages.length;
+        s.recordsIn += recordsIn;
         s.recordsOut += outputs.length;
         s.deadLettered += deadLetters.length;
-        s.shredded += decrypted.stats.shredded;
-        s.forgets += decrypted.stats.forgets;
-        s.keyWaits += decrypted.stats.keyWaits;
+        s.shredded += stats.shredded;
+        s.forgets += stats.forgets;
+        s.keyWaits += stats.keyWaits;
         this.metrics.countBatch(this.route(batch.topic), batch.topic, {
-          in: batch.messages.length,
+          in: recordsIn,
           out: outputs.length,
           deadLettered: deadLetters.length,
-          shredded: decrypted.stats.shredded,
-          forgotten: decrypted.stats.forgets,
-          cryptoNs: decrypted.stats.cryptoNs,
-          cryptoRecords: decrypted.stats.decrypted,
+          shredded: stats.shredded,
+          forgotten: stats.forgets,
+          cryptoNs: stats.cryptoNs,
+          cryptoRecords: stats.decrypted,
         });
-        for (const record of decrypted.records.filter((r) => r.status === 'forget')) {
-          const key = record.message.key;
+        for (const key of forgotten) {
           this.logger.info({ subject: key ? this.subjectRef(new Uint8Array(key)) : undefined, partition }, 'forget marker forwarded');
         }
         this.logDeadLetters(deadLetters);
