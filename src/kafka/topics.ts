@@ -24,6 +24,36 @@ export interface TopicLayout {
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 export const DLQ_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Creates topics and waits until every partition has a leader. kafkajs waits for leaders by retrying
+ * LEADER_NOT_AVAILABLE only, but a KRaft broker can answer the metadata request that follows
+ * CreateTopics with UNKNOWN_TOPIC_OR_PARTITION until its metadata catches up (seen when several
+ * processors start at once), and it does not wait at all when another client created one of the
+ * topics first: both are waited out here, up to `timeoutMs`.
+ */
+export async function createTopicsAndWait(admin: Admin, topics: ITopicConfig[], timeoutMs = 30_000): Promise<void> {
+  try {
+    // false: another client created some of them meanwhile, and kafkajs did not wait for any leader
+    if (await admin.createTopics({ topics, waitForLeaders: true })) return;
+  } catch (err) {
+    if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+  }
+  const names = topics.map((t) => t.topic);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: names });
+      if (found.length === names.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${names.join(', ')} have no leader after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
 /** The keys topic's settings: compaction bounded in time, so a tombstone erases within the deadline. */
 export function keysTopicConfig(erasureDeadlineMs: number): Record<string, string> {
   // A tombstone's predecessor is gone once its segment has rolled (segment.ms) and the cleaner has
@@ -133,7 +163,7 @@ export async function ensureTopics(
       configEntries: Object.entries(settingsOf(topic)).map(([name, value]) => ({ name, value })),
     }));
   if (missing.length > 0) {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
+    await createTopicsAndWait(admin, missing);
     logger.info({ topics: missing.map((t) => t.topic), partitions }, 'created topics');
   }
 

@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { createDecipheriv } from 'node:crypto';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
+import { encryptorTopicRoles, ensureTopics } from '../../src/kafka/topics.js';
 import { KeyStore } from '../../src/keys/key-store.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { storeLocation } from '../../src/processor/partition-task.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
@@ -333,5 +335,18 @@ describe('encryptor', function () {
     expect(get(setup.output, 'retention.ms')).to.equal('-1');
     expect(get(setup.keysTopic, 'cleanup.policy')).to.equal('compact');
     expect(Number(get(setup.keysTopic, 'max.compaction.lag.ms')) + Number(get(setup.keysTopic, 'segment.ms'))).to.be.at.most(3600000);
+  });
+
+  it('creates the topics when several processors start at once, each ready with a leader for every partition', async () => {
+    // Instances of one deployment start together and race to create the same topics: the losers get
+    // TOPIC_ALREADY_EXISTS, and a KRaft broker may not know a topic it just created yet.
+    setup = encryptorSetup();
+    const layouts = await Promise.all(Array.from({ length: 4 }, () =>
+      withAdmin(kafka, (admin) => ensureTopics(admin, setup.config, encryptorTopicRoles(setup.config.routes), createLogger('silent')))));
+    expect(layouts.map((l) => l.partitions)).to.deep.equal([3, 3, 3, 3]);
+    const topics = [setup.input, setup.output, setup.keysTopic, setup.dlqTopic];
+    const { topics: found } = await withAdmin(kafka, (admin) => admin.fetchTopicMetadata({ topics }));
+    expect(found.map((t) => t.name).sort()).to.deep.equal([...topics].sort());
+    for (const topic of found) expect(topic.partitions.every((p) => p.leader >= 0), topic.name).to.equal(true);
   });
 });

@@ -2,6 +2,7 @@
 // from offset 0 up to its end.
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type ConsumerConfig, type ConsumerRunConfig, type ITopicConfig, type KafkaMessage } from 'kafkajs';
+import { createTopicsAndWait } from '../../src/kafka/topics.js';
 
 // Test producers use kafkajs' default partitioner; its v2 migration warning is noise here.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -31,7 +32,7 @@ export async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise
 }
 
 export async function createTopic(kafka: Kafka, topic: ITopicConfig): Promise<void> {
-  await withAdmin(kafka, (admin) => admin.createTopics({ topics: [topic], waitForLeaders: true }));
+  await withAdmin(kafka, (admin) => createTopicsAndWait(admin, [topic]));
 }
 
 export interface ReadOptions {
