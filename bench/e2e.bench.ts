@@ -401,12 +401,14 @@ async function main() {
       chain: { config: chainEncrypt, make: (c) => encryptThenDecrypt(c, chainDecrypt), output: chainDecrypt.routes[0].to },
     });
     const [baseLatency, encLatency, decLatency] = [latency.pass, latency.enc, latency.chain];
-    const row = (label: string, t: typeof base, l: typeof baseLatency) =>
-      `${label.padEnd(14)} ${t.recordsPerSecond.toFixed(0).padStart(10)} ${t.mbPerSecond.toFixed(1).padStart(8)} ${t.cpuUsPerRecord.toFixed(1).padStart(12)} ${String(l.p50).padStart(8)} ${String(l.p99).padStart(8)}`;
+    /** `l` undefined: a mode without a latency phase. */
+    const row = (label: string, t: typeof base, l?: typeof baseLatency) =>
+      `${label.padEnd(14)} ${t.recordsPerSecond.toFixed(0).padStart(10)} ${t.mbPerSecond.toFixed(1).padStart(8)} ${t.cpuUsPerRecord.toFixed(1).padStart(12)}` +
+      (l ? ` ${String(l.p50).padStart(8)} ${String(l.p99).padStart(8)}` : '');
     // the broker shares this machine: the processor's own CPU per record is the cost it imposes
     console.log(`\n${'processor'.padEnd(14)} ${'records/s'.padStart(10)} ${'MB/s'.padStart(8)} ${'node CPU us/rec'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
     console.log(row('pass-through', base, baseLatency));
-    console.log(`${'copying pass'.padEnd(14)} ${copy.recordsPerSecond.toFixed(0).padStart(10)} ${copy.mbPerSecond.toFixed(1).padStart(8)} ${copy.cpuUsPerRecord.toFixed(1).padStart(12)}   (values copied ${ENVELOPE_OVERHEAD} B larger, no cryptography)`);
+    console.log(row('copying pass', copy) + `   (values copied ${ENVELOPE_OVERHEAD} B larger, no cryptography)`);
     console.log(row('encryptor', enc, encLatency));
     console.log(row('decryptor', dec, decLatency) + '   (latency: through the encryptor and the decryptor)');
     const fmt = (n: number) => n.toFixed(3);

@@ -7,9 +7,9 @@
 // copy the caller's associated-data arena in one piece, and the prefix is the envelope header.
 // The data region is already in output order, so every result is copied out once, in slices of about
 // 64 KiB of consecutive items, and is a view of such a fresh copy (see ResultSlabs): results never
-// alias wasm memory, which the next batch overwrites. (One slice for a whole batch of 16 MB cost more in page faults of
-// the fresh allocation than the encryption; small slices also keep one retained result from pinning
-// a whole batch.)
+// alias wasm memory, which the next batch overwrites. (One slice for a whole batch of 16 MB cost more
+// in page faults of the fresh allocation than the encryption; small slices also keep one retained
+// result from pinning a whole batch.)
 
 import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
 import { NONCE_BYTES, TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './batch-aead.js';

@@ -47,7 +47,7 @@ export async function createTopicsAndWait(admin: Admin, topics: ITopicConfig[], 
       const { topics: found } = await admin.fetchTopicMetadata({ topics: names });
       if (found.length === names.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
     } catch (err) {
-      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() > deadline) throw err;
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
     }
     if (Date.now() > deadline) throw new Error(`topics ${names.join(', ')} have no leader after ${timeoutMs} ms`);
     await sleep(100);
