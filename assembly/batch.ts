@@ -55,7 +55,7 @@ const POLY_KEYS: usize = memory.data(256, 16);
  * (a single block is latency bound and costs nearly as much as four), then each item is sealed or
  * opened alone. A short last group repeats its last descriptor in the unused lanes.
  */
-function run(desc: usize, count: u32, open: bool): u32 {
+export function aeadRun(desc: usize, count: u32, open: bool): u32 {
   let forged: u32 = 0;
   for (let i: u32 = 0; i < count; i += 4) {
     const group = min(count - i, 4);
@@ -86,10 +86,10 @@ function run(desc: usize, count: u32, open: bool): u32 {
 
 /** Seals `count` items described at desc. Returns the number of failed items (always 0). */
 export function sealBatch(desc: usize, count: u32): u32 {
-  return run(desc, count, false);
+  return aeadRun(desc, count, false);
 }
 
 /** Opens `count` items described at desc, each with its own status. Returns the number of forged items. */
 export function openBatch(desc: usize, count: u32): u32 {
-  return run(desc, count, true);
+  return aeadRun(desc, count, true);
 }

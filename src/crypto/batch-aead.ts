@@ -55,10 +55,10 @@ export function checkSealItem(item: SealItem, index: number): void {
   }
 }
 
-/** Throws a TypeError unless `key` is a Uint8Array, a RangeError unless it has 32 bytes. */
-export function checkKey(key: unknown, index: number): asserts key is Uint8Array {
-  requireBytes(key, 'key', index);
-  if (key.length !== KEY_BYTES) throw new RangeError(`item ${index}: key must be ${KEY_BYTES} bytes, got ${key.length}`);
+/** Throws a TypeError unless `key` is a Uint8Array, a RangeError unless it has 32 bytes; `what` names it in the message. */
+export function checkKey(key: unknown, index: number, what = 'item'): asserts key is Uint8Array {
+  if (!(key instanceof Uint8Array)) throw new TypeError(`${what} ${index}: key must be a Uint8Array, got ${key === null ? 'null' : typeof key}`);
+  if (key.length !== KEY_BYTES) throw new RangeError(`${what} ${index}: key must be ${KEY_BYTES} bytes, got ${key.length}`);
 }
 
 /**

@@ -3,8 +3,10 @@
 //
 // Arena layout per call (see assembly/batch.ts for the descriptor fields):
 //   [ descriptors: count * 64 ][ data: per item prefix || text || tag ][ aad of every item ]
-// Item batches (sealBatch/openBatch) copy each item's parts in; envelope batches (envelope-batch.ts)
-// copy the caller's associated-data arena in one piece, and the prefix is the envelope header.
+// Item batches (sealBatch/openBatch) copy each item's parts in. Envelope batches (envelope-batch.ts)
+// add a key table (each distinct key once) and, to seal, the nonces (from the CSPRNG, in one piece)
+// after the descriptors; they copy the caller's associated-data arena in one piece, and the module
+// writes every header and fills in every descriptor's key and nonce (assembly/envelopes.ts).
 // The data region is already in output order, so every result is copied out once, in slices of about
 // 64 KiB of consecutive items, and is a view of such a fresh copy (see ResultSlabs): results never
 // alias wasm memory, which the next batch overwrites. (One slice for a whole batch of 16 MB cost more
@@ -14,6 +16,7 @@
 import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
 import { NONCE_BYTES, TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './batch-aead.js';
 import { canHoldEnvelope, checkEnvelopeOpenBatch, checkEnvelopeSealBatch, type EnvelopeOpenBatch, type EnvelopeSealBatch } from './envelope-batch.js';
+import { NoncePool } from './nonces.js';
 import { type CoreExports, instantiateCore } from './wasm-module.js';
 
 /** The WebAssembly ChaCha20-Poly1305 (RFC 8439) core. */
@@ -24,6 +27,7 @@ export interface CryptoCore extends BatchAead {
 }
 
 const DESC_SIZE = 64; // checked against the module's DESC_SIZE at load
+const KEY_ENTRY = 64; // likewise KEY_ENTRY
 const STATUS_OK = 0;
 /**
  * A batch larger than this is cut into several calls, so the arena (which wasm cannot shrink) stays
@@ -41,6 +45,7 @@ class WasmCryptoCore implements CryptoCore {
   /** Byte length of each item's region in the data area, reused across calls. */
   private regions = new Uint32Array(1024);
   private readonly results = new ResultSlabs();
+  private readonly nonces = new NoncePool();
 
   constructor(private readonly core: CoreExports) {}
 
@@ -69,7 +74,8 @@ class WasmCryptoCore implements CryptoCore {
   sealEnvelopes(batch: EnvelopeSealBatch): Buffer[] {
     const count = checkEnvelopeSealBatch(batch);
     const results = new Array<Buffer>(count);
-    const { plaintexts, headerBytes } = batch;
+    const { plaintexts } = batch;
+    const headerBytes = batch.prefixBytes + NONCE_BYTES;
     this.inCalls(count, (i) => headerBytes + plaintexts[i].length + TAG_BYTES, arenaBytes(batch), (start, end, dataBytes, aadBytes) =>
       this.sealEnvelopeCall(batch, start, end, dataBytes, aadBytes, results));
     return results;
@@ -78,9 +84,9 @@ class WasmCryptoCore implements CryptoCore {
   openEnvelopes(batch: EnvelopeOpenBatch): (Buffer | null)[] {
     const count = checkEnvelopeOpenBatch(batch);
     const results = new Array<Buffer | null>(count).fill(null);
-    const { envelopes, headerBytes } = batch;
+    const { envelopes, prefixBytes } = batch;
     // Envelopes too short to hold a tag never reach the module.
-    const indexes = wellFormedIndexes(count, (i) => canHoldEnvelope(envelopes[i], headerBytes));
+    const indexes = wellFormedIndexes(count, (i) => canHoldEnvelope(envelopes[i], prefixBytes));
     const index = indexes === null ? (k: number) => k : (k: number) => indexes[k];
     this.inCalls(indexes?.length ?? count, (k) => envelopes[index(k)].length, arenaBytes(batch, index), (start, end, dataBytes, aadBytes) =>
       this.openEnvelopeCall(batch, index, start, end, dataBytes, aadBytes, results));
@@ -177,48 +183,62 @@ class WasmCryptoCore implements CryptoCore {
   }
 
   /**
-   * The arena of an envelope call, with the batch's associated data copied in, in one copy of the
-   * span items start..end use: item i's lies at aadBase + aadStarts[i] - lo.
+   * The arena of an envelope call: [ descriptors ][ key table ][ nonces (sealing) ][ data ][ associated
+   * data ], the key table written and the batch's associated data copied in, in one copy of the span
+   * items start..end use: item k's lies at aadBase + aadStarts[index(k)] - lo.
    */
-  private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k) {
+  private envelopeArena(
+    batch: EnvelopeSealBatch | EnvelopeOpenBatch, keyOf: (k: number) => Uint8Array, nonceBytes: number,
+    start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k,
+  ) {
+    const count = end - start;
+    const keyCount = batch.keys.length;
+    const tables = keyCount * KEY_ENTRY + nonceBytes;
     const lo = batch.aadStarts[index(start)];
     const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
-    const { desc, dataStart, aadBase } = this.callArena(end - start, dataBytes, aadBytes);
+    const desc = this.reserve(count * DESC_SIZE + tables + dataBytes + aadBytes);
+    this.regionsFor(count);
+    const keyTable = desc + count * DESC_SIZE;
+    const nonces = keyTable + keyCount * KEY_ENTRY;
+    const dataStart = keyTable + tables;
+    const aadBase = dataStart + dataBytes;
+    const u8 = this.u8;
+    for (let k = 0; k < keyCount; k++) u8.set(keyOf(k), keyTable + k * KEY_ENTRY);
     const aad = batch.aad;
     // (the usual call covers the whole arena: no subarray view to allocate)
-    this.u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);
-    return { desc, dataStart, aadBase, lo };
+    u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);
+    return { desc, keyTable, nonces, dataStart, aadBase, lo };
   }
 
-  /** Each item's header and nonce are copied from its associated data inside the module's memory. */
   private sealEnvelopeCall(batch: EnvelopeSealBatch, start: number, end: number, dataBytes: number, aadBytes: number, results: Buffer[]): void {
-    const { keys, plaintexts, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
+    const { keys, keyIndexes, plaintexts, aadStarts, aadLengths, prefixBytes } = batch;
+    const headerBytes = prefixBytes + NONCE_BYTES;
     const count = end - start;
-    const { desc, dataStart, aadBase, lo } = this.envelopeArena(batch, start, end, dataBytes, aadBytes);
+    const keyEntry = (k: number) => keys[k].key;
+    const { desc, keyTable, nonces, dataStart, aadBase, lo } = this.envelopeArena(batch, keyEntry, count * NONCE_BYTES, start, end, dataBytes, aadBytes);
     const { u8, u32, regions } = this;
     let sealed = false;
     try {
+      for (let k = 0; k < keys.length; k++) u8.set(keys[k].prefix, keyTable + k * KEY_ENTRY + 32);
+      this.nonces.fill(u8, nonces, count * NONCE_BYTES);
       let data = dataStart;
       for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
-        const aad = aadBase + aadStarts[i] - lo;
         const text = plaintexts[i];
         const textAt = data + headerBytes;
-        u8.set(keys[i], d);
-        for (let b = 0; b < NONCE_BYTES; b++) u8[d + 32 + b] = u8[aad + nonceAt + b];
-        for (let b = 0; b < headerBytes; b++) u8[data + b] = u8[aad + b];
         if (text.length > 0) u8.set(text, textAt);
-        writePointers(u32, d, aad, aadLengths[i], textAt, text.length);
+        writeEnvelopeDescriptor(u32, d, keyIndexes[i], aadBase + aadStarts[i] - lo, aadLengths[i], textAt, text.length);
         regions[i - start] = headerBytes + text.length + TAG_BYTES;
         data += regions[i - start];
       }
-      this.core.sealBatch(desc, count);
+      this.core.sealEnvelopes(desc, count, keyTable, nonces, prefixBytes);
       this.copyOut(dataStart, count, (k, buffer, offset) => {
         results[start + k] = Buffer.from(buffer, offset, regions[k]);
       });
       sealed = true;
     } finally {
+      u8.fill(0, keyTable, keyTable + keys.length * KEY_ENTRY); // keys
       u8.fill(0, aadBase, aadBase + aadBytes); // subject ids
-      if (!sealed) u8.fill(0, desc, dataStart + dataBytes); // keys and plaintexts the module may not have reached
+      if (!sealed) u8.fill(0, desc, dataStart + dataBytes); // plaintexts the module may not have reached
     }
   }
 
@@ -226,31 +246,27 @@ class WasmCryptoCore implements CryptoCore {
     batch: EnvelopeOpenBatch, index: (k: number) => number, start: number, end: number, dataBytes: number,
     aadBytes: number, results: (Buffer | null)[],
   ): void {
-    const { keys, envelopes, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
+    const { keys, keyIndexes, envelopes, aadStarts, aadLengths, prefixBytes } = batch;
+    const headerBytes = prefixBytes + NONCE_BYTES;
     const count = end - start;
-    const { desc, dataStart, aadBase, lo } = this.envelopeArena(batch, start, end, dataBytes, aadBytes, index);
+    const { desc, keyTable, aadBase, dataStart, lo } = this.envelopeArena(batch, (k) => keys[k], 0, start, end, dataBytes, aadBytes, index);
     const { u8, u32, regions } = this;
     try {
       let data = dataStart;
       for (let k = start, d = desc; k < end; k++, d += DESC_SIZE) {
         const i = index(k);
         const envelope = envelopes[i];
-        const aad = aadBase + aadStarts[i] - lo;
         u8.set(envelope, data);
-        u8.set(keys[i], d);
-        for (let b = 0; b < NONCE_BYTES; b++) u8[d + 32 + b] = u8[data + nonceAt + b];
-        // the associated data begins with the envelope's own header, whatever the arena held there
-        for (let b = 0; b < headerBytes; b++) u8[aad + b] = u8[data + b];
-        writePointers(u32, d, aad, aadLengths[i], data + headerBytes, envelope.length - headerBytes - TAG_BYTES);
+        writeEnvelopeDescriptor(u32, d, keyIndexes[i], aadBase + aadStarts[i] - lo, aadLengths[i], data + headerBytes, envelope.length - headerBytes - TAG_BYTES);
         regions[k - start] = envelope.length;
         data += envelope.length;
       }
-      this.core.openBatch(desc, count);
+      this.core.openEnvelopes(desc, count, keyTable, prefixBytes);
       this.copyOutAuthentic(desc, dataStart, count, (k, buffer, offset) => {
         results[index(start + k)] = Buffer.from(buffer, offset + headerBytes, regions[k] - headerBytes - TAG_BYTES);
       });
     } finally {
-      u8.fill(0, desc, aadBase + aadBytes); // keys (if the module did not run), plaintexts and subject ids
+      u8.fill(0, desc, aadBase + aadBytes); // keys, plaintexts and subject ids
     }
   }
 
@@ -381,6 +397,12 @@ function writeDescriptor(
   writePointers(u32, d, aad, aadLength, text, textLength);
 }
 
+/** An envelope item's descriptor on input (see assembly/envelopes.ts): its key's index where the key goes. */
+function writeEnvelopeDescriptor(u32: Uint32Array, d: number, keyIndex: number, aad: number, aadLength: number, text: number, textLength: number): void {
+  u32[d >>> 2] = keyIndex;
+  writePointers(u32, d, aad, aadLength, text, textLength);
+}
+
 /** Descriptor bytes 44-59: where the item's associated data and text lie in the module's memory. */
 function writePointers(u32: Uint32Array, d: number, aad: number, aadLength: number, text: number, textLength: number): void {
   const w = d >>> 2;
@@ -396,5 +418,6 @@ export async function loadCryptoCore(): Promise<CryptoCore> {
   if (core.DESC_SIZE.value !== DESC_SIZE) {
     throw new Error(`crypto core descriptor size ${core.DESC_SIZE.value} != ${DESC_SIZE}: stale build/shredder-core.wasm`);
   }
+  if (core.KEY_ENTRY?.value !== KEY_ENTRY) throw new Error(`crypto core key entry size ${core.KEY_ENTRY?.value} != ${KEY_ENTRY}: stale build/shredder-core.wasm`);
   return new WasmCryptoCore(core);
 }

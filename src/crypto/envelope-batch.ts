@@ -1,42 +1,47 @@
 // Envelope batches: the hot-path form of a batch, used by the encryptor and the decryptor. Every item
-// is an envelope (header || ciphertext || tag) whose header holds its nonce and also begins its
-// associated data, and the associated data of the whole batch lies in one arena the caller fills.
-// Items are given as parallel arrays of references and offsets, so a caller makes no view and no
-// object per record (each cost as much as the cipher itself for small records).
+// is an envelope, header || ciphertext || tag, whose header (its key's prefix, then its nonce) also
+// begins its associated data; the associated data of the whole batch lies in one arena the caller
+// fills, and the batch names each distinct key once. Items are given as parallel arrays of references
+// and offsets, so a caller makes no view and no object per record (each cost as much as the cipher
+// itself for small records), and the cipher, not the caller, writes headers and draws nonces.
 import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
 import { NONCE_BYTES, TAG_BYTES, checkKey, requireBytes } from './batch-aead.js';
+import { NoncePool } from './nonces.js';
 
-export interface EnvelopeLayout {
-  /** Header bytes before the ciphertext; also the first bytes of every item's associated data. */
-  headerBytes: number;
-  /** Offset of the 12-byte nonce in the header. */
-  nonceAt: number;
+/** A key of a batch to seal, with the header bytes that precede the nonce in its envelopes (e.g. version, algorithm, key id). */
+export interface EnvelopeSealKey {
+  key: Uint8Array;
+  prefix: Uint8Array;
 }
 
-interface EnvelopeItems extends EnvelopeLayout {
+/** Largest key prefix: the wasm core keeps a key and its prefix in a 64-byte entry. */
+export const MAX_PREFIX_BYTES = 32;
+
+interface EnvelopeItems {
+  /** Header bytes before the nonce; the header is prefixBytes + 12 bytes long. */
+  prefixBytes: number;
   /**
    * The associated data of every item: item i's is aad[aadStarts[i], aadStarts[i] + aadLengths[i]),
-   * at least headerBytes long. Items lie in the arena in their order, without overlapping (gaps are
-   * allowed): no two items can share the bytes their nonces come from.
+   * at least a header long, of which the cipher supplies the header bytes (what the arena holds there
+   * is ignored). Items lie in the arena in their order, without overlapping (gaps are allowed).
    */
   aad: Uint8Array;
   aadStarts: readonly number[];
   aadLengths: readonly number[];
-  /** 32-byte key of each item. */
-  keys: readonly Uint8Array[];
+  /** Item i uses keys[keyIndexes[i]]. */
+  keyIndexes: readonly number[];
 }
 
-/** Envelopes to seal: each item's header is the start of its associated data (nonce from the CSPRNG). */
+/** Envelopes to seal: each item's header is its key's prefix then a fresh nonce from the CSPRNG. */
 export interface EnvelopeSealBatch extends EnvelopeItems {
+  keys: readonly EnvelopeSealKey[];
   plaintexts: readonly Uint8Array[];
 }
 
-/**
- * Envelopes to open: the nonce is read from each envelope's header, and the first headerBytes bytes of
- * each item's associated data are the envelope's header (the cipher puts them there itself: what the
- * arena holds in those bytes is ignored), so the header is always authenticated.
- */
+/** Envelopes to open: the header (and so the nonce) of each item is its envelope's own, always authenticated. */
 export interface EnvelopeOpenBatch extends EnvelopeItems {
+  /** 32-byte keys. */
+  keys: readonly Uint8Array[];
   envelopes: readonly Uint8Array[];
 }
 
@@ -51,22 +56,22 @@ export interface EnvelopeAead {
 const isIndex = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
 
 /** Checks what is common to both directions; returns the item count. */
-function checkItems(batch: EnvelopeItems, texts: readonly Uint8Array[], what: string): number {
-  const { aad, aadStarts, aadLengths, keys, headerBytes, nonceAt } = batch;
+function checkItems(batch: EnvelopeItems, keyCount: number, texts: readonly Uint8Array[], what: string): number {
+  const { aad, aadStarts, aadLengths, keyIndexes, prefixBytes } = batch;
   if (!(aad instanceof Uint8Array)) throw new TypeError('aad must be a Uint8Array');
-  if (!isIndex(headerBytes) || !isIndex(nonceAt) || nonceAt + NONCE_BYTES > headerBytes) {
-    throw new RangeError(`the nonce (at ${nonceAt}, ${NONCE_BYTES} bytes) must lie within the ${headerBytes}-byte header`);
-  }
-  const count = keys.length;
+  if (!isIndex(prefixBytes) || prefixBytes > MAX_PREFIX_BYTES) throw new RangeError(`prefixBytes must be an integer from 0 to ${MAX_PREFIX_BYTES}, got ${prefixBytes}`);
+  const headerBytes = prefixBytes + NONCE_BYTES;
+  const count = keyIndexes.length;
   if (aadStarts.length !== count || aadLengths.length !== count || texts.length !== count) {
-    throw new RangeError(`keys, aadStarts, aadLengths and ${what}s must have one entry per item`);
+    throw new RangeError(`keyIndexes, aadStarts, aadLengths and ${what}s must have one entry per item`);
   }
   let previousEnd = 0;
   for (let i = 0; i < count; i++) {
-    checkKey(keys[i], i);
-    requireBytes(texts[i], what, i);
-    const start = aadStarts[i], length = aadLengths[i];
-    if (!isIndex(start) || !isIndex(length) || start + length > aad.length) {
+    const keyIndex = keyIndexes[i], start = aadStarts[i], length = aadLengths[i];
+    // (uint32 checks: an offset, length or index that is not a non-negative integer below 2^32 fails them)
+    if (keyIndex >>> 0 !== keyIndex || keyIndex >= keyCount) throw new RangeError(`item ${i}: key index ${keyIndex} is not one of the batch's ${keyCount} keys`);
+    if (!(texts[i] instanceof Uint8Array)) requireBytes(texts[i], what, i);
+    if (start >>> 0 !== start || length >>> 0 !== length || start + length > aad.length) {
       throw new RangeError(`item ${i}: associated data [${start}, +${length}) lies outside the ${aad.length}-byte arena`);
     }
     if (length < headerBytes) throw new RangeError(`item ${i}: associated data shorter than the ${headerBytes}-byte header`);
@@ -78,41 +83,56 @@ function checkItems(batch: EnvelopeItems, texts: readonly Uint8Array[], what: st
 
 /** Throws unless the batch is well formed. */
 export function checkEnvelopeSealBatch(batch: EnvelopeSealBatch): number {
-  return checkItems(batch, batch.plaintexts, 'plaintext');
+  const { keys, prefixBytes } = batch;
+  const count = checkItems(batch, keys.length, batch.plaintexts, 'plaintext');
+  for (let k = 0; k < keys.length; k++) {
+    checkKey(keys[k]?.key, k, 'key');
+    if (!(keys[k].prefix instanceof Uint8Array)) throw new TypeError(`key ${k}: prefix must be a Uint8Array`);
+    if (keys[k].prefix.length !== prefixBytes) throw new RangeError(`key ${k}: prefix must be ${prefixBytes} bytes, got ${keys[k].prefix.length}`);
+  }
+  return count;
 }
 
 /** Throws unless the batch is well formed (a too-short envelope is data, not a programming error: null). */
 export function checkEnvelopeOpenBatch(batch: EnvelopeOpenBatch): number {
-  return checkItems(batch, batch.envelopes, 'envelope');
+  const count = checkItems(batch, batch.keys.length, batch.envelopes, 'envelope');
+  batch.keys.forEach((key, k) => checkKey(key, k, 'key'));
+  return count;
 }
 
 /** True when the envelope is long enough to hold a header and a tag. */
-export const canHoldEnvelope = (envelope: Uint8Array, headerBytes: number) => envelope.length >= headerBytes + TAG_BYTES;
+export const canHoldEnvelope = (envelope: Uint8Array, prefixBytes: number) => envelope.length >= prefixBytes + NONCE_BYTES + TAG_BYTES;
 
 const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+const nonces = new NoncePool();
 
 /** Envelope batches through any item-based batch cipher (a view per item: for the slower algorithms). */
 export function sealEnvelopesWithItems(aead: BatchAead, batch: EnvelopeSealBatch): Buffer[] {
   const count = checkEnvelopeSealBatch(batch);
-  const { aad, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
+  const { aad, aadStarts, aadLengths, prefixBytes, keys, keyIndexes } = batch;
   const items = new Array<SealItem>(count);
   for (let i = 0; i < count; i++) {
-    const itemAad = aad.subarray(aadStarts[i], aadStarts[i] + aadLengths[i]);
-    items[i] = { key: batch.keys[i], nonce: itemAad.subarray(nonceAt, nonceAt + NONCE_BYTES), aad: itemAad, plaintext: batch.plaintexts[i], prefix: itemAad.subarray(0, headerBytes) };
+    const key = keys[keyIndexes[i]];
+    const itemAad = aad.slice(aadStarts[i], aadStarts[i] + aadLengths[i]); // a copy: the cipher writes its header
+    itemAad.set(key.prefix);
+    nonces.take(itemAad, prefixBytes);
+    items[i] = { key: key.key, nonce: itemAad.subarray(prefixBytes, prefixBytes + NONCE_BYTES), aad: itemAad, plaintext: batch.plaintexts[i], prefix: itemAad.subarray(0, prefixBytes + NONCE_BYTES) };
   }
   return aead.sealBatch(items).map(asBuffer);
 }
 
 export function openEnvelopesWithItems(aead: BatchAead, batch: EnvelopeOpenBatch): (Buffer | null)[] {
   const count = checkEnvelopeOpenBatch(batch);
-  const { aad, aadStarts, aadLengths, headerBytes, nonceAt } = batch;
+  const { aad, aadStarts, aadLengths, prefixBytes, keys, keyIndexes } = batch;
+  const headerBytes = prefixBytes + NONCE_BYTES;
   const items = new Array<OpenItem>(count);
   for (let i = 0; i < count; i++) {
     const envelope = batch.envelopes[i];
     const itemAad = aad.slice(aadStarts[i], aadStarts[i] + aadLengths[i]); // a copy: its header is the envelope's
     itemAad.set(envelope.subarray(0, headerBytes));
     // (an envelope too short for a tag makes a malformed item, whose result openBatch makes null)
-    items[i] = { key: batch.keys[i], nonce: envelope.subarray(nonceAt, nonceAt + NONCE_BYTES), aad: itemAad, sealed: envelope.subarray(headerBytes) };
+    items[i] = { key: keys[keyIndexes[i]], nonce: envelope.subarray(prefixBytes, prefixBytes + NONCE_BYTES), aad: itemAad, sealed: envelope.subarray(headerBytes) };
   }
   return aead.openBatch(items).map((plaintext) => (plaintext ? asBuffer(plaintext) : null));
 }

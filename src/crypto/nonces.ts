@@ -43,4 +43,20 @@ export class NoncePool {
     for (let b = 0; b < NONCE_BYTES; b++) target[at + b] = pool[from + b]; // a byte loop: set() is slow for 12 bytes
     this.next = from + NONCE_BYTES;
   }
+
+  /** Writes `bytes` fresh bytes (the nonces of a whole batch, back to back) into `target` at `at`. */
+  fill(target: Uint8Array, at: number, bytes: number): void {
+    if (!(at >= 0 && bytes >= 0 && at + bytes <= target.length)) throw new RangeError(`${bytes} nonce bytes at ${at} do not fit in ${target.length} bytes`);
+    while (bytes > 0) {
+      if (this.next === this.pool.length) {
+        randomFillSync(this.pool);
+        this.next = 0;
+      }
+      const n = Math.min(bytes, this.pool.length - this.next);
+      target.set(this.pool.subarray(this.next, this.next + n), at);
+      this.next += n;
+      at += n;
+      bytes -= n;
+    }
+  }
 }

@@ -20,6 +20,10 @@ export interface CoreExports {
   reserve(bytes: number): number;
   sealBatch(desc: number, count: number): number;
   openBatch(desc: number, count: number): number;
+  readonly KEY_ENTRY: { readonly value: number };
+  /** See assembly/envelopes.ts. */
+  sealEnvelopes(desc: number, count: number, keys: number, nonces: number, prefixBytes: number): number;
+  openEnvelopes(desc: number, count: number, keys: number, prefixBytes: number): number;
   /** kn: a key block, the 32-byte key followed by the 12-byte nonce. */
   chacha20Block(kn: number, counter: number, out: number): void;
   chacha20Xor(kn: number, counter: number, src: number, dst: number, len: number): void;

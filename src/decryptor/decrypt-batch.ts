@@ -11,7 +11,7 @@ import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fie
 import type { DataKey } from '../keys/master-key.js';
 import { subjectId, type PartitionKeys } from '../keys/partition-keys.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_LAYOUT, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, EnvelopeError, KEY_ID_BYTES, parseEnvelope, writeAadTail } from '../wire/envelope.js';
+import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_AT, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, EnvelopeError, KEY_ID_BYTES, parseEnvelope, writeAadTail } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
 
 /**
@@ -72,6 +72,19 @@ interface FieldRecord {
   /** The envelope of each span (undefined: the field was never encrypted, left as it is). */
   sealed: (Sealed | undefined)[];
 }
+
+/** The envelopes of one algorithm to open in one call (an envelope batch); each distinct key once. */
+interface PendingOpens {
+  keys: Uint8Array[];
+  keyIndexOf: Map<DataKey, number>;
+  keyIndexes: number[];
+  envelopes: Uint8Array[];
+  aadStarts: number[];
+  aadLengths: number[];
+  sealed: Sealed[];
+}
+
+const pendingOpens = (): PendingOpens => ({ keys: [], keyIndexOf: new Map(), keyIndexes: [], envelopes: [], aadStarts: [], aadLengths: [], sealed: [] });
 
 class NoSubject extends Error {}
 
@@ -179,7 +192,7 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
   const aadArena = new Uint8Array(aadBytes);
   let aadOffset = 0;
   // the envelopes of each algorithm, as one envelope batch
-  const toOpen = new Map<AlgorithmId, { keys: Uint8Array[]; envelopes: Uint8Array[]; aadStarts: number[]; aadLengths: number[]; sealed: Sealed[] }>();
+  const toOpen = new Map<AlgorithmId, PendingOpens>();
   for (const sealed of sealedAll) {
     if (!sealed.key || failed[sealed.index]) continue;
     const { envelope, subject, path } = sealed;
@@ -188,8 +201,13 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
     writeAadTail(aadArena, subject, path, aadOffset + ENVELOPE_HEADER_BYTES);
     const algorithm = envelope[1] as AlgorithmId;
     let group = toOpen.get(algorithm);
-    if (!group) toOpen.set(algorithm, (group = { keys: [], envelopes: [], aadStarts: [], aadLengths: [], sealed: [] }));
-    group.keys.push(sealed.key.key);
+    if (!group) toOpen.set(algorithm, (group = pendingOpens()));
+    let keyIndex = group.keyIndexOf.get(sealed.key);
+    if (keyIndex === undefined) {
+      keyIndex = group.keys.push(sealed.key.key) - 1;
+      group.keyIndexOf.set(sealed.key, keyIndex);
+    }
+    group.keyIndexes.push(keyIndex);
     group.envelopes.push(envelope);
     group.aadStarts.push(aadOffset);
     group.aadLengths.push(length);
@@ -198,10 +216,9 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
   }
   for (const [algorithm, group] of toOpen) {
     const started = process.hrtime.bigint();
-    const { keys: groupKeys, envelopes, aadStarts, aadLengths } = group;
-    const { headerBytes, nonceAt } = ENVELOPE_LAYOUT;
+    const { keys: groupKeys, keyIndexes, envelopes, aadStarts, aadLengths } = group;
     // (a literal, not a spread: see encryptBatch)
-    const opened = context.ciphers.get(algorithm).openEnvelopes({ headerBytes, nonceAt, aad: aadArena, keys: groupKeys, envelopes, aadStarts, aadLengths });
+    const opened = context.ciphers.get(algorithm).openEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: groupKeys, keyIndexes, envelopes, aadStarts, aadLengths });
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
     for (let k = 0; k < opened.length; k++) {
       const sealed = group.sealed[k];

@@ -3,12 +3,13 @@
 // values, or in field mode every selected field of every record) is sealed in one call to the batch
 // cipher of its key's algorithm.
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
-import { NoncePool, type AeadRegistry, type AlgorithmId } from '../crypto/index.js';
+import type { AeadRegistry, AlgorithmId } from '../crypto/index.js';
+import type { EnvelopeSealKey } from '../crypto/envelope-batch.js';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { recordBytes } from '../kafka/transactions.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_LAYOUT, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, KEY_ID_BYTES, writeAadTail } from '../wire/envelope.js';
+import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_AT, ENVELOPE_OVERHEAD, envelopePrefix, writeAadTail } from '../wire/envelope.js';
 import { fieldToken } from '../fields/field-envelope.js';
 import { pathBytes, scanRecord, type FieldMode, type FieldRecordScan } from '../fields/field-mode.js';
 import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fields.js';
@@ -56,14 +57,26 @@ export function keyRecordMessage(record: KeyRecord, partition: number): Message 
 
 /** The envelopes of one algorithm to seal in one call (an envelope batch), and the output record each belongs to. */
 interface PendingSeals {
-  keys: Uint8Array[];
+  /** The distinct keys, each once, and where each is in `keys`. */
+  keys: EnvelopeSealKey[];
+  keyIndexOf: Map<DataKey, number>;
+  keyIndexes: number[];
   plaintexts: Uint8Array[];
   aadStarts: number[];
   aadLengths: number[];
   outputIndexes: number[];
 }
 
-const pendingSeals = (): PendingSeals => ({ keys: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [] });
+const pendingSeals = (): PendingSeals => ({ keys: [], keyIndexOf: new Map(), keyIndexes: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [] });
+
+/** Each data key as an envelope batch takes it (the key and its envelope header prefix), made once per key. */
+const sealKeys = new WeakMap<DataKey, EnvelopeSealKey>();
+
+function sealKeyOf(dataKey: DataKey): EnvelopeSealKey {
+  let sealKey = sealKeys.get(dataKey);
+  if (!sealKey) sealKeys.set(dataKey, (sealKey = { key: dataKey.key, prefix: envelopePrefix(dataKey.algorithm, dataKey.keyId) }));
+  return sealKey;
+}
 
 /** Field mode: an output record waiting for its fields' envelopes. */
 interface PendingFields {
@@ -81,26 +94,19 @@ function unchanged(message: KafkaMessage, partition: number, value: Buffer | nul
   return { key: message.key, value, partition, timestamp: message.timestamp, headers: message.headers as IHeaders };
 }
 
-const nonces = new NoncePool();
-
 /**
- * An envelope's associated data at `at` in the arena: the header (version, algorithm, key id, a fresh
- * random nonce), then the subject [and field path].
+ * Adds one envelope to seal, whose associated data is laid out at `at` in the arena: the header,
+ * which the cipher writes, then the subject [and field path]. Returns the arena offset after it.
  */
-function writeAad(arena: Uint8Array, at: number, dataKey: DataKey, subject: Uint8Array, path?: Uint8Array): void {
-  arena[at] = ENVELOPE_VERSION;
-  arena[at + 1] = dataKey.algorithm;
-  const keyId = dataKey.keyId;
-  for (let b = 0; b < KEY_ID_BYTES; b++) arena[at + 2 + b] = keyId[b]; // a byte loop: set() is slow for 8 bytes
-  nonces.take(arena, at + ENVELOPE_LAYOUT.nonceAt);
-  writeAadTail(arena, subject, path, at + ENVELOPE_HEADER_BYTES);
-}
-
-/** Adds one envelope to seal, whose associated data is laid out at `at`; returns the arena offset after it. */
 function addSeal(group: PendingSeals, arena: Uint8Array, at: number, dataKey: DataKey, subject: Uint8Array, plaintext: Uint8Array, outputIndex: number, path?: Uint8Array): number {
+  let keyIndex = group.keyIndexOf.get(dataKey);
+  if (keyIndex === undefined) {
+    keyIndex = group.keys.push(sealKeyOf(dataKey)) - 1;
+    group.keyIndexOf.set(dataKey, keyIndex);
+  }
   const length = aadLength(subject.length, path);
-  writeAad(arena, at, dataKey, subject, path);
-  group.keys.push(dataKey.key);
+  writeAadTail(arena, subject, path, at + ENVELOPE_HEADER_BYTES);
+  group.keyIndexes.push(keyIndex);
   group.plaintexts.push(plaintext);
   group.aadStarts.push(at);
   group.aadLengths.push(length);
@@ -116,8 +122,6 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     deadLetters: [],
     stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0 },
   };
-  const subjects: Uint8Array[] = [];
-  const ids: string[] = [];
   // per record, computed once: its subject bytes and their map key (field mode: its JSON text, or why
   // it cannot be processed)
   const subjectOf: (Uint8Array | undefined)[] = new Array(messages.length);
@@ -147,11 +151,10 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
       subject = key;
     }
     subjectOf[i] = subject;
+    idOf[i] = subjectId(subject);
     if (!fields) aadBytes += aadLength(subject.length);
-    subjects.push(subject);
-    ids.push((idOf[i] = subjectId(subject)));
   }
-  const loading = keys.load(subjects, ids);
+  const loading = keys.load(subjectOf, idOf);
   if (loading) await loading;
 
   const toSeal = new Map<AlgorithmId, PendingSeals>();
@@ -220,7 +223,7 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     if (!group) toSeal.set(dataKey.algorithm, (group = pendingSeals()));
     const outputIndex = result.outputs.length;
     if (scan && spans) {
-      pendingFields.push({ outputIndex, message, text: scan.text, spans, group, firstItem: group.keys.length });
+      pendingFields.push({ outputIndex, message, text: scan.text, spans, group, firstItem: group.keyIndexes.length });
       for (const span of spans) {
         const plaintext = Buffer.from(scan.text.slice(span.start, span.end), 'utf8');
         aadOffset = addSeal(group, aadArena, aadOffset, dataKey, subject, plaintext, outputIndex, pathBytes(span.path));
@@ -237,9 +240,8 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     const started = process.hrtime.bigint();
     // (a literal, not a spread of group: a spread object's shape made every access to it slow, about
     // 25 us a batch, which small batches at low rates pay in latency)
-    const { keys: groupKeys, plaintexts, aadStarts, aadLengths } = group;
-    const { headerBytes, nonceAt } = ENVELOPE_LAYOUT;
-    const sealed = context.ciphers.get(algorithm).sealEnvelopes({ headerBytes, nonceAt, aad: aadArena, keys: groupKeys, plaintexts, aadStarts, aadLengths });
+    const { keys: groupKeys, keyIndexes, plaintexts, aadStarts, aadLengths } = group;
+    const sealed = context.ciphers.get(algorithm).sealEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: groupKeys, keyIndexes, plaintexts, aadStarts, aadLengths });
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
     sealedOf.set(group, sealed);
     if (fields) continue;

@@ -5,6 +5,7 @@ import type { AlgorithmId } from '../crypto/aead-algorithms.js';
 import { type DataKey, MasterKey } from './master-key.js';
 import type { KeyChange, KeyStore, SubjectEntry } from './key-store.js';
 import { LruCache } from './lru-cache.js';
+import { subjectId } from './subject-ids.js';
 
 interface Known extends SubjectEntry {
   key?: DataKey;
@@ -19,9 +20,8 @@ export interface KeyRecord {
   timestamp: number;
 }
 
-/** A subject's map key; callers that look a subject up several times in a batch compute it once. */
-export const subjectId = (subject: Uint8Array): string =>
-  (Buffer.isBuffer(subject) ? subject : Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength)).toString('latin1');
+/** A subject's map key (see subject-ids.ts); callers that look a subject up several times in a batch compute it once. */
+export { subjectId };
 const id = subjectId;
 
 export class PartitionKeys {
@@ -41,16 +41,19 @@ export class PartitionKeys {
   }
 
   /**
-   * Brings the given subjects into memory with one store read for those not cached. Returns
+   * Brings the given subjects into memory with one store read for those not cached (undefined entries
+   * are skipped). Returns
    * undefined, not a promise, when all are cached: a warm batch then never yields the event loop.
    */
-  load(subjects: readonly Uint8Array[], ids: readonly string[] = subjects.map(id)): Promise<void> | undefined {
+  load(subjects: readonly (Uint8Array | undefined)[], ids: readonly (string | undefined)[] = subjects.map((s) => s && id(s))): Promise<void> | undefined {
     const missing: Uint8Array[] = [];
     const seen = new Set<string>();
     for (let i = 0; i < subjects.length; i++) {
       const subject = subjects[i];
       const key = ids[i];
-      if (seen.has(key) || this.pending.has(key) || this.cache.get(key) !== undefined) continue; // get(): marks it used
+      if (subject === undefined || key === undefined) continue; // (a hole: a record without a subject)
+      // (the cache first: it holds nearly every subject, pending ones included unless evicted; get() marks it used)
+      if (this.cache.get(key) !== undefined || this.pending.has(key) || seen.has(key)) continue;
       seen.add(key);
       missing.push(subject);
     }
@@ -85,9 +88,8 @@ export class PartitionKeys {
   }
 
   private known(subject: Uint8Array, key: string = id(subject)): Known {
-    const pending = this.pending.get(key);
-    if (pending) return this.cache.peek(key) ?? pending;
-    const known = this.cache.peek(key);
+    // (a pending change is in the cache too, unless evicted since)
+    const known = this.cache.peek(key) ?? this.pending.get(key);
     if (!known) throw new Error('subject not loaded: call load() first');
     return known;
   }

@@ -19,8 +19,6 @@ export const ENVELOPE_NONCE_BYTES = 12;
 export const ENVELOPE_NONCE_AT = 2 + KEY_ID_BYTES;
 export const ENVELOPE_TAG_BYTES = 16;
 export const ENVELOPE_OVERHEAD = ENVELOPE_HEADER_BYTES + ENVELOPE_TAG_BYTES;
-/** Where the header bytes and the nonce lie, for the batch ciphers' envelope batches. */
-export const ENVELOPE_LAYOUT = { headerBytes: ENVELOPE_HEADER_BYTES, nonceAt: ENVELOPE_NONCE_AT } as const;
 
 /** Why a value is not a readable v1 envelope; the text goes into `shredder.error`. */
 export class EnvelopeError extends Error {
@@ -37,14 +35,21 @@ export interface Envelope {
   sealed: Uint8Array;
 }
 
+/** The header bytes before the nonce (version, algorithm, key id): what envelope batches call a key's prefix. */
+export function envelopePrefix(algorithm: AlgorithmId, keyId: Uint8Array): Uint8Array {
+  if (keyId.length !== KEY_ID_BYTES) throw new RangeError(`key id must be ${KEY_ID_BYTES} bytes`);
+  const prefix = new Uint8Array(ENVELOPE_NONCE_AT);
+  prefix[0] = ENVELOPE_VERSION;
+  prefix[1] = algorithm;
+  prefix.set(keyId, 2);
+  return prefix;
+}
+
 /** The 22 header bytes; `nonce` must come from the CSPRNG. */
 export function envelopeHeader(algorithm: AlgorithmId, keyId: Uint8Array, nonce: Uint8Array): Uint8Array {
-  if (keyId.length !== KEY_ID_BYTES) throw new RangeError(`key id must be ${KEY_ID_BYTES} bytes`);
   if (nonce.length !== ENVELOPE_NONCE_BYTES) throw new RangeError(`nonce must be ${ENVELOPE_NONCE_BYTES} bytes`);
   const header = new Uint8Array(ENVELOPE_HEADER_BYTES);
-  header[0] = ENVELOPE_VERSION;
-  header[1] = algorithm;
-  header.set(keyId, 2);
+  header.set(envelopePrefix(algorithm, keyId));
   header.set(nonce, ENVELOPE_NONCE_AT);
   return header;
 }

@@ -1,38 +1,38 @@
 // Envelope batches (the encryptor's and decryptor's hot path) of both algorithms: against node:crypto,
-// with gaps in the associated-data arena (where another algorithm's items lie), forged, re-headed and
-// too-short envelopes, malformed batches, batches cut into several calls, nothing left in the module's
-// memory.
+// headers and nonces written by the cipher (distinct nonces, keys shared by several items), gaps in
+// the associated-data arena (where another algorithm's items lie), forged, re-headed and too-short
+// envelopes, malformed batches, batches cut into several calls, nothing left in the module's memory.
 
 import { randomBytes } from 'node:crypto';
 
 import { expect } from 'chai';
 
 import { loadAeadRegistry, type AeadRegistry, type BatchAead } from '../../../src/crypto/index.js';
-import type { EnvelopeOpenBatch, EnvelopeSealBatch } from '../../../src/crypto/envelope-batch.js';
+import type { EnvelopeOpenBatch, EnvelopeSealBatch, EnvelopeSealKey } from '../../../src/crypto/envelope-batch.js';
 import { prng, referenceOpen, referenceSeal, testSeed, type ReferenceCipher } from './helpers.js';
 
+const PREFIX = 10;
 const HEADER = 22;
-const NONCE_AT = 10;
 const MiB = 1024 * 1024;
 
 interface Case {
-  key: Uint8Array;
-  /** header (random, nonce at NONCE_AT) || the rest of the associated data */
-  aad: Uint8Array;
+  key: EnvelopeSealKey;
+  /** What follows the header in the associated data (e.g. the subject). */
+  tail: Uint8Array;
   plaintext: Uint8Array;
 }
 
-function randomCases(count: number, next: (below: number) => number, maxSize = 600): Case[] {
-  return Array.from({ length: count }, () => ({
-    key: randomBytes(32),
-    aad: randomBytes(HEADER + next(40)),
-    plaintext: randomBytes(next(maxSize)),
-  }));
+const sealKey = (): EnvelopeSealKey => ({ key: randomBytes(32), prefix: randomBytes(PREFIX) });
+
+/** `keyCount` keys shared round-robin by `count` cases (one key per case by default). */
+function randomCases(count: number, next: (below: number) => number, maxSize = 600, keyCount = count): Case[] {
+  const keys = Array.from({ length: keyCount }, sealKey);
+  return Array.from({ length: count }, (_, i) => ({ key: keys[i % keyCount], tail: randomBytes(next(40)), plaintext: randomBytes(next(maxSize)) }));
 }
 
 /**
- * An arena holding every case's associated data in order, with gaps between them, as a batch that
- * mixes two algorithms leaves it for each of them.
+ * An arena holding every case's associated data in order (header bytes filled with junk the cipher
+ * must ignore), with gaps between them, as a batch that mixes two algorithms leaves it for each of them.
  */
 function layOut(cases: Case[], next: (below: number) => number): Pick<EnvelopeSealBatch, 'aad' | 'aadStarts' | 'aadLengths'> {
   const aadStarts = new Array<number>(cases.length);
@@ -40,24 +40,36 @@ function layOut(cases: Case[], next: (below: number) => number): Pick<EnvelopeSe
   cases.forEach((c, i) => {
     size += next(3) === 0 ? 0 : next(40);
     aadStarts[i] = size;
-    size += c.aad.length;
+    size += HEADER + c.tail.length;
   });
   const aad = randomBytes(size + 3);
-  cases.forEach((c, i) => aad.set(c.aad, aadStarts[i]));
-  return { aad, aadStarts, aadLengths: cases.map((c) => c.aad.length) };
+  cases.forEach((c, i) => aad.set(c.tail, aadStarts[i] + HEADER));
+  return { aad, aadStarts, aadLengths: cases.map((c) => HEADER + c.tail.length) };
+}
+
+/** The distinct keys of the cases, and each case's index among them. */
+function keyTable<K>(cases: Case[], pick: (key: EnvelopeSealKey) => K): { keys: K[]; keyIndexes: number[] } {
+  const distinct = [...new Set(cases.map((c) => c.key))];
+  return { keys: distinct.map(pick), keyIndexes: cases.map((c) => distinct.indexOf(c.key)) };
 }
 
 function sealBatch(cases: Case[], next: (below: number) => number): EnvelopeSealBatch {
-  return { ...layOut(cases, next), keys: cases.map((c) => c.key), plaintexts: cases.map((c) => c.plaintext), headerBytes: HEADER, nonceAt: NONCE_AT };
+  return { ...layOut(cases, next), ...keyTable(cases, (k) => k), plaintexts: cases.map((c) => c.plaintext), prefixBytes: PREFIX };
 }
 
 function openBatch(cases: Case[], envelopes: Uint8Array[], next: (below: number) => number): EnvelopeOpenBatch {
-  return { ...layOut(cases, next), keys: cases.map((c) => c.key), envelopes, headerBytes: HEADER, nonceAt: NONCE_AT };
+  return { ...layOut(cases, next), ...keyTable(cases, (k) => k.key), envelopes, prefixBytes: PREFIX };
 }
 
-const nonceOf = (c: Case) => c.aad.subarray(NONCE_AT, NONCE_AT + 12);
-const headerOf = (c: Case) => c.aad.subarray(0, HEADER);
-const envelopeOf = (c: Case, sealed: Uint8Array) => Buffer.concat([headerOf(c), sealed]);
+const headerOf = (envelope: Uint8Array) => envelope.subarray(0, HEADER);
+const nonceOf = (envelope: Uint8Array) => envelope.subarray(PREFIX, HEADER);
+const aadOf = (c: Case, header: Uint8Array) => Buffer.concat([header, c.tail]);
+
+/** An envelope sealed by node:crypto under the case's key and prefix, with a random nonce. */
+function referenceEnvelope(reference: ReferenceCipher, c: Case): Buffer {
+  const header = Buffer.concat([c.key.prefix, randomBytes(12)]);
+  return Buffer.concat([header, referenceSeal(reference, c.key.key, nonceOf(header), aadOf(c, header), c.plaintext)]);
+}
 
 const algorithms: [string, ReferenceCipher][] = [['chacha20-poly1305 (wasm core)', 'chacha20-poly1305'], ['aes-256-gcm (node:crypto)', 'aes-256-gcm']];
 
@@ -77,41 +89,41 @@ describe('envelope batches', function () {
         aead = registry.get(reference);
       });
 
-      it(`seals header || ciphertext || tag that node:crypto opens (seed ${seed})`, () => {
+      it(`seals prefix || nonce || ciphertext || tag that node:crypto opens, with a fresh nonce per item (seed ${seed})`, () => {
         const next = prng(seed);
-        const cases = randomCases(500, next);
+        const cases = randomCases(500, next, 600, 37); // keys shared by several items
         const sealed = aead.sealEnvelopes(sealBatch(cases, next));
+        const again = aead.sealEnvelopes(sealBatch(cases, next));
         expect(sealed).to.have.length(cases.length);
         cases.forEach((c, i) => {
           const what = `case ${i} (seed ${seed})`;
           expect(Buffer.isBuffer(sealed[i]), what).to.equal(true);
-          expect(Buffer.compare(sealed[i].subarray(0, HEADER), headerOf(c)), what).to.equal(0);
-          const opened = referenceOpen(reference, c.key, nonceOf(c), c.aad, sealed[i].subarray(HEADER));
+          expect(Buffer.compare(sealed[i].subarray(0, PREFIX), c.key.prefix), what).to.equal(0);
+          const opened = referenceOpen(reference, c.key.key, nonceOf(sealed[i]), aadOf(c, headerOf(sealed[i])), sealed[i].subarray(HEADER));
           expect(opened, what).to.not.equal(null);
           expect(Buffer.compare(opened!, c.plaintext), what).to.equal(0);
         });
+        const nonces = new Set([...sealed, ...again].map((e) => Buffer.from(nonceOf(e)).toString('hex')));
+        expect(nonces.size, 'distinct nonces across two batches').to.equal(2 * cases.length);
       });
 
       it(`opens what node:crypto sealed, and nothing forged (seed ${seed + 1})`, () => {
         const next = prng(seed + 1);
-        const cases = randomCases(300, next);
-        const envelopes = cases.map((c) => envelopeOf(c, referenceSeal(reference, c.key, nonceOf(c), c.aad, c.plaintext)));
+        const cases = randomCases(300, next, 600, 101);
+        const envelopes = cases.map((c) => referenceEnvelope(reference, c));
         const forged = new Set<number>();
         const tampered = envelopes.map((e, i) => {
           if (i % 4 !== 3) return e;
           forged.add(i);
           const copy = Buffer.from(e);
-          const kind = i % 4;
+          const kind = next(4);
           if (kind === 0) copy[HEADER + next(copy.length - HEADER)] ^= 1 << next(8); // ciphertext or tag
-          else if (kind === 1) copy[NONCE_AT + next(12)] ^= 1; // the nonce in the header
-          else if (kind === 2) copy[next(NONCE_AT)] ^= 1; // version, algorithm or key id: the header is authenticated
+          else if (kind === 1) copy[PREFIX + next(12)] ^= 1; // the nonce in the header
+          else if (kind === 2) copy[next(PREFIX)] ^= 1; // version, algorithm or key id: the header is authenticated
           else return copy.subarray(0, HEADER + 15); // too short to hold a tag
           return copy;
         });
-        const batch = openBatch(cases, tampered, next);
-        // the header bytes of each item's associated data come from its envelope, not from the arena
-        batch.aadStarts.forEach((start) => batch.aad.fill(0xee, start, start + HEADER));
-        const opened = aead.openEnvelopes(batch);
+        const opened = aead.openEnvelopes(openBatch(cases, tampered, next));
         cases.forEach((c, i) => {
           if (forged.has(i)) expect(opened[i], `case ${i}`).to.equal(null);
           else expect(Buffer.compare(opened[i]!, c.plaintext), `case ${i}`).to.equal(0);
@@ -122,7 +134,7 @@ describe('envelope batches', function () {
         const next = prng(seed + 2);
         const [c] = randomCases(1, next);
         const [envelope] = aead.sealEnvelopes(sealBatch([c], next));
-        const moved = { ...c, aad: Buffer.concat([headerOf(c), Buffer.from('someone-else')]) };
+        const moved = { ...c, tail: Buffer.from('someone-else') };
         expect(aead.openEnvelopes(openBatch([moved], [envelope], next))).to.deep.equal([null]);
         expect(Buffer.compare(aead.openEnvelopes(openBatch([c], [envelope], next))[0]!, c.plaintext)).to.equal(0);
       });
@@ -131,16 +143,22 @@ describe('envelope batches', function () {
         const next = prng(seed + 3);
         const cases = randomCases(3, next);
         const good = sealBatch(cases, next);
-        expect(() => aead.sealEnvelopes({ ...good, keys: [good.keys[0], randomBytes(31), good.keys[2]] })).to.throw(RangeError, /item 1: key must be 32 bytes/);
+        const opening = () => openBatch(cases, cases.map(() => randomBytes(60)), next);
+        expect(() => aead.sealEnvelopes({ ...good, keys: [good.keys[0], { key: randomBytes(31), prefix: randomBytes(PREFIX) }, good.keys[2]] })).to.throw(RangeError, /key 1: key must be 32 bytes/);
+        expect(() => aead.sealEnvelopes({ ...good, keys: [good.keys[0], { key: randomBytes(32), prefix: randomBytes(PREFIX + 1) }, good.keys[2]] })).to.throw(RangeError, /key 1: prefix must be 10 bytes/);
+        expect(() => aead.sealEnvelopes({ ...good, keyIndexes: [0, 3, 2] })).to.throw(RangeError, /item 1: key index 3 is not one of the batch's 3 keys/);
+        expect(() => aead.sealEnvelopes({ ...good, keyIndexes: [0, 1.5, 2] })).to.throw(RangeError, /item 1: key index/);
         expect(() => aead.sealEnvelopes({ ...good, plaintexts: good.plaintexts.slice(1) })).to.throw(RangeError, /one entry per item/);
         expect(() => aead.sealEnvelopes({ ...good, aadStarts: [good.aadStarts[0], good.aadStarts[1], good.aad.length] })).to.throw(RangeError, /item 2: associated data .* outside/);
+        expect(() => aead.sealEnvelopes({ ...good, aadStarts: [-1, good.aadStarts[1], good.aadStarts[2]] })).to.throw(RangeError, /item 0: associated data .* outside/);
         expect(() => aead.sealEnvelopes({ ...good, aadLengths: [HEADER - 1, HEADER, HEADER] })).to.throw(RangeError, /item 0: associated data shorter than the 22-byte header/);
-        expect(() => aead.sealEnvelopes({ ...good, nonceAt: 11 })).to.throw(RangeError, /nonce/);
-        // two items sharing associated data would share a nonce
+        expect(() => aead.sealEnvelopes({ ...good, prefixBytes: 33 })).to.throw(RangeError, /prefixBytes/);
+        // two items sharing associated data would share a header
         expect(() => aead.sealEnvelopes({ ...good, aadStarts: [good.aadStarts[0], good.aadStarts[0], good.aadStarts[2]] })).to.throw(RangeError, /item 1: .* without overlapping/);
         expect(() => aead.sealEnvelopes({ ...good, aadStarts: [good.aadStarts[1], good.aadStarts[0], good.aadStarts[2]], aadLengths: [good.aadLengths[1], good.aadLengths[0], good.aadLengths[2]] })).to.throw(RangeError, /item 1: .* follow the previous/);
-        expect(() => aead.openEnvelopes({ ...openBatch(cases, cases.map(() => randomBytes(60)), next), aadLengths: [HEADER, HEADER - 1, HEADER] })).to.throw(RangeError, /item 1: associated data shorter/);
-        expect(() => aead.openEnvelopes({ ...openBatch(cases, cases.map(() => randomBytes(60)), next), envelopes: [randomBytes(60), 'x' as unknown as Uint8Array, randomBytes(60)] })).to.throw(TypeError, /item 1/);
+        expect(() => aead.openEnvelopes({ ...opening(), aadLengths: [HEADER, HEADER - 1, HEADER] })).to.throw(RangeError, /item 1: associated data shorter/);
+        expect(() => aead.openEnvelopes({ ...opening(), envelopes: [randomBytes(60), 'x' as unknown as Uint8Array, randomBytes(60)] })).to.throw(TypeError, /item 1/);
+        expect(() => aead.openEnvelopes({ ...opening(), keys: [randomBytes(32), randomBytes(32), randomBytes(16)] })).to.throw(RangeError, /key 2: key must be 32 bytes/);
       });
     });
   }
@@ -148,12 +166,13 @@ describe('envelope batches', function () {
   it('the wasm core cuts a batch of over 32 MiB into calls and keeps its memory near that size', async () => {
     const fresh = (await loadAeadRegistry()).get('chacha20-poly1305') as BatchAead & { memoryBytes: number };
     const next = prng(seed + 4);
-    const cases = Array.from({ length: 40 }, () => ({ key: randomBytes(32), aad: randomBytes(HEADER + 10), plaintext: randomBytes(MiB) }));
+    const cases = Array.from({ length: 40 }, () => ({ key: sealKey(), tail: randomBytes(10), plaintext: randomBytes(MiB) }));
     const sealed = fresh.sealEnvelopes(sealBatch(cases, next));
     expect(fresh.memoryBytes).to.be.below(40 * MiB);
     const opened = fresh.openEnvelopes(openBatch(cases, sealed, next));
     cases.forEach((c, i) => {
-      expect(Buffer.compare(sealed[i].subarray(HEADER), referenceSeal('chacha20-poly1305', c.key, nonceOf(c), c.aad, c.plaintext)), `case ${i}`).to.equal(0);
+      const header = headerOf(sealed[i]);
+      expect(Buffer.compare(sealed[i].subarray(HEADER), referenceSeal('chacha20-poly1305', c.key.key, nonceOf(header), aadOf(c, header), c.plaintext)), `case ${i}`).to.equal(0);
       expect(Buffer.compare(opened[i]!, c.plaintext), `case ${i}`).to.equal(0);
     });
   });
@@ -163,11 +182,12 @@ describe('envelope batches', function () {
     const next = prng(seed + 7);
     const cases = randomCases(2, next);
     const aad = Buffer.alloc(64 * MiB);
-    const aadStarts = [0, aad.length - cases[1].aad.length];
-    cases.forEach((c, i) => aad.set(c.aad, aadStarts[i]));
-    const batch = { aad, aadStarts, aadLengths: cases.map((c) => c.aad.length), keys: cases.map((c) => c.key), headerBytes: HEADER, nonceAt: NONCE_AT };
-    const sealed = fresh.sealEnvelopes({ ...batch, plaintexts: cases.map((c) => c.plaintext) });
-    const opened = fresh.openEnvelopes({ ...batch, envelopes: sealed });
+    const aadLengths = cases.map((c) => HEADER + c.tail.length);
+    const aadStarts = [0, aad.length - aadLengths[1]];
+    cases.forEach((c, i) => aad.set(c.tail, aadStarts[i] + HEADER));
+    const batch = { aad, aadStarts, aadLengths, keyIndexes: [0, 1], prefixBytes: PREFIX };
+    const sealed = fresh.sealEnvelopes({ ...batch, keys: cases.map((c) => c.key), plaintexts: cases.map((c) => c.plaintext) });
+    const opened = fresh.openEnvelopes({ ...batch, keys: cases.map((c) => c.key.key), envelopes: sealed });
     expect(fresh.memoryBytes).to.be.below(MiB);
     cases.forEach((c, i) => expect(Buffer.compare(opened[i]!, c.plaintext), `case ${i}`).to.equal(0));
   });
@@ -176,12 +196,12 @@ describe('envelope batches', function () {
     const fresh = (await loadAeadRegistry()).get('chacha20-poly1305');
     const memory = (): Buffer => Buffer.from((fresh as unknown as { core: { memory: { buffer: ArrayBuffer } } }).core.memory.buffer);
     const next = prng(seed + 5);
-    const cases = randomCases(20, next).map((c) => ({ ...c, aad: Buffer.concat([c.aad.subarray(0, HEADER), randomBytes(20)]), plaintext: randomBytes(100 + next(500)) }));
+    const cases = randomCases(20, next).map((c) => ({ ...c, tail: randomBytes(20), plaintext: randomBytes(100 + next(500)) }));
     const expectNothingLeft = (after: string) => {
       const heap = memory();
       cases.forEach((c, i) => {
         // (headers and nonces are public: they precede every ciphertext)
-        for (const [what, secret] of [['key', c.key], ['subject', c.aad.subarray(HEADER)], ['plaintext', c.plaintext]] as const) {
+        for (const [what, secret] of [['key', c.key.key], ['subject', c.tail], ['plaintext', c.plaintext]] as const) {
           expect(heap.indexOf(Buffer.from(secret)), `${after}: case ${i} ${what}`).to.equal(-1);
         }
       });

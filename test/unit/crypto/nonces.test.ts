@@ -41,6 +41,19 @@ describe('NoncePool', () => {
     expect(seen.has(Buffer.from(target).toString('hex'))).to.equal(false);
   });
 
+  it('fills a batch of nonces at once: fresh bytes across refills, nothing written around them', () => {
+    const pool = new NoncePool(100);
+    const target = new Uint8Array(12 * 50 + 8).fill(0xaa);
+    pool.fill(target, 4, 12 * 50); // spans several refills of the 100-byte pool
+    expect([...target.subarray(0, 4), ...target.subarray(4 + 600)].every((b) => b === 0xaa)).to.equal(true);
+    const nonces = new Set<string>();
+    for (let i = 0; i < 50; i++) nonces.add(Buffer.from(target.subarray(4 + 12 * i, 16 + 12 * i)).toString('hex'));
+    pool.take(target, 4);
+    nonces.add(Buffer.from(target.subarray(4, 16)).toString('hex'));
+    expect(nonces.size).to.equal(51);
+    expect(() => pool.fill(target, 600, 12)).to.throw(RangeError, /do not fit/);
+  });
+
   it('refuses a pool smaller than one nonce, and a nonce that does not fit its target', () => {
     expect(() => new NoncePool(11)).to.throw(RangeError);
     expect(() => new NoncePool().take(new Uint8Array(20), 9)).to.throw(RangeError, /does not fit/);
