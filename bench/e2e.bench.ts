@@ -104,7 +104,8 @@ function passThrough(config: ShredderConfig, copyValues = false): Processor {
         masterKey: new MasterKey(config.masterKey, config.masterKeyId),
         checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
         logger,
-        handler: async (batch) => ({
+        // (synchronous, like the encryptor's and decryptor's handlers when their keys are in memory)
+        handler: (batch) => ({
           topicMessages: [{
             topic: route.to,
             messages: batch.messages.map((m): Message => ({ key: m.key, value: copyValues ? copyWithOverhead(m.value) : m.value, partition: batch.partition, timestamp: m.timestamp, headers: m.headers })),

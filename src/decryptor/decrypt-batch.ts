@@ -107,7 +107,12 @@ function checkEnvelope(value: Uint8Array): void {
   if (!ok) parseEnvelope(value); // throws, saying what is wrong
 }
 
-export async function decryptBatch(messages: readonly KafkaMessage[], context: DecryptContext): Promise<DecryptedBatch> {
+/**
+ * Opens one batch. Returns the result itself, not a promise, when every key the batch needs is in
+ * memory (the usual case): a promise would make the batch wait for whatever else is queued on the
+ * event loop (other partitions' fetches), which showed as latency.
+ */
+export function decryptBatch(messages: readonly KafkaMessage[], context: DecryptContext): DecryptedBatch | Promise<DecryptedBatch> {
   const { keys, topic, partition, fields } = context;
   const result: DecryptedBatch = { records: [], deadLetters: [], stats: { decrypted: 0, shredded: 0, forgets: 0, keyWaits: 0, cryptoNs: 0 } };
   const slots: (DecryptedRecord | undefined)[] = new Array(messages.length);
@@ -165,9 +170,9 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
     }
   }
 
-  const lookUp = async (candidates: Sealed[]): Promise<Sealed[]> => {
-    const loading = keys.load(candidates.map((r) => r.subject), candidates.map((r) => r.subjectKey));
-    if (loading) await loading;
+  const load = (candidates: Sealed[]) => keys.load(candidates.map((r) => r.subject), candidates.map((r) => r.subjectKey));
+  /** Gives each candidate its key (once loaded); returns those without one. */
+  const assignKeys = (candidates: Sealed[]): Sealed[] => {
     const missing: Sealed[] = [];
     for (const sealed of candidates) {
       try {
@@ -179,95 +184,105 @@ export async function decryptBatch(messages: readonly KafkaMessage[], context: D
     }
     return missing;
   };
-  if ((await lookUp(sealedAll)).length > 0) {
-    // The race between a record and its key: the key may be committed but not yet read. Only once
-    // the keys partition has been read to its end now, after the record was read, is a missing key
-    // known to be destroyed (those envelopes stay without a key: shredded).
+  // The race between a record and its key: the key may be committed but not yet read. Only once the
+  // keys partition has been read to its end now, after the record was read, is a missing key known
+  // to be destroyed (those envelopes stay without a key: shredded).
+  const catchUpThenOpen = async (): Promise<DecryptedBatch> => {
     await context.catchUpKeys();
     result.stats.keyWaits++;
-    await lookUp(sealedAll.filter((s) => !s.key && !failed[s.index]));
-  }
+    const retry = sealedAll.filter((s) => !s.key && !failed[s.index]);
+    const loading = load(retry);
+    if (loading) await loading;
+    assignKeys(retry);
+    return open();
+  };
+  const loading = load(sealedAll);
+  if (loading) return loading.then(() => (assignKeys(sealedAll).length > 0 ? catchUpThenOpen() : open()));
+  return assignKeys(sealedAll).length > 0 ? catchUpThenOpen() : open();
 
-  // every envelope's associated data (header || subject [|| 0x00 || path]) in one allocation
-  const aadArena = new Uint8Array(aadBytes);
-  let aadOffset = 0;
-  // the envelopes of each algorithm, as one envelope batch
-  const toOpen = new Map<AlgorithmId, PendingOpens>();
-  for (const sealed of sealedAll) {
-    if (!sealed.key || failed[sealed.index]) continue;
-    const { envelope, subject, path } = sealed;
-    const length = aadLength(subject.length, path);
-    // (the first 22 bytes stay empty: the cipher puts each envelope's own header there)
-    writeAadTail(aadArena, subject, path, aadOffset + ENVELOPE_HEADER_BYTES);
-    const algorithm = envelope[1] as AlgorithmId;
-    let group = toOpen.get(algorithm);
-    if (!group) toOpen.set(algorithm, (group = pendingOpens()));
-    let keyIndex = group.keyIndexOf.get(sealed.key);
-    if (keyIndex === undefined) {
-      keyIndex = group.keys.push(sealed.key.key) - 1;
-      group.keyIndexOf.set(sealed.key, keyIndex);
-    }
-    group.keyIndexes.push(keyIndex);
-    group.envelopes.push(envelope);
-    group.aadStarts.push(aadOffset);
-    group.aadLengths.push(length);
-    group.sealed.push(sealed);
-    aadOffset += length;
-  }
-  for (const [algorithm, group] of toOpen) {
-    const started = process.hrtime.bigint();
-    const { keys: groupKeys, keyIndexes, envelopes, aadStarts, aadLengths } = group;
-    // (a literal, not a spread: see encryptBatch)
-    const opened = context.ciphers.get(algorithm).openEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: groupKeys, keyIndexes, envelopes, aadStarts, aadLengths });
-    result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
-    for (let k = 0; k < opened.length; k++) {
-      const sealed = group.sealed[k];
-      sealed.plaintext = opened[k];
-      if (!opened[k]) fail(sealed.index, `authentication failed: the ${sealed.path ? 'field' : 'record'} was altered, forged, or moved to another ${sealed.path ? 'field or subject' : 'subject'}`);
-    }
-  }
-
-  if (!fields) {
+  /** Opens every envelope that has its key, in one batch call per algorithm, and sorts out each record. */
+  function open(): DecryptedBatch {
+    // every envelope's associated data (header || subject [|| 0x00 || path]) in one allocation
+    const aadArena = new Uint8Array(aadBytes);
+    let aadOffset = 0;
+    // the envelopes of each algorithm, as one envelope batch
+    const toOpen = new Map<AlgorithmId, PendingOpens>();
     for (const sealed of sealedAll) {
-      const { index, plaintext } = sealed;
-      if (failed[index]) continue;
-      if (!sealed.key) {
-        slots[index] = { message: messages[index], status: 'shredded', value: null };
-        result.stats.shredded++;
-        continue;
+      if (!sealed.key || failed[sealed.index]) continue;
+      const { envelope, subject, path } = sealed;
+      const length = aadLength(subject.length, path);
+      // (the first 22 bytes stay empty: the cipher puts each envelope's own header there)
+      writeAadTail(aadArena, subject, path, aadOffset + ENVELOPE_HEADER_BYTES);
+      const algorithm = envelope[1] as AlgorithmId;
+      let group = toOpen.get(algorithm);
+      if (!group) toOpen.set(algorithm, (group = pendingOpens()));
+      let keyIndex = group.keyIndexOf.get(sealed.key);
+      if (keyIndex === undefined) {
+        keyIndex = group.keys.push(sealed.key.key) - 1;
+        group.keyIndexOf.set(sealed.key, keyIndex);
       }
-      slots[index] = { message: messages[index], status: 'ok', value: plaintext! };
-      result.stats.decrypted++;
+      group.keyIndexes.push(keyIndex);
+      group.envelopes.push(envelope);
+      group.aadStarts.push(aadOffset);
+      group.aadLengths.push(length);
+      group.sealed.push(sealed);
+      aadOffset += length;
     }
-  } else {
-    for (const [index, record] of fieldRecords) {
-      if (failed[index]) continue;
-      const shreddedFields: string[] = [];
-      let replacements: string[];
-      try {
-        replacements = record.spans.map((span, k) => {
-          const sealed = record.sealed[k];
-          if (!sealed) return record.text.slice(span.start, span.end); // never encrypted: as it is
-          if (!sealed.key) {
-            shreddedFields.push(span.path.text);
-            return fields.shreddedValue;
-          }
-          return utf8.decode(sealed.plaintext!);
-        });
-      } catch {
-        fail(index, 'a decrypted field is not valid UTF-8 JSON text');
-        continue;
+    for (const [algorithm, group] of toOpen) {
+      const started = process.hrtime.bigint();
+      const { keys: groupKeys, keyIndexes, envelopes, aadStarts, aadLengths } = group;
+      // (a literal, not a spread: see encryptBatch)
+      const opened = context.ciphers.get(algorithm).openEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: groupKeys, keyIndexes, envelopes, aadStarts, aadLengths });
+      result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
+      for (let k = 0; k < opened.length; k++) {
+        const sealed = group.sealed[k];
+        sealed.plaintext = opened[k];
+        if (!opened[k]) fail(sealed.index, `authentication failed: the ${sealed.path ? 'field' : 'record'} was altered, forged, or moved to another ${sealed.path ? 'field or subject' : 'subject'}`);
       }
-      const value = Buffer.from(spliceFields(record.text, record.spans, replacements), 'utf8');
-      if (shreddedFields.length > 0) {
-        slots[index] = { message: messages[index], status: 'shredded', value, shreddedFields };
-        result.stats.shredded++;
-      } else {
-        slots[index] = { message: messages[index], status: 'ok', value };
+    }
+
+    if (!fields) {
+      for (const sealed of sealedAll) {
+        const { index, plaintext } = sealed;
+        if (failed[index]) continue;
+        if (!sealed.key) {
+          slots[index] = { message: messages[index], status: 'shredded', value: null };
+          result.stats.shredded++;
+          continue;
+        }
+        slots[index] = { message: messages[index], status: 'ok', value: plaintext! };
         result.stats.decrypted++;
       }
+    } else {
+      for (const [index, record] of fieldRecords) {
+        if (failed[index]) continue;
+        const shreddedFields: string[] = [];
+        let replacements: string[];
+        try {
+          replacements = record.spans.map((span, k) => {
+            const sealed = record.sealed[k];
+            if (!sealed) return record.text.slice(span.start, span.end); // never encrypted: as it is
+            if (!sealed.key) {
+              shreddedFields.push(span.path.text);
+              return fields.shreddedValue;
+            }
+            return utf8.decode(sealed.plaintext!);
+          });
+        } catch {
+          fail(index, 'a decrypted field is not valid UTF-8 JSON text');
+          continue;
+        }
+        const value = Buffer.from(spliceFields(record.text, record.spans, replacements), 'utf8');
+        if (shreddedFields.length > 0) {
+          slots[index] = { message: messages[index], status: 'shredded', value, shreddedFields };
+          result.stats.shredded++;
+        } else {
+          slots[index] = { message: messages[index], status: 'ok', value };
+          result.stats.decrypted++;
+        }
+      }
     }
+    for (const slot of slots) if (slot) result.records.push(slot);
+    return result;
   }
-  for (const slot of slots) if (slot) result.records.push(slot);
-  return result;
 }

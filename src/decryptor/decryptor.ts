@@ -9,7 +9,7 @@ import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { SHREDDED_FIELDS_HEADER, SHREDDED_STATUS, STATUS_HEADER } from '../wire/headers.js';
-import { decryptBatch, type DecryptedRecord } from './decrypt-batch.js';
+import { decryptBatch, type DecryptedBatch, type DecryptedRecord } from './decrypt-batch.js';
 
 export interface DecryptorStats {
   recordsIn: number;
@@ -50,16 +50,22 @@ export class Decryptor extends RouteProcessor {
     return { ...base, headers };
   }
 
-  private async decrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry): Promise<BatchResult> {
-    const { partition } = batch;
-    const decrypted = await decryptBatch(batch.messages, {
+  /** Synchronous when every key of the batch is in memory: see decryptBatch. */
+  private decrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry): BatchResult | Promise<BatchResult> {
+    const decrypted = decryptBatch(batch.messages, {
       topic: batch.topic,
-      partition,
+      partition: batch.partition,
       keys: task.keys,
       ciphers,
       catchUpKeys: () => task.catchUpKeys(),
       fields: this.fields,
     });
+    return decrypted instanceof Promise ? decrypted.then((d) => this.written(batch, d)) : this.written(batch, decrypted);
+  }
+
+  /** What the transaction of a decrypted batch writes, and what follows its commit. */
+  private written(batch: Batch, decrypted: DecryptedBatch): BatchResult {
+    const { partition } = batch;
     const outputs: Message[] = [];
     const deadLetters = decrypted.deadLetters;
     for (const record of decrypted.records) {

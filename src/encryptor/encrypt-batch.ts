@@ -114,21 +114,34 @@ function addSeal(group: PendingSeals, arena: Uint8Array, at: number, dataKey: Da
   return at + length;
 }
 
-export async function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): Promise<EncryptedBatch> {
-  const { keys, partition, topic, fields } = context;
-  const result: EncryptedBatch = {
-    outputs: [],
-    keyRecords: [],
-    deadLetters: [],
-    stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0 },
-  };
-  // per record, computed once: its subject bytes and their map key (field mode: its JSON text, or why
-  // it cannot be processed)
+/** What the first pass over a batch finds out, per record. */
+interface BatchPlan {
+  /** Subject bytes and their map key (undefined: no subject, or field mode could not read the record). */
+  subjectOf: (Uint8Array | undefined)[];
+  idOf: (string | undefined)[];
+  /** Field mode: the record's JSON scan, or why it cannot be processed. */
+  scanOf: (FieldRecordScan | undefined)[];
+  problemOf: (string | undefined)[];
+  /** Bytes of every envelope's associated data. */
+  aadBytes: number;
+}
+
+/**
+ * Encrypts one batch. Returns the result itself, not a promise, when every subject's key is in
+ * memory (the usual case): a promise would make the batch wait for whatever else is queued on the
+ * event loop (other partitions' fetches), which showed as latency.
+ */
+export function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): EncryptedBatch | Promise<EncryptedBatch> {
+  const plan = planBatch(messages, context);
+  const loading = context.keys.load(plan.subjectOf, plan.idOf);
+  return loading ? loading.then(() => sealBatch(messages, context, plan)) : sealBatch(messages, context, plan);
+}
+
+function planBatch(messages: readonly KafkaMessage[], { fields }: EncryptContext): BatchPlan {
   const subjectOf: (Uint8Array | undefined)[] = new Array(messages.length);
   const idOf: (string | undefined)[] = new Array(messages.length);
   const scanOf: (FieldRecordScan | undefined)[] = fields ? new Array(messages.length) : [];
   const problemOf: (string | undefined)[] = fields ? new Array(messages.length) : [];
-  // every envelope's associated data, laid out below in one arena
   let aadBytes = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
@@ -154,9 +167,19 @@ export async function encryptBatch(messages: readonly KafkaMessage[], context: E
     idOf[i] = subjectId(subject);
     if (!fields) aadBytes += aadLength(subject.length);
   }
-  const loading = keys.load(subjectOf, idOf);
-  if (loading) await loading;
+  return { subjectOf, idOf, scanOf, problemOf, aadBytes };
+}
 
+/** The second pass, once every subject of the batch is loaded: keys, seals, outputs. */
+function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch {
+  const { keys, partition, topic, fields } = context;
+  const { subjectOf, idOf, scanOf, problemOf, aadBytes } = plan;
+  const result: EncryptedBatch = {
+    outputs: [],
+    keyRecords: [],
+    deadLetters: [],
+    stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0 },
+  };
   const toSeal = new Map<AlgorithmId, PendingSeals>();
   const pendingFields: PendingFields[] = [];
   // Every envelope's associated data (header || subject [|| 0x00 || field path]) in one allocation;

@@ -8,7 +8,7 @@ import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { commitTransaction } from '../kafka/transactions.js';
-import { encryptBatch, keyRecordMessage } from './encrypt-batch.js';
+import { encryptBatch, keyRecordMessage, type EncryptedBatch } from './encrypt-batch.js';
 import { ROLL_MARKER_KEY, SegmentRoller } from './segment-roll.js';
 
 export interface EncryptorStats {
@@ -38,12 +38,11 @@ export class Encryptor extends RouteProcessor {
     this.logger.info({ routes: config.routes, partitions: layout.partitions, algorithm: config.algorithm }, 'encryptor started');
   }
 
-  private async encrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry, maxRecordBytes: number): Promise<BatchResult> {
-    const to = this.routes.get(batch.topic)!;
-    const { partition } = batch;
-    const encrypted = await encryptBatch(batch.messages, {
+  /** Synchronous when every key of the batch is in memory: see encryptBatch. */
+  private encrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry, maxRecordBytes: number): BatchResult | Promise<BatchResult> {
+    const encrypted = encryptBatch(batch.messages, {
       topic: batch.topic,
-      partition,
+      partition: batch.partition,
       keys: task.keys,
       ciphers,
       algorithm: this.config.algorithm,
@@ -51,10 +50,16 @@ export class Encryptor extends RouteProcessor {
       maxRecordBytes,
       fields: this.fields,
     });
+    return encrypted instanceof Promise ? encrypted.then((e) => this.written(batch, task, e)) : this.written(batch, task, encrypted);
+  }
+
+  /** What the transaction of an encrypted batch writes, and what follows its commit. */
+  private written(batch: Batch, task: PartitionTask, encrypted: EncryptedBatch): BatchResult {
+    const { partition } = batch;
     const { keysTopic, dlqTopic } = this.config;
     return {
       topicMessages: [
-        { topic: to, messages: encrypted.outputs },
+        { topic: this.routes.get(batch.topic)!, messages: encrypted.outputs },
         { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
         { topic: dlqTopic, messages: encrypted.deadLetters },
       ],
