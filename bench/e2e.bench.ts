@@ -347,7 +347,7 @@ async function main() {
     // A-B-B-A, BENCH_ROUNDS times (default 3): the broker's state drifts during a run and it shares
     // the cores with us, so neither mode always goes first; each mode's figures are the median of its runs.
     const runs = { pass: [] as Result[], copy: [] as Result[], enc: [] as Result[], dec: [] as Result[] };
-    const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
     // Not measured: one short run of each mode first, so that no mode pays for the JIT compiling
     // kafkajs and its own code (otherwise the first pass-through run is the slowest of all).
     const warmup = Number(process.env.BENCH_WARMUP_RECORDS ?? 20_000);
