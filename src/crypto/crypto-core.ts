@@ -27,7 +27,7 @@ export interface CryptoCore extends BatchAead {
 }
 
 const DESC_SIZE = 64; // checked against the module's DESC_SIZE at load
-const KEY_ENTRY = 64; // likewise KEY_ENTRY
+const KEY_ENTRY = 64; // checked against the module's KEY_ENTRY at load
 const STATUS_OK = 0;
 /**
  * A batch larger than this is cut into several calls, so the arena (which wasm cannot shrink) stays
@@ -184,11 +184,12 @@ class WasmCryptoCore implements CryptoCore {
 
   /**
    * The arena of an envelope call: [ descriptors ][ key table ][ nonces (sealing) ][ data ][ associated
-   * data ], the key table written and the batch's associated data copied in, in one copy of the span
-   * items start..end use: item k's lies at aadBase + aadStarts[index(k)] - lo.
+   * data ], with the batch's associated data copied in, in one copy of the span items start..end use:
+   * item k's lies at aadBase + aadStarts[index(k)] - lo. The caller writes the key table, inside the
+   * try that wipes it.
    */
   private envelopeArena(
-    batch: EnvelopeSealBatch | EnvelopeOpenBatch, keyOf: (k: number) => Uint8Array, nonceBytes: number,
+    batch: EnvelopeSealBatch | EnvelopeOpenBatch, nonceBytes: number,
     start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k,
   ) {
     const count = end - start;
@@ -202,11 +203,9 @@ class WasmCryptoCore implements CryptoCore {
     const nonces = keyTable + keyCount * KEY_ENTRY;
     const dataStart = keyTable + tables;
     const aadBase = dataStart + dataBytes;
-    const u8 = this.u8;
-    for (let k = 0; k < keyCount; k++) u8.set(keyOf(k), keyTable + k * KEY_ENTRY);
     const aad = batch.aad;
     // (the usual call covers the whole arena: no subarray view to allocate)
-    u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);
+    this.u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);
     return { desc, keyTable, nonces, dataStart, aadBase, lo };
   }
 
@@ -214,12 +213,14 @@ class WasmCryptoCore implements CryptoCore {
     const { keys, keyIndexes, plaintexts, aadStarts, aadLengths, prefixBytes } = batch;
     const headerBytes = prefixBytes + NONCE_BYTES;
     const count = end - start;
-    const keyEntry = (k: number) => keys[k].key;
-    const { desc, keyTable, nonces, dataStart, aadBase, lo } = this.envelopeArena(batch, keyEntry, count * NONCE_BYTES, start, end, dataBytes, aadBytes);
+    const { desc, keyTable, nonces, dataStart, aadBase, lo } = this.envelopeArena(batch, count * NONCE_BYTES, start, end, dataBytes, aadBytes);
     const { u8, u32, regions } = this;
     let sealed = false;
     try {
-      for (let k = 0; k < keys.length; k++) u8.set(keys[k].prefix, keyTable + k * KEY_ENTRY + 32);
+      for (let k = 0; k < keys.length; k++) {
+        u8.set(keys[k].key, keyTable + k * KEY_ENTRY);
+        u8.set(keys[k].prefix, keyTable + k * KEY_ENTRY + 32);
+      }
       this.nonces.fill(u8, nonces, count * NONCE_BYTES);
       let data = dataStart;
       for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
@@ -249,9 +250,10 @@ class WasmCryptoCore implements CryptoCore {
     const { keys, keyIndexes, envelopes, aadStarts, aadLengths, prefixBytes } = batch;
     const headerBytes = prefixBytes + NONCE_BYTES;
     const count = end - start;
-    const { desc, keyTable, aadBase, dataStart, lo } = this.envelopeArena(batch, (k) => keys[k], 0, start, end, dataBytes, aadBytes, index);
+    const { desc, keyTable, aadBase, dataStart, lo } = this.envelopeArena(batch, 0, start, end, dataBytes, aadBytes, index);
     const { u8, u32, regions } = this;
     try {
+      for (let k = 0; k < keys.length; k++) u8.set(keys[k], keyTable + k * KEY_ENTRY);
       let data = dataStart;
       for (let k = start, d = desc; k < end; k++, d += DESC_SIZE) {
         const i = index(k);
