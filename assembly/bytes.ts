@@ -7,6 +7,11 @@
   for (let i: usize = 0; i < n; i += 16) v128.store(p + i, z);
 }
 
+/** Copies n bytes, n small (an envelope header): a byte loop, like the others here. */
+@inline export function copyBytes(dst: usize, src: usize, n: usize): void {
+  for (let i: usize = 0; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
+}
+
 /** Copies n < 16 bytes (a segment's ragged end) into a block that the caller zeroed. */
 @inline export function copyShort(dst: usize, src: usize, n: usize): void {
   let i: usize = 0;

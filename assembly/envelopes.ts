@@ -10,6 +10,7 @@
 // starts (the header lies just before it).
 
 import { aeadRun } from './batch';
+import { copyBytes } from './bytes';
 
 export const KEY_ENTRY: u32 = 64;
 const DESC_SIZE: usize = 64;
@@ -23,10 +24,6 @@ const NONCE: usize = 12;
 @inline function copyNonce(dst: usize, src: usize): void {
   store<u64>(dst, load<u64>(src));
   store<u32>(dst, load<u32>(src, 8), 8);
-}
-
-@inline function copyBytes(dst: usize, src: usize, n: usize): void {
-  for (let i: usize = 0; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
 }
 
 /**

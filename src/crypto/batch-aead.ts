@@ -35,9 +35,10 @@ export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 
-export function requireBytes(value: unknown, what: string, index: number): asserts value is Uint8Array {
+/** `label` names what `index` counts in the message (an item of the batch, or one of its keys). */
+export function requireBytes(value: unknown, what: string, index: number, label = 'item'): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`item ${index}: ${what} must be a Uint8Array, got ${value === null ? 'null' : typeof value}`);
+    throw new TypeError(`${label} ${index}: ${what} must be a Uint8Array, got ${value === null ? 'null' : typeof value}`);
   }
 }
 
@@ -55,10 +56,10 @@ export function checkSealItem(item: SealItem, index: number): void {
   }
 }
 
-/** Throws a TypeError unless `key` is a Uint8Array, a RangeError unless it has 32 bytes; `what` names it in the message. */
-export function checkKey(key: unknown, index: number, what = 'item'): asserts key is Uint8Array {
-  if (!(key instanceof Uint8Array)) throw new TypeError(`${what} ${index}: key must be a Uint8Array, got ${key === null ? 'null' : typeof key}`);
-  if (key.length !== KEY_BYTES) throw new RangeError(`${what} ${index}: key must be ${KEY_BYTES} bytes, got ${key.length}`);
+/** Throws a TypeError unless `key` is a Uint8Array, a RangeError unless it has 32 bytes (`label`: see requireBytes). */
+export function checkKey(key: unknown, index: number, label = 'item'): asserts key is Uint8Array {
+  requireBytes(key, 'key', index, label);
+  if (key.length !== KEY_BYTES) throw new RangeError(`${label} ${index}: key must be ${KEY_BYTES} bytes, got ${key.length}`);
 }
 
 /**

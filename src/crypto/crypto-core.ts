@@ -172,14 +172,16 @@ class WasmCryptoCore implements CryptoCore {
   }
 
   /**
-   * Reserves the arena of one call, [ descriptors ][ data ][ associated data ], and room for `count`
-   * regions; the views (u8, u32, regions) are current afterwards.
+   * Reserves the arena of one call, [ descriptors ][ tables ][ data ][ associated data ], and room for
+   * `count` regions; the views (u8, u32, regions) are current afterwards. `tableBytes`: room envelope
+   * calls take for their key table and nonces.
    */
-  private callArena(count: number, dataBytes: number, aadBytes: number): { desc: number; dataStart: number; aadBase: number } {
-    const desc = this.reserve(count * DESC_SIZE + dataBytes + aadBytes);
-    const dataStart = desc + count * DESC_SIZE;
+  private callArena(count: number, dataBytes: number, aadBytes: number, tableBytes = 0): { desc: number; tables: number; dataStart: number; aadBase: number } {
+    const desc = this.reserve(count * DESC_SIZE + tableBytes + dataBytes + aadBytes);
+    const tables = desc + count * DESC_SIZE;
+    const dataStart = tables + tableBytes;
     this.regionsFor(count);
-    return { desc, dataStart, aadBase: dataStart + dataBytes };
+    return { desc, tables, dataStart, aadBase: dataStart + dataBytes };
   }
 
   /**
@@ -192,17 +194,11 @@ class WasmCryptoCore implements CryptoCore {
     batch: EnvelopeSealBatch | EnvelopeOpenBatch, nonceBytes: number,
     start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k,
   ) {
-    const count = end - start;
-    const keyCount = batch.keys.length;
-    const tables = keyCount * KEY_ENTRY + nonceBytes;
+    const keyTableBytes = batch.keys.length * KEY_ENTRY;
     const lo = batch.aadStarts[index(start)];
     const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
-    const desc = this.reserve(count * DESC_SIZE + tables + dataBytes + aadBytes);
-    this.regionsFor(count);
-    const keyTable = desc + count * DESC_SIZE;
-    const nonces = keyTable + keyCount * KEY_ENTRY;
-    const dataStart = keyTable + tables;
-    const aadBase = dataStart + dataBytes;
+    const { desc, tables: keyTable, dataStart, aadBase } = this.callArena(end - start, dataBytes, aadBytes, keyTableBytes + nonceBytes);
+    const nonces = keyTable + keyTableBytes;
     const aad = batch.aad;
     // (the usual call covers the whole arena: no subarray view to allocate)
     this.u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);

@@ -14,6 +14,27 @@ export interface EnvelopeSealKey {
   prefix: Uint8Array;
 }
 
+/**
+ * The distinct keys of an envelope batch being built: each key is added the first time one of its
+ * items is, and items refer to it by index (`keys` and `indexOf` give the batch's keys and keyIndexes).
+ */
+export class EnvelopeKeys<Owner extends object, Key> {
+  readonly keys: Key[] = [];
+  private readonly indexes = new Map<Owner, number>();
+
+  /** @param toKey what the batch takes for an owner's key (called once per owner) */
+  constructor(private readonly toKey: (owner: Owner) => Key) {}
+
+  indexOf(owner: Owner): number {
+    let index = this.indexes.get(owner);
+    if (index === undefined) {
+      index = this.keys.push(this.toKey(owner)) - 1;
+      this.indexes.set(owner, index);
+    }
+    return index;
+  }
+}
+
 /** Largest key prefix: the wasm core keeps a key and its prefix in a 64-byte entry. */
 export const MAX_PREFIX_BYTES = 32;
 
@@ -87,7 +108,7 @@ export function checkEnvelopeSealBatch(batch: EnvelopeSealBatch): number {
   const count = checkItems(batch, keys.length, batch.plaintexts, 'plaintext');
   for (let k = 0; k < keys.length; k++) {
     checkKey(keys[k]?.key, k, 'key');
-    if (!(keys[k].prefix instanceof Uint8Array)) throw new TypeError(`key ${k}: prefix must be a Uint8Array`);
+    requireBytes(keys[k].prefix, 'prefix', k, 'key');
     if (keys[k].prefix.length !== prefixBytes) throw new RangeError(`key ${k}: prefix must be ${prefixBytes} bytes, got ${keys[k].prefix.length}`);
   }
   return count;

@@ -4,6 +4,7 @@
 // is opened in one call to the batch cipher of its algorithm; nothing unauthenticated is returned.
 import type { KafkaMessage, Message } from 'kafkajs';
 import { AES_256_GCM, CHACHA20_POLY1305, type AeadRegistry, type AlgorithmId } from '../crypto/index.js';
+import { EnvelopeKeys } from '../crypto/envelope-batch.js';
 import { fieldEnvelope } from '../fields/field-envelope.js';
 import type { FieldMode } from '../fields/field-mode.js';
 import { pathBytes, scanRecord } from '../fields/field-mode.js';
@@ -75,8 +76,7 @@ interface FieldRecord {
 
 /** The envelopes of one algorithm to open in one call (an envelope batch); each distinct key once. */
 interface PendingOpens {
-  keys: Uint8Array[];
-  keyIndexOf: Map<DataKey, number>;
+  keys: EnvelopeKeys<DataKey, Uint8Array>;
   keyIndexes: number[];
   envelopes: Uint8Array[];
   aadStarts: number[];
@@ -84,7 +84,8 @@ interface PendingOpens {
   sealed: Sealed[];
 }
 
-const pendingOpens = (): PendingOpens => ({ keys: [], keyIndexOf: new Map(), keyIndexes: [], envelopes: [], aadStarts: [], aadLengths: [], sealed: [] });
+const keyBytes = (dataKey: DataKey) => dataKey.key;
+const pendingOpens = (): PendingOpens => ({ keys: new EnvelopeKeys(keyBytes), keyIndexes: [], envelopes: [], aadStarts: [], aadLengths: [], sealed: [] });
 
 class NoSubject extends Error {}
 
@@ -216,12 +217,7 @@ export function decryptBatch(messages: readonly KafkaMessage[], context: Decrypt
       const algorithm = envelope[1] as AlgorithmId;
       let group = toOpen.get(algorithm);
       if (!group) toOpen.set(algorithm, (group = pendingOpens()));
-      let keyIndex = group.keyIndexOf.get(sealed.key);
-      if (keyIndex === undefined) {
-        keyIndex = group.keys.push(sealed.key.key) - 1;
-        group.keyIndexOf.set(sealed.key, keyIndex);
-      }
-      group.keyIndexes.push(keyIndex);
+      group.keyIndexes.push(group.keys.indexOf(sealed.key));
       group.envelopes.push(envelope);
       group.aadStarts.push(aadOffset);
       group.aadLengths.push(length);
@@ -230,9 +226,9 @@ export function decryptBatch(messages: readonly KafkaMessage[], context: Decrypt
     }
     for (const [algorithm, group] of toOpen) {
       const started = process.hrtime.bigint();
-      const { keys: groupKeys, keyIndexes, envelopes, aadStarts, aadLengths } = group;
+      const { keyIndexes, envelopes, aadStarts, aadLengths } = group;
       // (a literal, not a spread: see encryptBatch)
-      const opened = context.ciphers.get(algorithm).openEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: groupKeys, keyIndexes, envelopes, aadStarts, aadLengths });
+      const opened = context.ciphers.get(algorithm).openEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: group.keys.keys, keyIndexes, envelopes, aadStarts, aadLengths });
       result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
       for (let k = 0; k < opened.length; k++) {
         const sealed = group.sealed[k];

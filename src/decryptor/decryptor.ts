@@ -7,7 +7,7 @@ import { deadLetter } from '../kafka/dead-letter.js';
 import { decryptorTopicRoles, prepareTopics } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
-import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
+import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { SHREDDED_FIELDS_HEADER, SHREDDED_STATUS, STATUS_HEADER } from '../wire/headers.js';
 import { decryptBatch, type DecryptedBatch, type DecryptedRecord } from './decrypt-batch.js';
 
@@ -60,7 +60,7 @@ export class Decryptor extends RouteProcessor {
       catchUpKeys: () => task.catchUpKeys(),
       fields: this.fields,
     });
-    return decrypted instanceof Promise ? decrypted.then((d) => this.written(batch, d)) : this.written(batch, decrypted);
+    return batchResult(decrypted, (d) => this.written(batch, d));
   }
 
   /** What the transaction of a decrypted batch writes, and what follows its commit. */

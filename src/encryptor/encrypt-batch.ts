@@ -4,7 +4,7 @@
 // cipher of its key's algorithm.
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AeadRegistry, AlgorithmId } from '../crypto/index.js';
-import type { EnvelopeSealKey } from '../crypto/envelope-batch.js';
+import { EnvelopeKeys, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { recordBytes } from '../kafka/transactions.js';
@@ -57,9 +57,7 @@ export function keyRecordMessage(record: KeyRecord, partition: number): Message 
 
 /** The envelopes of one algorithm to seal in one call (an envelope batch), and the output record each belongs to. */
 interface PendingSeals {
-  /** The distinct keys, each once, and where each is in `keys`. */
-  keys: EnvelopeSealKey[];
-  keyIndexOf: Map<DataKey, number>;
+  keys: EnvelopeKeys<DataKey, EnvelopeSealKey>;
   keyIndexes: number[];
   plaintexts: Uint8Array[];
   aadStarts: number[];
@@ -67,7 +65,7 @@ interface PendingSeals {
   outputIndexes: number[];
 }
 
-const pendingSeals = (): PendingSeals => ({ keys: [], keyIndexOf: new Map(), keyIndexes: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [] });
+const pendingSeals = (): PendingSeals => ({ keys: new EnvelopeKeys(sealKeyOf), keyIndexes: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [] });
 
 /** Each data key as an envelope batch takes it (the key and its envelope header prefix), made once per key. */
 const sealKeys = new WeakMap<DataKey, EnvelopeSealKey>();
@@ -99,14 +97,9 @@ function unchanged(message: KafkaMessage, partition: number, value: Buffer | nul
  * which the cipher writes, then the subject [and field path]. Returns the arena offset after it.
  */
 function addSeal(group: PendingSeals, arena: Uint8Array, at: number, dataKey: DataKey, subject: Uint8Array, plaintext: Uint8Array, outputIndex: number, path?: Uint8Array): number {
-  let keyIndex = group.keyIndexOf.get(dataKey);
-  if (keyIndex === undefined) {
-    keyIndex = group.keys.push(sealKeyOf(dataKey)) - 1;
-    group.keyIndexOf.set(dataKey, keyIndex);
-  }
   const length = aadLength(subject.length, path);
   writeAadTail(arena, subject, path, at + ENVELOPE_HEADER_BYTES);
-  group.keyIndexes.push(keyIndex);
+  group.keyIndexes.push(group.keys.indexOf(dataKey));
   group.plaintexts.push(plaintext);
   group.aadStarts.push(at);
   group.aadLengths.push(length);
@@ -263,8 +256,8 @@ function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, p
     const started = process.hrtime.bigint();
     // (a literal, not a spread of group: a spread object's shape made every access to it slow, about
     // 25 us a batch, which small batches at low rates pay in latency)
-    const { keys: groupKeys, keyIndexes, plaintexts, aadStarts, aadLengths } = group;
-    const sealed = context.ciphers.get(algorithm).sealEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: groupKeys, keyIndexes, plaintexts, aadStarts, aadLengths });
+    const { keyIndexes, plaintexts, aadStarts, aadLengths } = group;
+    const sealed = context.ciphers.get(algorithm).sealEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: group.keys.keys, keyIndexes, plaintexts, aadStarts, aadLengths });
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
     sealedOf.set(group, sealed);
     if (fields) continue;

@@ -6,7 +6,7 @@ import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { encryptorTopicRoles, keysTopicConfig, prepareTopics } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
-import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
+import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { commitTransaction } from '../kafka/transactions.js';
 import { encryptBatch, keyRecordMessage, type EncryptedBatch } from './encrypt-batch.js';
 import { ROLL_MARKER_KEY, SegmentRoller } from './segment-roll.js';
@@ -50,7 +50,7 @@ export class Encryptor extends RouteProcessor {
       maxRecordBytes,
       fields: this.fields,
     });
-    return encrypted instanceof Promise ? encrypted.then((e) => this.written(batch, task, e)) : this.written(batch, task, encrypted);
+    return batchResult(encrypted, (e) => this.written(batch, task, e));
   }
 
   /** What the transaction of an encrypted batch writes, and what follows its commit. */

@@ -19,12 +19,21 @@ export interface BatchResult {
   aborted?(): void;
 }
 
-/** `heartbeat` keeps the group membership alive during a long batch (an application's slow handler). */
 /** Fetch limits of the input consumer (see the constructor). */
 export const FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const FETCH_BYTES = 16 * 1024 * 1024;
 
+/** `heartbeat` keeps the group membership alive during a long batch (an application's slow handler). */
 export type BatchHandler = (batch: Batch, task: PartitionTask, heartbeat: () => Promise<void>) => BatchResult | Promise<BatchResult>;
+
+/**
+ * A handler's result from its batch function's: at once when that returned its value (every key in
+ * memory), later when it returned a promise. A handler that stays synchronous is not made to wait for
+ * a turn of the event loop (see onBatch).
+ */
+export function batchResult<T>(processed: T | Promise<T>, toResult: (processed: T) => BatchResult): BatchResult | Promise<BatchResult> {
+  return processed instanceof Promise ? processed.then(toResult) : toResult(processed);
+}
 
 export interface StreamProcessorOptions {
   name: string;
