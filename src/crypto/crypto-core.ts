@@ -1,12 +1,13 @@
 // Host side of the WebAssembly ChaCha20-Poly1305 core: lays a batch out in the module's arena, makes
-// one call (per 32 MiB of batch), copies the results out.
+// one call (per 32 MiB of item batch, per 256 KiB of envelope batch), copies the results out.
 //
 // Arena layout per call (see assembly/batch.ts for the descriptor fields):
 //   [ descriptors: count * 64 ][ data: per item prefix || text || tag ][ aad of every item ]
 // Item batches (sealBatch/openBatch) copy each item's parts in. Envelope batches (envelope-batch.ts)
-// add a key table (each distinct key once) and, to seal, the nonces (from the CSPRNG, in one piece)
-// after the descriptors; they copy the caller's associated-data arena in one piece, and the module
-// writes every header and fills in every descriptor's key and nonce (assembly/envelopes.ts).
+// put a key table (each distinct key once, written once per batch) before their calls and, to seal,
+// the nonces (from the CSPRNG, in one piece) after the descriptors; each call copies its span of the
+// caller's associated-data arena in one piece, and the module writes every header and fills in every
+// descriptor's key and nonce (assembly/envelopes.ts).
 // The data region is already in output order, so every result is copied out once, in slices of about
 // 64 KiB of consecutive items, and is a view of such a fresh copy (see ResultSlabs): results never
 // alias wasm memory, which the next batch overwrites. (One slice for a whole batch of 16 MB cost more
@@ -36,6 +37,23 @@ const STATUS_OK = 0;
 const CALL_BYTES_LIMIT = 32 * 1024 * 1024;
 /** Target size of one output slice. */
 const OUT_CHUNK = 64 * 1024;
+
+/**
+ * Envelope batches go to the module in calls of about this many arena bytes, one after the other in
+ * the same region after the batch's key table (written once): the module's working set then stays in
+ * the CPU cache, and its memory small, where one call per batch (4 MiB fetches make batches of about
+ * 13k records) wrote and read several MiB of arena per batch.
+ */
+const ENVELOPE_CALL_BYTES = 256 * 1024;
+
+/** Items start..end of an envelope batch, sealed or opened in one call. */
+interface EnvelopeCall {
+  start: number;
+  end: number;
+  dataBytes: number;
+  aadBytes: number;
+  nonceBytes: number;
+}
 
 class WasmCryptoCore implements CryptoCore {
   readonly algorithm = 'chacha20-poly1305' as const;
@@ -74,27 +92,45 @@ class WasmCryptoCore implements CryptoCore {
   sealEnvelopes(batch: EnvelopeSealBatch): Buffer[] {
     const count = checkEnvelopeSealBatch(batch);
     const results = new Array<Buffer>(count);
-    const { plaintexts } = batch;
-    const headerBytes = batch.prefixBytes + NONCE_BYTES;
-    this.inCalls(count, (i) => headerBytes + plaintexts[i].length + TAG_BYTES, arenaBytes(batch), (start, end, dataBytes, aadBytes) =>
-      this.sealEnvelopeCall(batch, start, end, dataBytes, aadBytes, results));
+    const { plaintexts, keys } = batch;
+    const envelopeBytes = batch.prefixBytes + NONCE_BYTES + TAG_BYTES; // beyond the plaintext
+    const calls = this.envelopeCalls(count, (i) => envelopeBytes + plaintexts[i].length, arenaBytes(batch), NONCE_BYTES);
+    this.withKeyTable(
+      calls,
+      keys.length,
+      (u8, keyTable) => {
+        for (let k = 0; k < keys.length; k++) {
+          u8.set(keys[k].key, keyTable + k * KEY_ENTRY);
+          u8.set(keys[k].prefix, keyTable + k * KEY_ENTRY + 32);
+        }
+      },
+      (keyTable, call) => this.sealEnvelopeCall(batch, keyTable, call, results),
+    );
     return results;
   }
 
   openEnvelopes(batch: EnvelopeOpenBatch): (Buffer | null)[] {
     const count = checkEnvelopeOpenBatch(batch);
     const results = new Array<Buffer | null>(count).fill(null);
-    const { envelopes, prefixBytes } = batch;
+    const { envelopes, prefixBytes, keys } = batch;
     // Envelopes too short to hold a tag never reach the module.
     const indexes = wellFormedIndexes(count, (i) => canHoldEnvelope(envelopes[i], prefixBytes));
     const index = indexes === null ? (k: number) => k : (k: number) => indexes[k];
-    this.inCalls(indexes?.length ?? count, (k) => envelopes[index(k)].length, arenaBytes(batch, index), (start, end, dataBytes, aadBytes) =>
-      this.openEnvelopeCall(batch, index, start, end, dataBytes, aadBytes, results));
+    const calls = this.envelopeCalls(indexes?.length ?? count, (k) => envelopes[index(k)].length, arenaBytes(batch, index), 0);
+    this.withKeyTable(
+      calls,
+      keys.length,
+      (u8, keyTable) => {
+        for (let k = 0; k < keys.length; k++) u8.set(keys[k], keyTable + k * KEY_ENTRY);
+      },
+      (keyTable, call) => this.openEnvelopeCall(batch, index, keyTable, call, results),
+    );
     return results;
   }
 
   /**
-   * Splits items 0..count into runs whose arena need stays under CALL_BYTES_LIMIT (usually one run).
+   * Splits items 0..count into runs whose arena need stays under `limit` (per item: its descriptor,
+   * `itemBytes` more, its data and associated data), usually one run; an item over the limit runs alone.
    * aadBytesOf(i, first): what item i adds to its run's associated data (first: it opens the run).
    */
   private inCalls(
@@ -102,13 +138,16 @@ class WasmCryptoCore implements CryptoCore {
     dataBytesOf: (i: number) => number,
     aadBytesOf: (i: number, first: boolean) => number,
     call: (start: number, end: number, dataBytes: number, aadBytes: number) => void,
+    limit = CALL_BYTES_LIMIT,
+    itemBytes = 0,
   ): void {
+    const perItem = DESC_SIZE + itemBytes;
     let start = 0, dataBytes = 0, aadBytes = 0;
     for (let i = 0; i < count; i++) {
       const data = dataBytesOf(i);
       let aad = aadBytesOf(i, i === start);
-      const total = (i - start) * DESC_SIZE + dataBytes + aadBytes;
-      if (i > start && total + DESC_SIZE + data + aad > CALL_BYTES_LIMIT) {
+      const total = (i - start) * perItem + dataBytes + aadBytes;
+      if (i > start && total + perItem + data + aad > limit) {
         call(start, i, dataBytes, aadBytes);
         start = i;
         dataBytes = aadBytes = 0;
@@ -160,8 +199,8 @@ class WasmCryptoCore implements CryptoCore {
         data += regions[i - start];
       }
       this.core.sealBatch(desc, count);
-      this.copyOut(dataStart, count, (k, buffer, offset) => {
-        results[start + k] = new Uint8Array(buffer, offset, regions[k]);
+      this.copyOut(dataStart, count, (buffer, offset, first, last) => {
+        for (let k = first; k < last; offset += regions[k++]) results[start + k] = new Uint8Array(buffer, offset, regions[k]);
       });
       sealed = true;
     } finally {
@@ -184,40 +223,69 @@ class WasmCryptoCore implements CryptoCore {
     return { desc, tables, dataStart, aadBase: dataStart + dataBytes };
   }
 
-  /**
-   * The arena of an envelope call: [ descriptors ][ key table ][ nonces (sealing) ][ data ][ associated
-   * data ], with the batch's associated data copied in, in one copy of the span items start..end use:
-   * item k's lies at aadBase + aadStarts[index(k)] - lo. The caller writes the key table, inside the
-   * try that wipes it.
-   */
-  private envelopeArena(
-    batch: EnvelopeSealBatch | EnvelopeOpenBatch, nonceBytes: number,
-    start: number, end: number, dataBytes: number, aadBytes: number, index = (k: number) => k,
-  ) {
-    const keyTableBytes = batch.keys.length * KEY_ENTRY;
-    const lo = batch.aadStarts[index(start)];
-    const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
-    const { desc, tables: keyTable, dataStart, aadBase } = this.callArena(end - start, dataBytes, aadBytes, keyTableBytes + nonceBytes);
-    const nonces = keyTable + keyTableBytes;
-    const aad = batch.aad;
-    // (the usual call covers the whole arena: no subarray view to allocate)
-    this.u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);
-    return { desc, keyTable, nonces, dataStart, aadBase, lo };
+  /** The calls of an envelope batch (see ENVELOPE_CALL_BYTES); `nonceBytes`: arena bytes per item for its nonce. */
+  private envelopeCalls(count: number, dataBytesOf: (k: number) => number, aadBytesOf: (k: number, first: boolean) => number, nonceBytes: number): EnvelopeCall[] {
+    const calls: EnvelopeCall[] = [];
+    this.inCalls(count, dataBytesOf, aadBytesOf, (start, end, dataBytes, aadBytes) => {
+      calls.push({ start, end, dataBytes, aadBytes, nonceBytes: (end - start) * nonceBytes });
+    }, ENVELOPE_CALL_BYTES, nonceBytes);
+    return calls;
   }
 
-  private sealEnvelopeCall(batch: EnvelopeSealBatch, start: number, end: number, dataBytes: number, aadBytes: number, results: Buffer[]): void {
-    const { keys, keyIndexes, plaintexts, aadStarts, aadLengths, prefixBytes } = batch;
+  /**
+   * Lays out [ key table ][ one call's arena ], writes the key table once (writeKeys) and makes the
+   * calls one after the other in the same region after it; the key table is wiped however they end.
+   */
+  private withKeyTable(
+    calls: readonly EnvelopeCall[], keyCount: number,
+    writeKeys: (u8: Uint8Array, keyTable: number) => void,
+    run: (keyTable: number, call: EnvelopeCall) => void,
+  ): void {
+    let largest = 0, most = 0;
+    for (const { start, end, dataBytes, aadBytes, nonceBytes } of calls) {
+      largest = Math.max(largest, (end - start) * DESC_SIZE + nonceBytes + dataBytes + aadBytes);
+      most = Math.max(most, end - start);
+    }
+    const keyTableBytes = keyCount * KEY_ENTRY;
+    const keyTable = this.reserve(keyTableBytes + largest);
+    this.regionsFor(most);
+    try {
+      writeKeys(this.u8, keyTable);
+      for (const call of calls) run(keyTable, call);
+    } finally {
+      this.u8.fill(0, keyTable, keyTable + keyTableBytes);
+    }
+  }
+
+  /**
+   * The arena of an envelope call, after the key table: [ descriptors ][ nonces (sealing) ][ data ][
+   * associated data ], with the batch's associated data copied in, in one copy of the span its items
+   * use: item k's lies at aadBase + aadStarts[index(k)] - lo.
+   */
+  private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, keyTable: number, call: EnvelopeCall, index = (k: number) => k) {
+    const { start, end, dataBytes, aadBytes, nonceBytes } = call;
+    const desc = keyTable + batch.keys.length * KEY_ENTRY;
+    const nonces = desc + (end - start) * DESC_SIZE;
+    const dataStart = nonces + nonceBytes;
+    const aadBase = dataStart + dataBytes;
+    const lo = batch.aadStarts[index(start)];
+    const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
+    const aad = batch.aad;
+    // (a call that covers the whole arena needs no subarray view)
+    this.u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);
+    return { desc, nonces, dataStart, aadBase, lo };
+  }
+
+  private sealEnvelopeCall(batch: EnvelopeSealBatch, keyTable: number, call: EnvelopeCall, results: Buffer[]): void {
+    const { keyIndexes, plaintexts, aadStarts, aadLengths, prefixBytes } = batch;
+    const { start, end, dataBytes, aadBytes } = call;
     const headerBytes = prefixBytes + NONCE_BYTES;
     const count = end - start;
-    const { desc, keyTable, nonces, dataStart, aadBase, lo } = this.envelopeArena(batch, count * NONCE_BYTES, start, end, dataBytes, aadBytes);
+    const { desc, nonces, dataStart, aadBase, lo } = this.envelopeArena(batch, keyTable, call);
     const { u8, u32, regions } = this;
     let sealed = false;
     try {
-      for (let k = 0; k < keys.length; k++) {
-        u8.set(keys[k].key, keyTable + k * KEY_ENTRY);
-        u8.set(keys[k].prefix, keyTable + k * KEY_ENTRY + 32);
-      }
-      this.nonces.fill(u8, nonces, count * NONCE_BYTES);
+      this.nonces.fill(u8, nonces, call.nonceBytes);
       let data = dataStart;
       for (let i = start, d = desc; i < end; i++, d += DESC_SIZE) {
         const text = plaintexts[i];
@@ -228,28 +296,24 @@ class WasmCryptoCore implements CryptoCore {
         data += regions[i - start];
       }
       this.core.sealEnvelopes(desc, count, keyTable, nonces, prefixBytes);
-      this.copyOut(dataStart, count, (k, buffer, offset) => {
-        results[start + k] = Buffer.from(buffer, offset, regions[k]);
+      this.copyOut(dataStart, count, (buffer, offset, first, last) => {
+        for (let k = first; k < last; offset += regions[k++]) results[start + k] = Buffer.from(buffer, offset, regions[k]);
       });
       sealed = true;
     } finally {
-      u8.fill(0, keyTable, keyTable + keys.length * KEY_ENTRY); // keys
       u8.fill(0, aadBase, aadBase + aadBytes); // subject ids
       if (!sealed) u8.fill(0, desc, dataStart + dataBytes); // plaintexts the module may not have reached
     }
   }
 
-  private openEnvelopeCall(
-    batch: EnvelopeOpenBatch, index: (k: number) => number, start: number, end: number, dataBytes: number,
-    aadBytes: number, results: (Buffer | null)[],
-  ): void {
-    const { keys, keyIndexes, envelopes, aadStarts, aadLengths, prefixBytes } = batch;
+  private openEnvelopeCall(batch: EnvelopeOpenBatch, index: (k: number) => number, keyTable: number, call: EnvelopeCall, results: (Buffer | null)[]): void {
+    const { keyIndexes, envelopes, aadStarts, aadLengths, prefixBytes } = batch;
+    const { start, end, aadBytes } = call;
     const headerBytes = prefixBytes + NONCE_BYTES;
     const count = end - start;
-    const { desc, keyTable, aadBase, dataStart, lo } = this.envelopeArena(batch, 0, start, end, dataBytes, aadBytes, index);
+    const { desc, aadBase, dataStart, lo } = this.envelopeArena(batch, keyTable, call, index);
     const { u8, u32, regions } = this;
     try {
-      for (let k = 0; k < keys.length; k++) u8.set(keys[k], keyTable + k * KEY_ENTRY);
       let data = dataStart;
       for (let k = start, d = desc; k < end; k++, d += DESC_SIZE) {
         const i = index(k);
@@ -264,7 +328,7 @@ class WasmCryptoCore implements CryptoCore {
         results[index(start + k)] = Buffer.from(buffer, offset + headerBytes, regions[k] - headerBytes - TAG_BYTES);
       });
     } finally {
-      u8.fill(0, desc, aadBase + aadBytes); // keys, plaintexts and subject ids
+      u8.fill(0, desc, aadBase + aadBytes); // plaintexts and subject ids
     }
   }
 
@@ -275,25 +339,26 @@ class WasmCryptoCore implements CryptoCore {
   /** copyOut after an open call: only the items whose status says they authenticated are emitted. */
   private copyOutAuthentic(desc: number, from: number, count: number, emit: (k: number, buffer: ArrayBuffer, offset: number) => void): void {
     const status = (desc >>> 2) + 15; // u32 index of item 0's status word (byte 60)
-    const u32 = this.u32;
-    this.copyOut(from, count, (k, buffer, offset) => {
-      if (u32[status + k * (DESC_SIZE >>> 2)] === STATUS_OK) emit(k, buffer, offset);
+    const { u32, regions } = this;
+    this.copyOut(from, count, (buffer, offset, first, last) => {
+      for (let k = first; k < last; offset += regions[k++]) if (u32[status + k * (DESC_SIZE >>> 2)] === STATUS_OK) emit(k, buffer, offset);
     });
   }
 
-  /** Copies the regions of `count` items from `from` out of wasm memory, a slice per ~OUT_CHUNK bytes. */
-  private copyOut(from: number, count: number, emit: (k: number, buffer: ArrayBuffer, offset: number) => void): void {
+  /**
+   * Copies the regions of `count` items from `from` out of wasm memory, a slice per ~OUT_CHUNK bytes:
+   * items first..last-1 of a slice lie in `buffer` from `offset` on, one after the other. (A call per
+   * slice, not per item: the caller's own loop makes each item's view.)
+   */
+  private copyOut(from: number, count: number, emitSlice: (buffer: ArrayBuffer, offset: number, first: number, last: number) => void): void {
     const { u8, regions } = this;
-    for (let k = 0; k < count;) {
-      let last = k, bytes = 0;
+    for (let first = 0; first < count;) {
+      let last = first, bytes = 0;
       do bytes += regions[last++]; while (last < count && bytes < OUT_CHUNK);
       const out = this.results.copy(u8, from, bytes);
-      const buffer = out.buffer as ArrayBuffer;
-      for (let offset = out.byteOffset; k < last; k++) {
-        emit(k, buffer, offset);
-        offset += regions[k];
-      }
+      emitSlice(out.buffer as ArrayBuffer, out.byteOffset, first, last);
       from += bytes;
+      first = last;
     }
   }
 
