@@ -7,6 +7,7 @@ import type { AeadRegistry, AlgorithmId } from '../crypto/index.js';
 import { EnvelopeKeys, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
+import { renew, subjectSlots, type SubjectSlot } from './subject-slots.js';
 import { recordBytes } from '../kafka/transactions.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_AT, ENVELOPE_OVERHEAD, envelopePrefix, writeAadTail } from '../wire/envelope.js';
@@ -57,6 +58,7 @@ export function keyRecordMessage(record: KeyRecord, partition: number): Message 
 
 /** The envelopes of one algorithm to seal in one call (an envelope batch), and the output record each belongs to. */
 interface PendingSeals {
+  algorithm: AlgorithmId;
   keys: EnvelopeKeys<DataKey, EnvelopeSealKey>;
   keyIndexes: number[];
   plaintexts: Uint8Array[];
@@ -65,7 +67,7 @@ interface PendingSeals {
   outputIndexes: number[];
 }
 
-const pendingSeals = (): PendingSeals => ({ keys: new EnvelopeKeys(sealKeyOf), keyIndexes: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [] });
+const pendingSeals = (algorithm: AlgorithmId): PendingSeals => ({ algorithm, keys: new EnvelopeKeys(sealKeyOf), keyIndexes: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [] });
 
 /** Each data key as an envelope batch takes it (the key and its envelope header prefix), made once per key. */
 const sealKeys = new WeakMap<DataKey, EnvelopeSealKey>();
@@ -96,10 +98,10 @@ function unchanged(message: KafkaMessage, partition: number, value: Buffer | nul
  * Adds one envelope to seal, whose associated data is laid out at `at` in the arena: the header,
  * which the cipher writes, then the subject [and field path]. Returns the arena offset after it.
  */
-function addSeal(group: PendingSeals, arena: Uint8Array, at: number, dataKey: DataKey, subject: Uint8Array, plaintext: Uint8Array, outputIndex: number, path?: Uint8Array): number {
+function addSeal(group: PendingSeals, arena: Uint8Array, at: number, keyIndex: number, subject: Uint8Array, plaintext: Uint8Array, outputIndex: number, path?: Uint8Array): number {
   const length = aadLength(subject.length, path);
   writeAadTail(arena, subject, path, at + ENVELOPE_HEADER_BYTES);
-  group.keyIndexes.push(group.keys.indexOf(dataKey));
+  group.keyIndexes.push(keyIndex);
   group.plaintexts.push(plaintext);
   group.aadStarts.push(at);
   group.aadLengths.push(length);
@@ -109,9 +111,13 @@ function addSeal(group: PendingSeals, arena: Uint8Array, at: number, dataKey: Da
 
 /** What the first pass over a batch finds out, per record. */
 interface BatchPlan {
-  /** Subject bytes and their map key (undefined: no subject, or field mode could not read the record). */
+  batch: number;
+  /** Each record's subject and its slot (undefined: no subject, or field mode could not read the record). */
   subjectOf: (Uint8Array | undefined)[];
-  idOf: (string | undefined)[];
+  slotOf: (SubjectSlot | undefined)[];
+  /** The distinct subjects' bytes and map keys (as PartitionKeys.load takes them). */
+  subjects: Uint8Array[];
+  ids: string[];
   /** Field mode: the record's JSON scan, or why it cannot be processed. */
   scanOf: (FieldRecordScan | undefined)[];
   problemOf: (string | undefined)[];
@@ -126,13 +132,17 @@ interface BatchPlan {
  */
 export function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): EncryptedBatch | Promise<EncryptedBatch> {
   const plan = planBatch(messages, context);
-  const loading = context.keys.load(plan.subjectOf, plan.idOf);
+  const loading = context.keys.load(plan.subjects, plan.ids);
   return loading ? loading.then(() => sealBatch(messages, context, plan)) : sealBatch(messages, context, plan);
 }
 
-function planBatch(messages: readonly KafkaMessage[], { fields }: EncryptContext): BatchPlan {
+function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptContext): BatchPlan {
+  const slots = subjectSlots(keys);
+  const batch = slots.beginBatch();
   const subjectOf: (Uint8Array | undefined)[] = new Array(messages.length);
-  const idOf: (string | undefined)[] = new Array(messages.length);
+  const slotOf: (SubjectSlot | undefined)[] = new Array(messages.length);
+  const subjects: Uint8Array[] = [];
+  const ids: string[] = [];
   const scanOf: (FieldRecordScan | undefined)[] = fields ? new Array(messages.length) : [];
   const problemOf: (string | undefined)[] = fields ? new Array(messages.length) : [];
   let aadBytes = 0;
@@ -156,17 +166,23 @@ function planBatch(messages: readonly KafkaMessage[], { fields }: EncryptContext
       if (!key || key.length === 0) continue;
       subject = key;
     }
+    const id = subjectId(subject);
+    const slot = slots.take(id, batch);
+    if (slot.records++ === 0) {
+      subjects.push(subject);
+      ids.push(id);
+    }
     subjectOf[i] = subject;
-    idOf[i] = subjectId(subject);
+    slotOf[i] = slot;
     if (!fields) aadBytes += aadLength(subject.length);
   }
-  return { subjectOf, idOf, scanOf, problemOf, aadBytes };
+  return { batch, subjectOf, slotOf, subjects, ids, scanOf, problemOf, aadBytes };
 }
 
 /** The second pass, once every subject of the batch is loaded: keys, seals, outputs. */
 function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch {
   const { keys, partition, topic, fields } = context;
-  const { subjectOf, idOf, scanOf, problemOf, aadBytes } = plan;
+  const { batch, subjectOf, slotOf, scanOf, problemOf, aadBytes } = plan;
   const result: EncryptedBatch = {
     outputs: [],
     keyRecords: [],
@@ -174,6 +190,8 @@ function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, p
     stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0 },
   };
   const toSeal = new Map<AlgorithmId, PendingSeals>();
+  // (the group of the last key: consecutive records usually share the algorithm)
+  let lastGroup: PendingSeals | undefined;
   const pendingFields: PendingFields[] = [];
   // Every envelope's associated data (header || subject [|| 0x00 || field path]) in one allocation;
   // its first 22 bytes are also the envelope header placed before the ciphertext.
@@ -181,15 +199,22 @@ function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, p
   let aadOffset = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
+    const slot = slotOf[i];
     const subject = subjectOf[i];
-    if (!subject) {
+    if (!slot || !subject) {
       // (the empty key is also reserved in the keys topic, see segment-roll.ts)
       const reason = problemOf[i] ?? (message.key ? 'no subject: the record key is empty' : 'no subject: the record key is null');
       result.deadLetters.push(deadLetter(message, topic, partition, reason));
       continue;
     }
+    if (slot.batch !== batch) renew(slot, batch); // (another batch of these keys overlapped this one)
     if (isForgetRequest(message.headers)) {
-      result.keyRecords.push(keys.forget(subject, Number(message.timestamp)));
+      const forgotten = keys.forget(subject, Number(message.timestamp));
+      slot.looked = true;
+      slot.key = undefined;
+      slot.forgottenAt = forgotten.forgottenAt;
+      slot.keyIndex = -1;
+      result.keyRecords.push(forgotten);
       result.outputs.push(unchanged(message, partition, null)); // the forget marker, for consumers to purge projections
       result.stats.forgotten++;
       continue;
@@ -215,19 +240,26 @@ function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, p
     }
 
     let dataKey: DataKey | undefined;
+    let bornShredded = false;
     try {
-      const known = keys.lookup(subject, idOf[i]);
-      if (known.forgottenAt !== undefined && Number(message.timestamp) <= known.forgottenAt) {
+      if (!slot.looked) {
+        const known = keys.lookup(subject, slot.id);
+        slot.key = known.key;
+        slot.forgottenAt = known.forgottenAt;
+        slot.looked = true;
+      }
+      if (slot.forgottenAt !== undefined && Number(message.timestamp) <= slot.forgottenAt) {
         // Produced before its subject was forgotten (on another route, or late): sealed under a key
         // that is never stored, so it is born shredded instead of readable under the new key.
         dataKey = MasterKey.newDataKey(context.algorithm);
+        bornShredded = true;
         result.stats.bornShredded++;
       } else {
-        dataKey = known.key;
+        dataKey = slot.key;
         if (!dataKey) {
-          const created = keys.createKey(subject, context.algorithm, context.now(), idOf[i]);
+          const created = keys.createKey(subject, context.algorithm, context.now(), slot.id);
           result.keyRecords.push(created.record);
-          dataKey = created.key;
+          dataKey = slot.key = created.key;
           result.stats.keysCreated++;
         }
       }
@@ -235,17 +267,26 @@ function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, p
       result.deadLetters.push(deadLetter(message, topic, partition, `key unavailable: ${(err as Error).message}`));
       continue;
     }
-    let group = toSeal.get(dataKey.algorithm);
-    if (!group) toSeal.set(dataKey.algorithm, (group = pendingSeals()));
+    let group = lastGroup;
+    if (group?.algorithm !== dataKey.algorithm) {
+      group = toSeal.get(dataKey.algorithm);
+      if (!group) toSeal.set(dataKey.algorithm, (group = pendingSeals(dataKey.algorithm)));
+      lastGroup = group;
+    }
+    // (the subject's key index, found once: a born-shredded record's key is its own)
+    let keyIndex: number;
+    if (bornShredded) keyIndex = group.keys.indexOf(dataKey);
+    else if (slot.keyIndex >= 0) keyIndex = slot.keyIndex;
+    else keyIndex = slot.keyIndex = group.keys.indexOf(dataKey);
     const outputIndex = result.outputs.length;
     if (scan && spans) {
       pendingFields.push({ outputIndex, message, text: scan.text, spans, group, firstItem: group.keyIndexes.length });
       for (const span of spans) {
         const plaintext = Buffer.from(scan.text.slice(span.start, span.end), 'utf8');
-        aadOffset = addSeal(group, aadArena, aadOffset, dataKey, subject, plaintext, outputIndex, pathBytes(span.path));
+        aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, plaintext, outputIndex, pathBytes(span.path));
       }
     } else {
-      aadOffset = addSeal(group, aadArena, aadOffset, dataKey, subject, message.value, outputIndex);
+      aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, message.value, outputIndex);
     }
     result.outputs.push(unchanged(message, partition, null));
     result.stats.encrypted++;

@@ -64,6 +64,82 @@ describe('encryptBatch and decryptBatch', function () {
     expect(nonces.size, 'distinct nonces').to.equal(inputs.length);
   });
 
+  it('within one batch, a forget splits its subject between two keys; a record produced before it is born shredded', async () => {
+    const now = Date.now();
+    const at = (key: string, value: Buffer | null, timestamp: number, offset: number, headers = {}): KafkaMessage =>
+      ({ key: Buffer.from(key), value, headers, timestamp: String(timestamp), offset: String(offset), attributes: 0 }) as KafkaMessage;
+    const values = Array.from({ length: 8 }, () => randomBytes(50));
+    const inputs = [
+      at('split', values[0], now - 1000, 0),
+      at('other', values[1], now - 1000, 1),
+      at('split', values[2], now - 900, 2),
+      at('split', null, now - 500, 3, { 'shredder.command': 'forget' }),
+      at('split', values[4], now, 4),
+      at('split', values[5], now - 600, 5), // produced before the forget, read after it
+      at('other', values[6], now, 6),
+      at('split', values[7], now, 7),
+    ];
+    const encrypted = await encryptBatch(inputs, context(1));
+    await keys.commit(undefined);
+    expect(encrypted.stats).to.include({ keysCreated: 3, forgotten: 1, bornShredded: 1 });
+    expect(encrypted.keyRecords.map((r) => `${Buffer.from(r.subject)}:${r.value === null ? 'tombstone' : 'key'}`)).to.deep.equal(['split:key', 'other:key', 'split:tombstone', 'split:key']);
+    expect(encrypted.outputs).to.have.length(8);
+    expect(encrypted.outputs[3].value, 'the forget marker').to.equal(null);
+    const keyIdOf = (i: number) => Buffer.from(parseEnvelope(encrypted.outputs[i].value as Buffer).keyId).toString('hex');
+    const live = keys.liveKey(Buffer.from('split'))!;
+    const second = Buffer.from(live.keyId).toString('hex');
+    expect(keyIdOf(0)).to.equal(keyIdOf(2));
+    expect(keyIdOf(0)).to.not.equal(second);
+    expect([keyIdOf(4), keyIdOf(7)]).to.deep.equal([second, second]);
+    expect(keyIdOf(5)).to.not.be.oneOf([keyIdOf(0), second]);
+    expect(keyIdOf(1)).to.equal(keyIdOf(6));
+    for (const i of [4, 7]) {
+      const envelope = parseEnvelope(encrypted.outputs[i].value as Buffer);
+      const opened = referenceOpen('chacha20-poly1305', live.key, envelope.nonce, envelopeAad(envelope.header, Buffer.from('split')), envelope.sealed);
+      expect(Buffer.compare(opened!, values[i]), `record ${i}`).to.equal(0);
+    }
+  });
+
+  it('keeps each batch to its own subjects\' keys when two batches of one partition overlap (both waiting for the store)', async () => {
+    const masterKey = new MasterKey(randomBytes(32), 1);
+    const own = new PartitionKeys(0, store, masterKey);
+    const now = Date.now();
+    const record = (subject: string, offset: number, forget = false): KafkaMessage =>
+      ({ key: Buffer.from(subject), value: forget ? null : randomBytes(30), headers: forget ? { 'shredder.command': 'forget' } : {}, timestamp: String(now + offset), offset: String(offset), attributes: 0 }) as KafkaMessage;
+    const subjects = ['overlap-x', 'overlap-y', 'overlap-z'];
+    const first = [record(subjects[0], 0), record(subjects[1], 1), record(subjects[0], 2), record(subjects[2], 3)];
+    const second = [record(subjects[2], 10), record(subjects[0], 11), record(subjects[0], 12, true), record(subjects[0], 13), record(subjects[1], 14)];
+    const ownContext = { ...context(1), keys: own };
+    // neither batch's subjects are in memory yet: both wait for the store, and their plans overlap
+    const pending = [encryptBatch(first, ownContext), encryptBatch(second, ownContext)];
+    expect(pending.every((p) => p instanceof Promise)).to.equal(true);
+    const results = await Promise.all(pending);
+    await own.commit(undefined);
+    const keysById = new Map<string, { subject: string; key: Uint8Array }>();
+    for (const r of results.flatMap((e) => e.keyRecords)) {
+      if (r.value === null) continue;
+      const dataKey = masterKey.unwrap(r.subject, r.value);
+      keysById.set(Buffer.from(dataKey.keyId).toString('hex'), { subject: Buffer.from(r.subject).toString(), key: dataKey.key });
+    }
+    let opened = 0;
+    [first, second].forEach((inputs, b) => {
+      expect(results[b].deadLetters, `batch ${b}`).to.deep.equal([]);
+      results[b].outputs.forEach((output, i) => {
+        if (output.value === null) return; // the forget marker
+        const envelope = parseEnvelope(output.value as Buffer);
+        const known = keysById.get(Buffer.from(envelope.keyId).toString('hex'));
+        if (!known) return; // born shredded: its key was never stored
+        const what = `batch ${b} record ${i}`;
+        expect(known.subject, what).to.equal(inputs[i].key!.toString());
+        const plaintext = referenceOpen('chacha20-poly1305', known.key, envelope.nonce, envelopeAad(envelope.header, inputs[i].key!), envelope.sealed);
+        expect(Buffer.compare(plaintext!, inputs[i].value!), what).to.equal(0);
+        opened++;
+      });
+    });
+    expect(opened).to.be.at.least(5);
+    expect(results.flatMap((e) => e.keyRecords).filter((r) => Buffer.from(r.subject).toString() === subjects[1] && r.value !== null), 'one key for a subject both batches share').to.have.length(1);
+  });
+
   it('round trips a batch whose subjects hold keys of both algorithms', async () => {
     // subjects 0-9 get ChaCha20-Poly1305 keys, 10-19 AES-256-GCM ones; then one batch mixes them
     await encryptBatch(Array.from({ length: 10 }, (_, i) => fetched(`mixed-${i}`, randomBytes(10), i)), context(1));
