@@ -179,10 +179,35 @@ function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptC
   return { batch, subjectOf, slotOf, subjects, ids, scanOf, problemOf, aadBytes };
 }
 
+/**
+ * The associated-data arena of a batch, reused from batch to batch: a new ArrayBuffer cost about as
+ * much as sealing a few records, which every small batch paid. A batch fills it and its batch cipher
+ * copies it in one synchronous call (sealBatch), after which it is wiped: it holds subject ids. An
+ * arena larger than AAD_SCRATCH_MAX_BYTES is made for its batch alone.
+ */
+let aadScratch = new Uint8Array(0);
+const AAD_SCRATCH_MAX_BYTES = 1024 * 1024;
+
+function withAadArena<T>(bytes: number, use: (arena: Uint8Array) => T): T {
+  if (bytes > AAD_SCRATCH_MAX_BYTES) return use(new Uint8Array(bytes));
+  if (aadScratch.length < bytes) aadScratch = new Uint8Array(Math.min(AAD_SCRATCH_MAX_BYTES, Math.max(bytes, 2 * aadScratch.length, 4096)));
+  const arena = aadScratch.subarray(0, bytes);
+  try {
+    return use(arena);
+  } finally {
+    arena.fill(0);
+  }
+}
+
 /** The second pass, once every subject of the batch is loaded: keys, seals, outputs. */
 function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch {
+  return withAadArena(plan.aadBytes, (aadArena) => sealBatchIn(aadArena, messages, context, plan));
+}
+
+/** sealBatch with its associated-data arena: header || subject [|| 0x00 || field path] of every envelope. */
+function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch {
   const { keys, partition, topic, fields } = context;
-  const { batch, subjectOf, slotOf, scanOf, problemOf, aadBytes } = plan;
+  const { batch, subjectOf, slotOf, scanOf, problemOf } = plan;
   const result: EncryptedBatch = {
     outputs: [],
     keyRecords: [],
@@ -193,9 +218,7 @@ function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, p
   // (the group of the last key: consecutive records usually share the algorithm)
   let lastGroup: PendingSeals | undefined;
   const pendingFields: PendingFields[] = [];
-  // Every envelope's associated data (header || subject [|| 0x00 || field path]) in one allocation;
-  // its first 22 bytes are also the envelope header placed before the ciphertext.
-  const aadArena = new Uint8Array(aadBytes);
+  // (an envelope's associated data begins with its 22 header bytes, also placed before its ciphertext)
   let aadOffset = 0;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];

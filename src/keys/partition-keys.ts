@@ -47,14 +47,14 @@ export class PartitionKeys {
    */
   load(subjects: readonly (Uint8Array | undefined)[], ids: readonly (string | undefined)[] = subjects.map((s) => s && id(s))): Promise<void> | undefined {
     const missing: Uint8Array[] = [];
-    const seen = new Set<string>();
+    let seen: Set<string> | undefined; // (made at the first miss: a warm batch has none)
     for (let i = 0; i < subjects.length; i++) {
       const subject = subjects[i];
       const key = ids[i];
       if (subject === undefined || key === undefined) continue; // (a hole: a record without a subject)
       // (the cache first: it holds nearly every subject, pending ones included unless evicted; get() marks it used)
-      if (this.cache.get(key) !== undefined || this.pending.has(key) || seen.has(key)) continue;
-      seen.add(key);
+      if (this.cache.get(key) !== undefined || this.pending.has(key) || seen?.has(key)) continue;
+      (seen ??= new Set()).add(key);
       missing.push(subject);
     }
     if (missing.length === 0) return undefined;
