@@ -211,16 +211,14 @@ class WasmCryptoCore implements CryptoCore {
   }
 
   /**
-   * Reserves the arena of one call, [ descriptors ][ tables ][ data ][ associated data ], and room for
-   * `count` regions; the views (u8, u32, regions) are current afterwards. `tableBytes`: room envelope
-   * calls take for their key table and nonces.
+   * Reserves the arena of one call, [ descriptors ][ data ][ associated data ], and room for `count`
+   * regions; the views (u8, u32, regions) are current afterwards.
    */
-  private callArena(count: number, dataBytes: number, aadBytes: number, tableBytes = 0): { desc: number; tables: number; dataStart: number; aadBase: number } {
-    const desc = this.reserve(count * DESC_SIZE + tableBytes + dataBytes + aadBytes);
-    const tables = desc + count * DESC_SIZE;
-    const dataStart = tables + tableBytes;
+  private callArena(count: number, dataBytes: number, aadBytes: number): { desc: number; dataStart: number; aadBase: number } {
+    const desc = this.reserve(count * DESC_SIZE + dataBytes + aadBytes);
+    const dataStart = desc + count * DESC_SIZE;
     this.regionsFor(count);
-    return { desc, tables, dataStart, aadBase: dataStart + dataBytes };
+    return { desc, dataStart, aadBase: dataStart + dataBytes };
   }
 
   /** The calls of an envelope batch (see ENVELOPE_CALL_BYTES); `nonceBytes`: arena bytes per item for its nonce. */

@@ -35,6 +35,26 @@ export class EnvelopeKeys<Owner extends object, Key> {
   }
 }
 
+let aadScratch = new Uint8Array(0);
+const AAD_SCRATCH_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Lends `use` an associated-data arena of `bytes` bytes for a batch, zeroed, reused from batch to batch
+ * (a new ArrayBuffer cost about as much as sealing a few records, which every small batch paid). The
+ * caller fills it and hands it to its batch cipher within `use`, synchronously; it is wiped afterwards,
+ * since it holds subject ids. An arena larger than AAD_SCRATCH_MAX_BYTES is made for its batch alone.
+ */
+export function withAadArena<T>(bytes: number, use: (arena: Uint8Array) => T): T {
+  if (bytes > AAD_SCRATCH_MAX_BYTES) return use(new Uint8Array(bytes));
+  if (aadScratch.length < bytes) aadScratch = new Uint8Array(Math.min(AAD_SCRATCH_MAX_BYTES, Math.max(bytes, 2 * aadScratch.length, 4096)));
+  const arena = aadScratch.subarray(0, bytes);
+  try {
+    return use(arena);
+  } finally {
+    arena.fill(0);
+  }
+}
+
 /** Largest key prefix: the wasm core keeps a key and its prefix in a 64-byte entry. */
 export const MAX_PREFIX_BYTES = 32;
 

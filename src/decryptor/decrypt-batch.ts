@@ -4,7 +4,7 @@
 // is opened in one call to the batch cipher of its algorithm; nothing unauthenticated is returned.
 import type { KafkaMessage, Message } from 'kafkajs';
 import { AES_256_GCM, CHACHA20_POLY1305, type AeadRegistry, type AlgorithmId } from '../crypto/index.js';
-import { EnvelopeKeys } from '../crypto/envelope-batch.js';
+import { EnvelopeKeys, withAadArena } from '../crypto/envelope-batch.js';
 import { fieldEnvelope } from '../fields/field-envelope.js';
 import type { FieldMode } from '../fields/field-mode.js';
 import { pathBytes, scanRecord } from '../fields/field-mode.js';
@@ -201,10 +201,15 @@ export function decryptBatch(messages: readonly KafkaMessage[], context: Decrypt
   if (loading) return loading.then(() => (assignKeys(sealedAll).length > 0 ? catchUpThenOpen() : open()));
   return assignKeys(sealedAll).length > 0 ? catchUpThenOpen() : open();
 
-  /** Opens every envelope that has its key, in one batch call per algorithm, and sorts out each record. */
+  /** Opens every envelope that has its key, then sorts out each record. */
   function open(): DecryptedBatch {
-    // every envelope's associated data (header || subject [|| 0x00 || path]) in one allocation
-    const aadArena = new Uint8Array(aadBytes);
+    withAadArena(aadBytes, openEnvelopes);
+    return sortOut();
+  }
+
+  /** Opens every envelope that has its key, in one envelope batch per algorithm. */
+  function openEnvelopes(aadArena: Uint8Array): void {
+    // (every envelope's associated data, header || subject [|| 0x00 || path], in the arena)
     let aadOffset = 0;
     // the envelopes of each algorithm, as one envelope batch
     const toOpen = new Map<AlgorithmId, PendingOpens>();
@@ -236,7 +241,10 @@ export function decryptBatch(messages: readonly KafkaMessage[], context: Decrypt
         if (!opened[k]) fail(sealed.index, `authentication failed: the ${sealed.path ? 'field' : 'record'} was altered, forged, or moved to another ${sealed.path ? 'field or subject' : 'subject'}`);
       }
     }
+  }
 
+  /** Each record's outcome, in input order, once its envelopes are opened. */
+  function sortOut(): DecryptedBatch {
     if (!fields) {
       for (const sealed of sealedAll) {
         const { index, plaintext } = sealed;

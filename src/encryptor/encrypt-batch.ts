@@ -4,7 +4,7 @@
 // cipher of its key's algorithm.
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AeadRegistry, AlgorithmId } from '../crypto/index.js';
-import { EnvelopeKeys, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
+import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { renew, subjectSlots, type SubjectSlot } from './subject-slots.js';
@@ -177,26 +177,6 @@ function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptC
     if (!fields) aadBytes += aadLength(subject.length);
   }
   return { batch, subjectOf, slotOf, subjects, ids, scanOf, problemOf, aadBytes };
-}
-
-/**
- * The associated-data arena of a batch, reused from batch to batch: a new ArrayBuffer cost about as
- * much as sealing a few records, which every small batch paid. A batch fills it and its batch cipher
- * copies it in one synchronous call (sealBatch), after which it is wiped: it holds subject ids. An
- * arena larger than AAD_SCRATCH_MAX_BYTES is made for its batch alone.
- */
-let aadScratch = new Uint8Array(0);
-const AAD_SCRATCH_MAX_BYTES = 1024 * 1024;
-
-function withAadArena<T>(bytes: number, use: (arena: Uint8Array) => T): T {
-  if (bytes > AAD_SCRATCH_MAX_BYTES) return use(new Uint8Array(bytes));
-  if (aadScratch.length < bytes) aadScratch = new Uint8Array(Math.min(AAD_SCRATCH_MAX_BYTES, Math.max(bytes, 2 * aadScratch.length, 4096)));
-  const arena = aadScratch.subarray(0, bytes);
-  try {
-    return use(arena);
-  } finally {
-    arena.fill(0);
-  }
 }
 
 /** The second pass, once every subject of the batch is loaded: keys, seals, outputs. */

@@ -20,7 +20,7 @@ export interface BatchResult {
 }
 
 /** Fetch limits of the input consumer (see the constructor). */
-export const FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
+const FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const FETCH_BYTES = 16 * 1024 * 1024;
 
 /** `heartbeat` keeps the group membership alive during a long batch (an application's slow handler). */
