@@ -211,15 +211,17 @@ async function throughput(kafka: Kafka, make: (c: ShredderConfig) => Processor, 
   const first = processor.processed();
   const started = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
-  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE start ${make.name} ${process.hrtime.bigint() / 1000n}`);
+  const eluBefore = performance.eventLoopUtilization();
+  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE start ${make.name} ${Date.now()}`);
   while (processor.processed() < RECORDS) await sleep(5);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpuBefore);
-  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE end ${make.name} ${process.hrtime.bigint() / 1000n}`);
+  const mainThreadBusy = performance.eventLoopUtilization(eluBefore).utilization;
+  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE end ${make.name} ${Date.now()}`);
   const measured = RECORDS - first;
   const cpuUsPerRecord = (cpu.user + cpu.system) / measured;
   await processor.stop();
-  return { recordsPerSecond: measured / seconds, mbPerSecond: (measured * VALUE_BYTES) / seconds / 1e6, seconds, cpuUsPerRecord };
+  return { recordsPerSecond: measured / seconds, mbPerSecond: (measured * VALUE_BYTES) / seconds / 1e6, seconds, cpuUsPerRecord, mainThreadBusy };
 }
 
 type Result = Awaited<ReturnType<typeof throughput>>;
@@ -305,6 +307,10 @@ async function latencies(kafka: Kafka, configs: Record<string, { config: Shredde
   await producer.disconnect();
   const results: Record<string, LatencyResult> = {};
   for (const [name, mode] of Object.entries(modes)) {
+    if (process.env.BENCH_SLOWEST) {
+      const slowest = [...mode.processor.batchTimings()].sort((a, b) => b.ms - a.ms).slice(0, Number(process.env.BENCH_SLOWEST));
+      console.log(`  ${name}: slowest batches (ms, records): ${slowest.map((t) => `${t.ms.toFixed(2)} (${t.records})`).join(', ')}`);
+    }
     const handler = mode.processor.batchTimings().map((t) => t.ms).sort((a, b) => a - b);
     const sorted = mode.latencies.sort((a, b) => a - b);
     results[name] = { p50: percentile(sorted, 50), p99: percentile(sorted, 99), count: sorted.length, handlerP50: percentile(handler, 50), handlerP99: percentile(handler, 99) };
@@ -372,7 +378,7 @@ async function main() {
           if (mode === 'enc') lastEncrypt = config;
           result = await throughput(kafka, mode === 'pass' ? passThrough : mode === 'copy' ? copyingPassThrough : encryptor, config);
         }
-        console.log(`  ${name[mode]}: ${result.recordsPerSecond.toFixed(0)} records/s, ${result.cpuUsPerRecord.toFixed(1)} us CPU/record`);
+        console.log(`  ${name[mode]}: ${result.recordsPerSecond.toFixed(0)} records/s, ${result.cpuUsPerRecord.toFixed(1)} us CPU/record, main thread busy ${(100 * result.mainThreadBusy).toFixed(0)}%`);
         runs[mode].push(result);
       }
     }

@@ -18,6 +18,7 @@ import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
 import { NONCE_BYTES, TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './batch-aead.js';
 import { canHoldEnvelope, checkEnvelopeOpenBatch, checkEnvelopeSealBatch, type EnvelopeOpenBatch, type EnvelopeSealBatch } from './envelope-batch.js';
 import { NoncePool } from './nonces.js';
+import type { PackedEnvelopes } from './packed-envelopes.js';
 import { type CoreExports, instantiateCore } from './wasm-module.js';
 
 /** The WebAssembly ChaCha20-Poly1305 (RFC 8439) core. */
@@ -27,8 +28,14 @@ export interface CryptoCore extends BatchAead {
   readonly memoryBytes: number;
 }
 
+/** The core as the sealing thread uses it: packed batches sealed in place (see packed-envelopes.ts). */
+export interface PackedSealer extends CryptoCore {
+  sealPacked(packed: PackedEnvelopes): void;
+}
+
 const DESC_SIZE = 64; // checked against the module's DESC_SIZE at load
-const KEY_ENTRY = 64; // checked against the module's KEY_ENTRY at load
+/** Bytes of a key table entry: the 32-byte key, then its prefix (at most 32 bytes). */
+export const KEY_ENTRY = 64; // checked against the module's KEY_ENTRY at load
 const STATUS_OK = 0;
 /**
  * A batch larger than this is cut into several calls, so the arena (which wasm cannot shrink) stays
@@ -55,7 +62,7 @@ interface EnvelopeCall {
   nonceBytes: number;
 }
 
-class WasmCryptoCore implements CryptoCore {
+class WasmCryptoCore implements PackedSealer {
   readonly algorithm = 'chacha20-poly1305' as const;
   private buffer: ArrayBuffer | undefined;
   private u8 = new Uint8Array(0);
@@ -126,6 +133,45 @@ class WasmCryptoCore implements CryptoCore {
       (keyTable, call) => this.openEnvelopeCall(batch, index, keyTable, call, results),
     );
     return results;
+  }
+
+  /**
+   * Seals a packed batch in place: each call copies its run of regions and its span of associated
+   * data in one piece each, and copies the sealed regions back over them in one piece.
+   */
+  sealPacked(packed: PackedEnvelopes): void {
+    const { layout, bytes, keyIndexes, aadStarts, aadLengths, textLengths } = packed;
+    const headerBytes = layout.prefixBytes + NONCE_BYTES;
+    const regionBytes = (k: number) => headerBytes + textLengths[k] + TAG_BYTES;
+    const aad = bytes.subarray(layout.aadAt, layout.aadAt + layout.aadBytes);
+    const calls = this.envelopeCalls(layout.count, regionBytes, arenaBytes({ aadStarts, aadLengths }), NONCE_BYTES);
+    let from = layout.dataAt; // (calls run in item order: each one's regions follow the previous one's)
+    this.withKeyTable(
+      calls,
+      layout.keyCount,
+      (u8, keyTable) => u8.set(bytes.subarray(layout.keysAt, layout.keysAt + layout.keyCount * KEY_ENTRY), keyTable),
+      (keyTable, call) => {
+        const { start, end, dataBytes, aadBytes } = call;
+        const { desc, nonces, dataStart, aadBase, lo } = this.envelopeArena(layout.keyCount, aad, aadStarts, keyTable, call);
+        const { u8, u32 } = this;
+        let sealed = false;
+        try {
+          this.nonces.fill(u8, nonces, call.nonceBytes);
+          u8.set(bytes.subarray(from, from + dataBytes), dataStart);
+          for (let k = start, d = desc, data = dataStart; k < end; k++, d += DESC_SIZE) {
+            writeEnvelopeDescriptor(u32, d, keyIndexes[k], aadBase + aadStarts[k] - lo, aadLengths[k], data + headerBytes, textLengths[k]);
+            data += regionBytes(k);
+          }
+          this.core.sealEnvelopes(desc, end - start, keyTable, nonces, layout.prefixBytes);
+          bytes.set(u8.subarray(dataStart, dataStart + dataBytes), from);
+          from += dataBytes;
+          sealed = true;
+        } finally {
+          u8.fill(0, aadBase, aadBase + aadBytes); // subject ids
+          if (!sealed) u8.fill(0, desc, dataStart + dataBytes); // plaintexts the module may not have reached
+        }
+      },
+    );
   }
 
   /**
@@ -260,15 +306,14 @@ class WasmCryptoCore implements CryptoCore {
    * associated data ], with the batch's associated data copied in, in one copy of the span its items
    * use: item k's lies at aadBase + aadStarts[index(k)] - lo.
    */
-  private envelopeArena(batch: EnvelopeSealBatch | EnvelopeOpenBatch, keyTable: number, call: EnvelopeCall, index = (k: number) => k) {
+  private envelopeArena(keyCount: number, aad: Uint8Array, aadStarts: ArrayLike<number>, keyTable: number, call: EnvelopeCall, index = (k: number) => k) {
     const { start, end, dataBytes, aadBytes, nonceBytes } = call;
-    const desc = keyTable + batch.keys.length * KEY_ENTRY;
+    const desc = keyTable + keyCount * KEY_ENTRY;
     const nonces = desc + (end - start) * DESC_SIZE;
     const dataStart = nonces + nonceBytes;
     const aadBase = dataStart + dataBytes;
-    const lo = batch.aadStarts[index(start)];
+    const lo = aadStarts[index(start)];
     const hi = lo + aadBytes; // (items lie in the arena in order: see arenaBytes)
-    const aad = batch.aad;
     // (a call that covers the whole arena needs no subarray view)
     this.u8.set(lo === 0 && hi === aad.length ? aad : aad.subarray(lo, hi), aadBase);
     return { desc, nonces, dataStart, aadBase, lo };
@@ -279,7 +324,7 @@ class WasmCryptoCore implements CryptoCore {
     const { start, end, dataBytes, aadBytes } = call;
     const headerBytes = prefixBytes + NONCE_BYTES;
     const count = end - start;
-    const { desc, nonces, dataStart, aadBase, lo } = this.envelopeArena(batch, keyTable, call);
+    const { desc, nonces, dataStart, aadBase, lo } = this.envelopeArena(batch.keys.length, batch.aad, aadStarts, keyTable, call);
     const { u8, u32, regions } = this;
     let sealed = false;
     try {
@@ -309,7 +354,7 @@ class WasmCryptoCore implements CryptoCore {
     const { start, end, aadBytes } = call;
     const headerBytes = prefixBytes + NONCE_BYTES;
     const count = end - start;
-    const { desc, aadBase, dataStart, lo } = this.envelopeArena(batch, keyTable, call, index);
+    const { desc, aadBase, dataStart, lo } = this.envelopeArena(batch.keys.length, batch.aad, aadStarts, keyTable, call, index);
     const { u8, u32, regions } = this;
     try {
       let data = dataStart;
@@ -443,7 +488,7 @@ function sealItemBytes(item: SealItem): number {
  * the previous item's (or the item's own start, when it opens the call) to the end of its own. Items
  * lie in the arena in order (checked), so a call copies one span and the limit counts any gaps too.
  */
-function arenaBytes(batch: EnvelopeSealBatch | EnvelopeOpenBatch, index = (k: number) => k): (k: number, first: boolean) => number {
+function arenaBytes(batch: { aadStarts: ArrayLike<number>; aadLengths: ArrayLike<number> }, index = (k: number) => k): (k: number, first: boolean) => number {
   const { aadStarts, aadLengths } = batch;
   const end = (i: number) => aadStarts[i] + aadLengths[i];
   return (k, first) => (first ? aadLengths[index(k)] : end(index(k)) - end(index(k - 1)));
@@ -474,7 +519,12 @@ function writePointers(u32: Uint32Array, d: number, aad: number, aadLength: numb
 }
 
 /** Instantiates the WebAssembly core (the module itself is compiled once per process). */
-export async function loadCryptoCore(): Promise<CryptoCore> {
+export function loadCryptoCore(): Promise<CryptoCore> {
+  return loadPackedSealer();
+}
+
+/** An instance of the core with its packed-batch entry, for the sealing thread. */
+export async function loadPackedSealer(): Promise<PackedSealer> {
   const core = await instantiateCore();
   if (core.DESC_SIZE.value !== DESC_SIZE) {
     throw new Error(`crypto core descriptor size ${core.DESC_SIZE.value} != ${DESC_SIZE}: stale build/shredder-core.wasm`);

@@ -5,6 +5,7 @@
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AeadRegistry, AlgorithmId } from '../crypto/index.js';
 import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
+import type { SealingThread } from '../crypto/sealing-thread.js';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { renew, subjectSlots, type SubjectSlot } from './subject-slots.js';
@@ -28,6 +29,8 @@ export interface EncryptContext {
   maxRecordBytes: number;
   /** Field-level encryption; undefined: whole values. */
   fields?: FieldMode;
+  /** Where large envelope batches are sealed off the main thread; undefined: all in-thread. */
+  sealingThread?: SealingThread;
 }
 
 /** The dead-letter reason of a record its output topic cannot take once encrypted. */
@@ -42,8 +45,8 @@ export interface EncryptedBatch {
   outputs: Message[];
   keyRecords: KeyRecord[];
   deadLetters: Message[];
-  /** cryptoNs: time in the batch cipher calls. */
-  stats: { encrypted: number; forgotten: number; keysCreated: number; bornShredded: number; tombstones: number; cryptoNs: number };
+  /** cryptoNs: time in the batch cipher calls; sealedOffThread: envelopes sealed on the sealing thread. */
+  stats: { encrypted: number; forgotten: number; keysCreated: number; bornShredded: number; tombstones: number; cryptoNs: number; sealedOffThread: number };
 }
 
 export function keyRecordMessage(record: KeyRecord, partition: number): Message {
@@ -65,9 +68,10 @@ interface PendingSeals {
   aadStarts: number[];
   aadLengths: number[];
   outputIndexes: number[];
+  plaintextBytes: number;
 }
 
-const pendingSeals = (algorithm: AlgorithmId): PendingSeals => ({ algorithm, keys: new EnvelopeKeys(sealKeyOf), keyIndexes: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [] });
+const pendingSeals = (algorithm: AlgorithmId): PendingSeals => ({ algorithm, keys: new EnvelopeKeys(sealKeyOf), keyIndexes: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [], plaintextBytes: 0 });
 
 /** Each data key as an envelope batch takes it (the key and its envelope header prefix), made once per key. */
 const sealKeys = new WeakMap<DataKey, EnvelopeSealKey>();
@@ -106,6 +110,7 @@ function addSeal(group: PendingSeals, arena: Uint8Array, at: number, keyIndex: n
   group.aadStarts.push(at);
   group.aadLengths.push(length);
   group.outputIndexes.push(outputIndex);
+  group.plaintextBytes += plaintext.length;
   return at + length;
 }
 
@@ -180,19 +185,22 @@ function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptC
 }
 
 /** The second pass, once every subject of the batch is loaded: keys, seals, outputs. */
-function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch {
+function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch | Promise<EncryptedBatch> {
   return withAadArena(plan.aadBytes, (aadArena) => sealBatchIn(aadArena, messages, context, plan));
 }
 
-/** sealBatch with its associated-data arena: header || subject [|| 0x00 || field path] of every envelope. */
-function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch {
+/**
+ * sealBatch with its associated-data arena: header || subject [|| 0x00 || field path] of every envelope.
+ * A promise when an envelope batch went to the sealing thread (the arena has been copied by then).
+ */
+function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch | Promise<EncryptedBatch> {
   const { keys, partition, topic, fields } = context;
   const { batch, subjectOf, slotOf, scanOf, problemOf } = plan;
   const result: EncryptedBatch = {
     outputs: [],
     keyRecords: [],
     deadLetters: [],
-    stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0 },
+    stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0, sealedOffThread: 0 },
   };
   const toSeal = new Map<AlgorithmId, PendingSeals>();
   // (the group of the last key: consecutive records usually share the algorithm)
@@ -296,16 +304,35 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
   }
 
   const sealedOf = new Map<PendingSeals, Buffer[]>();
+  const onThread: Promise<void>[] = [];
   for (const [algorithm, group] of toSeal) {
-    const started = process.hrtime.bigint();
     // (a literal, not a spread of group: a spread object's shape made every access to it slow, about
     // 25 us a batch, which small batches at low rates pay in latency)
     const { keyIndexes, plaintexts, aadStarts, aadLengths } = group;
-    const sealed = context.ciphers.get(algorithm).sealEnvelopes({ prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: group.keys.keys, keyIndexes, plaintexts, aadStarts, aadLengths });
+    const envelopes = { prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: group.keys.keys, keyIndexes, plaintexts, aadStarts, aadLengths };
+    if (context.sealingThread?.takes(algorithm, group.plaintextBytes)) {
+      onThread.push(context.sealingThread.sealEnvelopes(envelopes).then(({ envelopes: sealed, ns }) => {
+        result.stats.cryptoNs += ns;
+        result.stats.sealedOffThread += sealed.length;
+        sealedOf.set(group, sealed);
+      }));
+      continue;
+    }
+    const started = process.hrtime.bigint();
+    sealedOf.set(group, context.ciphers.get(algorithm).sealEnvelopes(envelopes));
     result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
-    sealedOf.set(group, sealed);
-    if (fields) continue;
-    for (let k = 0; k < sealed.length; k++) result.outputs[group.outputIndexes[k]].value = sealed[k];
+  }
+  const finish = () => withSealed(result, sealedOf, pendingFields, context);
+  return onThread.length === 0 ? finish() : Promise.all(onThread).then(finish);
+}
+
+/** Puts the sealed envelopes into the output records (field mode: into their JSON values). */
+function withSealed(result: EncryptedBatch, sealedOf: Map<PendingSeals, Buffer[]>, pendingFields: PendingFields[], context: EncryptContext): EncryptedBatch {
+  const { fields, topic, partition } = context;
+  if (!fields) {
+    for (const [group, sealed] of sealedOf) {
+      for (let k = 0; k < sealed.length; k++) result.outputs[group.outputIndexes[k]].value = sealed[k];
+    }
   }
   if (pendingFields.length > 0) {
     const tooLarge = new Set<number>();

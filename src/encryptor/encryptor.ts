@@ -3,6 +3,7 @@
 // encrypted records, new keys, tombstones and dead letters with the input offsets in one transaction.
 import type { Batch } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
+import { SealingThread } from '../crypto/sealing-thread.js';
 import { encryptorTopicRoles, keysTopicConfig, prepareTopics } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
@@ -18,11 +19,15 @@ export interface EncryptorStats {
   keysCreated: number;
   subjectsForgotten: number;
   bornShredded: number;
+  /** Envelopes sealed on the sealing thread (large batches), not on the main thread. */
+  sealedOffThread: number;
 }
 
 export class Encryptor extends RouteProcessor {
-  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0 };
+  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0, sealedOffThread: 0 };
   private roller?: SegmentRoller;
+  /** Seals large batches off the main thread, which kafkajs needs for every partition. */
+  private readonly sealingThread = new SealingThread();
 
   async start(): Promise<void> {
     const { config } = this;
@@ -49,6 +54,7 @@ export class Encryptor extends RouteProcessor {
       now: Date.now,
       maxRecordBytes,
       fields: this.fields,
+      sealingThread: this.sealingThread,
     });
     return batchResult(encrypted, (e) => this.written(batch, task, e));
   }
@@ -72,6 +78,7 @@ export class Encryptor extends RouteProcessor {
         s.keysCreated += encrypted.stats.keysCreated;
         s.subjectsForgotten += encrypted.stats.forgotten;
         s.bornShredded += encrypted.stats.bornShredded;
+        s.sealedOffThread += encrypted.stats.sealedOffThread;
         this.metrics.countBatch(this.route(batch.topic), batch.topic, {
           in: batch.messages.length,
           out: encrypted.outputs.length,
@@ -105,6 +112,7 @@ export class Encryptor extends RouteProcessor {
   async stop(): Promise<void> {
     this.roller?.stop();
     await this.processor?.stop();
+    await this.sealingThread.close();
     this.logger.info(this.stats, 'encryptor stopped');
   }
 }

@@ -1,9 +1,9 @@
 // The encryptor against a real broker: what it writes, byte for byte, and what forget does.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { createDecipheriv } from 'node:crypto';
+import { createDecipheriv, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { Kafka } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import { encryptorTopicRoles, ensureTopics } from '../../src/kafka/topics.js';
 import { KeyStore } from '../../src/keys/key-store.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -12,7 +12,7 @@ import { requestForget } from '../../src/encryptor/forget-request.js';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
 import { decryptRecord, liveWrappedKey, readKeysTable } from '../support/decrypt.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
-import { allRecords, createTopic, eventually, produce, readAtLeast, readTopic, testKafka, withAdmin } from '../support/kafka.js';
+import { allRecords, createTopic, eventually, produce, readAtLeast, readTopic, testKafka, withAdmin, type TestRecord } from '../support/kafka.js';
 import { repoRoot } from '../support/repo-root.js';
 
 const all = allRecords;
@@ -31,14 +31,13 @@ describe('encryptor', function () {
     encryptor = undefined;
   });
 
-  it('encrypts every record so it decrypts to exactly the input, keeping key, partition, timestamp and headers', async () => {
+  /**
+   * Starts an encryptor and sends `sent` in one request: each input record's output has its key,
+   * none of its plaintext, and decrypts to it; `alsoExpect` checks more of each pair. Returns the keys table.
+   */
+  async function expectRoundTrip(sent: TestRecord[], alsoExpect: (out: KafkaMessage, input: KafkaMessage, what: string) => void = () => {}) {
     setup = encryptorSetup();
     encryptor = await startEncryptor(setup);
-    const sent = Array.from({ length: 60 }, (_, i) => ({
-      key: `user-${i % 7}`,
-      value: `{"event":${i},"email":"person${i % 7}@example.org"}`,
-      headers: { 'trace-id': `t-${i}` },
-    }));
     await produce(kafka, setup.input, sent);
     const inputs = await readTopic(kafka, setup.input);
     const outputs = await readAtLeast(kafka, setup.output, sent.length);
@@ -47,19 +46,38 @@ describe('encryptor', function () {
       const out = outputs.get(partition)!;
       expect(out.length, `partition ${partition}`).to.equal(records.length);
       for (let i = 0; i < records.length; i++) {
-        expect(out[i].key!.toString()).to.equal(records[i].key!.toString());
-        expect(out[i].timestamp).to.equal(records[i].timestamp);
-        expect(out[i].headers!['trace-id']!.toString()).to.equal(records[i].headers!['trace-id']!.toString());
-        expect(out[i].value!.length).to.equal(records[i].value!.length + 38);
-        // no plaintext survives: not the value, not its personal fields
-        expect(out[i].value!.includes(records[i].value!)).to.equal(false);
-        expect(out[i].value!.includes(Buffer.from('@example.org'))).to.equal(false);
+        const what = `partition ${partition} record ${i}`;
+        expect(out[i].key!.toString(), what).to.equal(records[i].key!.toString());
+        expect(out[i].value!.includes(records[i].value!), `${what}: no plaintext survives`).to.equal(false);
         const plaintext = await decryptRecord(out[i], partition, table, setup.masterKey);
-        expect(plaintext.toString()).to.equal(records[i].value!.toString());
+        expect(plaintext !== 'shredded' && Buffer.compare(plaintext, records[i].value!), what).to.equal(0);
+        alsoExpect(out[i], records[i], what);
       }
     }
+    return table;
+  }
+
+  it('encrypts every record so it decrypts to exactly the input, keeping key, partition, timestamp and headers', async () => {
+    const sent = Array.from({ length: 60 }, (_, i) => ({
+      key: `user-${i % 7}`,
+      value: `{"event":${i},"email":"person${i % 7}@example.org"}`,
+      headers: { 'trace-id': `t-${i}` },
+    }));
+    const table = await expectRoundTrip(sent, (out, input, what) => {
+      expect(out.timestamp, what).to.equal(input.timestamp);
+      expect(out.headers!['trace-id']!.toString(), what).to.equal(input.headers!['trace-id']!.toString());
+      expect(out.value!.length, what).to.equal(input.value!.length + 38);
+      expect(out.value!.includes(Buffer.from('@example.org')), `${what}: no personal field survives`).to.equal(false);
+    });
     expect(table.size).to.equal(7); // one key per subject (each subject's records share a partition)
-    expect(encryptor.stats.keysCreated).to.equal(7);
+    expect(encryptor!.stats.keysCreated).to.equal(7);
+  });
+
+  it('encrypts batches large enough for the sealing thread so they decrypt to exactly the input', async () => {
+    // one request: each partition's batch holds about 1000 records (some 300 KB), sealed off the main thread
+    const table = await expectRoundTrip(Array.from({ length: 3000 }, (_, i) => ({ key: `bulk-${i % 50}`, value: randomBytes(300) })));
+    expect(encryptor!.stats.sealedOffThread, 'records sealed on the sealing thread').to.be.greaterThan(1000);
+    expect(table.size).to.equal(50);
   });
 
   it('writes the contract wire formats: decryptable with node:crypto alone, given the master key', async () => {

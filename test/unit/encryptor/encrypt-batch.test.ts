@@ -11,6 +11,7 @@ import { expect } from 'chai';
 import type { KafkaMessage, Message } from 'kafkajs';
 
 import { loadAeadRegistry, type AeadRegistry, type AlgorithmId } from '../../../src/crypto/index.js';
+import { SealingThread } from '../../../src/crypto/sealing-thread.js';
 import { decryptBatch } from '../../../src/decryptor/decrypt-batch.js';
 import { encryptBatch } from '../../../src/encryptor/encrypt-batch.js';
 import { KeyStore } from '../../../src/keys/key-store.js';
@@ -138,6 +139,39 @@ describe('encryptBatch and decryptBatch', function () {
     });
     expect(opened).to.be.at.least(5);
     expect(results.flatMap((e) => e.keyRecords).filter((r) => Buffer.from(r.subject).toString() === subjects[1] && r.value !== null), 'one key for a subject both batches share').to.have.length(1);
+  });
+
+  it('seals large batches on the sealing thread (keys of both algorithms), small ones in-thread and at once', async () => {
+    const thread = new SealingThread();
+    try {
+      // subjects 0-59 hold ChaCha20-Poly1305 keys (sealed on the thread), 60-79 AES-256-GCM keys (never)
+      const subject = (i: number) => `threaded-${i % 80}`;
+      await encryptBatch(Array.from({ length: 60 }, (_, i) => fetched(subject(i), randomBytes(10), i)), { ...context(1), sealingThread: thread });
+      await encryptBatch(Array.from({ length: 20 }, (_, i) => fetched(subject(60 + i), randomBytes(10), i)), { ...context(2), sealingThread: thread });
+      await keys.commit(undefined);
+      const inputs = Array.from({ length: 3000 }, (_, i) => fetched(subject(i * 7), randomBytes(200 + (i % 100)), i));
+      const large = encryptBatch(inputs, { ...context(1), sealingThread: thread });
+      expect(large, 'a large batch waits for the thread').to.be.instanceOf(Promise);
+      const encrypted = await large;
+      expect(encrypted.keyRecords).to.deep.equal([]);
+      expect(encrypted.stats.encrypted).to.equal(inputs.length);
+      expect(encrypted.stats.cryptoNs).to.be.greaterThan(0);
+      expect(encrypted.stats.sealedOffThread, 'the ChaCha20-Poly1305 records').to.equal(encrypted.outputs.filter((o) => (o.value as Buffer)[1] === 1).length);
+      expect(new Set(encrypted.outputs.map((o) => (o.value as Buffer)[1]))).to.deep.equal(new Set([1, 2]));
+      encrypted.outputs.forEach((output, i) => {
+        const envelope = parseEnvelope(output.value as Buffer);
+        const key = keys.liveKey(inputs[i].key!)!;
+        const opened = referenceOpen(cipherName(envelope.algorithm), key.key, envelope.nonce, envelopeAad(envelope.header, inputs[i].key!), envelope.sealed);
+        expect(opened && Buffer.compare(opened, inputs[i].value!), `record ${i}`).to.equal(0);
+      });
+      // a small batch (steady low rates: every record's latency) is not sent to the thread
+      const small = encryptBatch(inputs.slice(0, 40), { ...context(1), sealingThread: thread });
+      expect(small, 'a small batch is sealed at once').to.not.be.instanceOf(Promise);
+      expect((small as Awaited<typeof small>).outputs).to.have.length(40);
+      expect((small as Awaited<typeof small>).stats.sealedOffThread).to.equal(0);
+    } finally {
+      await thread.close();
+    }
   });
 
   it('round trips a batch whose subjects hold keys of both algorithms', async () => {

@@ -1,0 +1,28 @@
+// The sealing thread's side (see sealing-thread.ts): its own instance of the WebAssembly core seals
+// each packed run in place; the sealed regions go back in a fresh buffer of their own (the page
+// faults of new memory are paid here, not on the main thread), and the packed buffer goes back for
+// reuse with its key table and associated data wiped.
+import { parentPort } from 'node:worker_threads';
+import { loadPackedSealer } from './crypto-core.js';
+import { packedView, wipePackedSecrets } from './packed-envelopes.js';
+import type { SealReply, SealRequest } from './sealing-thread.js';
+
+if (!parentPort) throw new Error('sealing-thread-worker.js runs as a worker thread only');
+const port = parentPort;
+const core = await loadPackedSealer();
+
+port.on('message', ({ id, buffer, layout }: SealRequest) => {
+  const started = process.hrtime.bigint();
+  let reply: SealReply;
+  try {
+    core.sealPacked(packedView(buffer, layout));
+    const sealed = buffer.slice(layout.dataAt, layout.dataAt + layout.dataBytes);
+    wipePackedSecrets(buffer, layout);
+    reply = { id, buffer, sealed, ns: Number(process.hrtime.bigint() - started) };
+    port.postMessage(reply, [buffer, sealed]);
+  } catch (err) {
+    new Uint8Array(buffer).fill(0); // plaintexts included: nothing of a failed run goes back
+    reply = { id, buffer, error: (err as Error).message, ns: Number(process.hrtime.bigint() - started) };
+    port.postMessage(reply, [buffer]);
+  }
+});

@@ -1,0 +1,162 @@
+// Seals large envelope batches of the WebAssembly core's algorithm on a worker thread. A processor's
+// throughput is bounded by its main thread, which also runs kafkajs for every partition (decoding
+// fetches, encoding produce requests), while the other core has time to spare: on this thread a large
+// batch costs only its packing (one copy of each plaintext) and a view per sealed envelope, and the
+// main thread goes on with other partitions' batches while the cipher runs.
+// Small batches stay on the main thread (see SEALING_THREAD_MIN_BYTES): the round trip would be most of
+// their latency. Keys cross to the thread inside the packed buffer and are wiped there.
+import { Worker } from 'node:worker_threads';
+import { CHACHA20_POLY1305, type AlgorithmId } from './aead-algorithms.js';
+import { NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
+import { checkEnvelopeSealBatch, type EnvelopeSealBatch } from './envelope-batch.js';
+import { packRun, type PackedLayout } from './packed-envelopes.js';
+
+/** A packed run on its way to the thread (the buffer is moved, not copied). */
+export interface SealRequest {
+  id: number;
+  buffer: ArrayBuffer;
+  layout: PackedLayout;
+}
+
+/**
+ * The packed buffer on its way back for reuse, and the run's sealed envelopes, back to back in a
+ * buffer of their own; or the reason it could not be sealed (the packed buffer zeroed).
+ */
+export interface SealReply {
+  id: number;
+  buffer: ArrayBuffer;
+  sealed?: ArrayBuffer;
+  error?: string;
+  /** Time the thread spent on the run. */
+  ns: number;
+}
+
+/**
+ * Envelope batches with at least this many plaintext bytes go to the thread: sealing them takes a
+ * few hundred microseconds or more, against about 0.1 ms for the round trip. Below it (every batch
+ * at steady low rates) they are sealed in-thread, as fast as before.
+ */
+export const SEALING_THREAD_MIN_BYTES = 64 * 1024;
+
+/**
+ * A batch goes to the thread in runs of about this many bytes of envelopes: the thread seals one run
+ * while the main thread packs the next, and a run's buffer stays in the CPU's cache while it is packed.
+ */
+const RUN_BYTES = 256 * 1024;
+/** Size of a pooled packed buffer: a run, its item words, associated data and keys. */
+const POOLED_BUFFER_BYTES = 512 * 1024;
+const POOLED_BUFFERS = 8;
+
+export interface ThreadSealed {
+  envelopes: Buffer[];
+  /** Time the thread spent sealing (not the wait for it). */
+  ns: number;
+}
+
+interface Pending {
+  resolve: (run: { sealed: ArrayBuffer; ns: number }) => void;
+  reject: (error: Error) => void;
+}
+
+export class SealingThread {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  /** Packed buffers back from the thread (key tables and associated data wiped), for the next runs. */
+  private readonly pool: ArrayBuffer[] = [];
+  private nextId = 0;
+  private closed = false;
+
+  /** Whether a batch of this algorithm and size is sealed on the thread rather than in-thread. */
+  takes(algorithm: AlgorithmId, plaintextBytes: number): boolean {
+    return !this.closed && algorithm === CHACHA20_POLY1305 && plaintextBytes >= SEALING_THREAD_MIN_BYTES;
+  }
+
+  /**
+   * Seals the batch on the thread: the same envelopes as the core's sealEnvelopes. Throws at once on a
+   * malformed batch; everything is copied before it returns, so the caller may wipe its arena then.
+   */
+  sealEnvelopes(batch: EnvelopeSealBatch): Promise<ThreadSealed> {
+    if (this.closed) return Promise.reject(new Error('the sealing thread is closed'));
+    const count = checkEnvelopeSealBatch(batch);
+    const worker = this.worker ?? this.spawn();
+    const { plaintexts } = batch;
+    const overhead = batch.prefixBytes + NONCE_BYTES + TAG_BYTES;
+    const envelopes = new Array<Buffer>(count);
+    const localKey = new Int32Array(batch.keys.length).fill(-1);
+    const runs: Promise<number>[] = [];
+    for (let start = 0; start < count;) {
+      let end = start;
+      let bytes = 0;
+      do bytes += overhead + plaintexts[end++].length; while (end < count && bytes < RUN_BYTES);
+      const { buffer, layout } = packRun(batch, start, end, (n) => this.takeBuffer(n), localKey);
+      const first = start;
+      runs.push(this.post(worker, buffer, layout).then(({ sealed, ns }) => {
+        for (let i = first, at = 0; i < end; i++) {
+          const length = overhead + plaintexts[i].length;
+          envelopes[i] = Buffer.from(sealed, at, length);
+          at += length;
+        }
+        return ns;
+      }));
+      start = end;
+    }
+    return Promise.all(runs).then((ns) => ({ envelopes, ns: ns.reduce((a, b) => a + b, 0) }));
+  }
+
+  /** Ends the thread; batches still on it are rejected. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    this.worker = undefined;
+    this.failAll(new Error('the sealing thread was closed'));
+    await worker?.terminate();
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(new URL('./sealing-thread-worker.js', import.meta.url));
+    worker.unref();
+    // (a failed thread fails the batches on it; the next batch starts a new one)
+    const fail = (error: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      this.failAll(error);
+    };
+    worker.on('message', (reply: SealReply) => this.settle(reply));
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the sealing thread exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private post(worker: Worker, buffer: ArrayBuffer, layout: PackedLayout): Promise<{ sealed: ArrayBuffer; ns: number }> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.pending.size === 1) worker.ref(); // (idle, the thread does not keep the process alive)
+      const request: SealRequest = { id, buffer, layout };
+      worker.postMessage(request, [buffer]);
+    });
+  }
+
+  private settle({ id, buffer, sealed, error, ns }: SealReply): void {
+    if (this.pool.length < POOLED_BUFFERS && buffer.byteLength === POOLED_BUFFER_BYTES) this.pool.push(buffer);
+    const request = this.pending.get(id);
+    if (!request) return;
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.worker?.unref();
+    if (sealed === undefined) request.reject(new Error(`the sealing thread could not seal a batch: ${error}`));
+    else request.resolve({ sealed, ns });
+  }
+
+  /** A packed buffer of at least `bytes`: a pooled one when a run fits (the usual case). */
+  private takeBuffer(bytes: number): ArrayBuffer {
+    if (bytes > POOLED_BUFFER_BYTES) return new ArrayBuffer(bytes);
+    return this.pool.pop() ?? new ArrayBuffer(POOLED_BUFFER_BYTES);
+  }
+
+  private failAll(error: Error): void {
+    const requests = [...this.pending.values()];
+    this.pending.clear();
+    for (const request of requests) request.reject(error);
+  }
+}

@@ -1,0 +1,102 @@
+// The sealing thread: the envelopes it seals on its worker are what node:crypto opens, with fresh
+// nonces; neither the memory its envelopes keep alive nor the buffers it reuses hold a key or
+// associated data; it takes only
+// large batches of the wasm core's algorithm; a thread that dies fails its batches and the next
+// batch gets a new one; closing it fails what is still on it.
+
+import { randomBytes } from 'node:crypto';
+
+import { expect } from 'chai';
+
+import { AES_256_GCM, CHACHA20_POLY1305 } from '../../../src/crypto/index.js';
+import { SEALING_THREAD_MIN_BYTES, SealingThread } from '../../../src/crypto/sealing-thread.js';
+import { prng, referenceOpen, testSeed } from './helpers.js';
+import { aadOf, HEADER, headerOf, nonceOf, PREFIX, randomCases, sealBatch, type Case } from './envelope-cases.js';
+
+/** Every envelope opens with node:crypto under its case's key, to its case's plaintext. */
+function expectOpens(cases: Case[], sealed: Buffer[], what: string): void {
+  expect(sealed, what).to.have.length(cases.length);
+  cases.forEach((c, i) => {
+    expect(Buffer.isBuffer(sealed[i]), `${what}, case ${i}`).to.equal(true);
+    expect(Buffer.compare(sealed[i].subarray(0, PREFIX), c.key.prefix), `${what}, case ${i}`).to.equal(0);
+    const opened = referenceOpen('chacha20-poly1305', c.key.key, nonceOf(sealed[i]), aadOf(c, headerOf(sealed[i])), sealed[i].subarray(HEADER));
+    expect(opened, `${what}, case ${i}`).to.not.equal(null);
+    expect(Buffer.compare(opened!, c.plaintext), `${what}, case ${i}`).to.equal(0);
+  });
+}
+
+describe('sealing thread', function () {
+  this.timeout(60_000);
+  const seed = testSeed();
+  let thread: SealingThread;
+
+  beforeEach(() => {
+    thread = new SealingThread();
+  });
+
+  afterEach(() => thread.close());
+
+  it(`seals envelopes node:crypto opens, with a fresh nonce each, several batches at once (seed ${seed})`, async () => {
+    const next = prng(seed);
+    // keys shared by several items; several calls of the core on the thread; three batches queued
+    const batches = [randomCases(2000, next, 600, 37), randomCases(5, next), randomCases(700, next, 3000, 3)];
+    const sealed = await Promise.all(batches.map((cases) => thread.sealEnvelopes(sealBatch(cases, next))));
+    batches.forEach((cases, b) => expectOpens(cases, sealed[b].envelopes, `batch ${b} (seed ${seed})`));
+    const nonces = new Set(sealed.flatMap((s) => s.envelopes).map((e) => Buffer.from(nonceOf(e)).toString('hex')));
+    expect(nonces.size, 'distinct nonces').to.equal(batches.reduce((n, cases) => n + cases.length, 0));
+    expect(sealed.every((s) => s.ns > 0), 'time on the thread reported').to.equal(true);
+  });
+
+  it('leaves no key and no associated data (subject ids) in the memory its envelopes keep alive, nor in the buffers it reuses', async () => {
+    const next = prng(seed + 1);
+    const cases = randomCases(1500, next, 400, 10).map((c, i) => ({ ...c, tail: Buffer.from(`subject-id-${i}-${randomBytes(8).toString('hex')}`) }));
+    const { envelopes } = await thread.sealEnvelopes(sealBatch(cases, next));
+    const reused = (thread as unknown as { pool: ArrayBuffer[] }).pool;
+    const memories = [...new Set([...envelopes.map((e) => e.buffer), ...reused])].map((b) => Buffer.from(b));
+    expect(reused.length, 'buffers kept for reuse').to.be.greaterThan(0);
+    expect(memories.length, 'several runs').to.be.greaterThan(2);
+    for (const memory of memories) {
+      for (const c of cases) {
+        expect(memory.indexOf(c.key.key), 'a key').to.equal(-1);
+        expect(memory.indexOf(c.tail), 'a subject id').to.equal(-1);
+      }
+    }
+    expectOpens(cases, envelopes, 'after the wipe');
+  });
+
+  it('refuses a malformed batch at once, before anything reaches the thread', () => {
+    const next = prng(seed + 2);
+    const good = sealBatch(randomCases(3, next), next);
+    expect(() => thread.sealEnvelopes({ ...good, keyIndexes: [0, 3, 2] })).to.throw(RangeError, /item 1: key index 3/);
+    expect(() => thread.sealEnvelopes({ ...good, keys: [good.keys[0], { key: randomBytes(31), prefix: randomBytes(PREFIX) }, good.keys[2]] })).to.throw(RangeError, /key 1: key must be 32 bytes/);
+  });
+
+  it('takes only batches of the wasm core\'s algorithm of at least SEALING_THREAD_MIN_BYTES', async () => {
+    expect(thread.takes(CHACHA20_POLY1305, SEALING_THREAD_MIN_BYTES)).to.equal(true);
+    expect(thread.takes(CHACHA20_POLY1305, SEALING_THREAD_MIN_BYTES - 1)).to.equal(false);
+    expect(thread.takes(AES_256_GCM, 100 * SEALING_THREAD_MIN_BYTES)).to.equal(false);
+    await thread.close();
+    expect(thread.takes(CHACHA20_POLY1305, SEALING_THREAD_MIN_BYTES), 'once closed').to.equal(false);
+  });
+
+  it('fails the batches of a thread that died; the next batch gets a new thread', async () => {
+    const next = prng(seed + 3);
+    const cases = randomCases(3000, next, 2000, 5);
+    const first = thread.sealEnvelopes(sealBatch(cases, next)).then(() => undefined, (err: Error) => err);
+    // the worker dies under the batch (as if it crashed)
+    await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    expect((await first)?.message).to.match(/the sealing thread exited/);
+    const again = await thread.sealEnvelopes(sealBatch(cases, next));
+    expectOpens(cases, again.envelopes, 'on the new thread');
+  });
+
+  it('fails what is still on it when closed, and everything after', async () => {
+    const next = prng(seed + 4);
+    const pending = thread.sealEnvelopes(sealBatch(randomCases(3000, next, 2000, 5), next)).then(() => undefined, (err: Error) => err);
+    await thread.close();
+    expect((await pending)?.message).to.match(/closed/);
+    let after: Error | undefined;
+    await thread.sealEnvelopes(sealBatch(randomCases(2, next), next)).catch((err: Error) => (after = err));
+    expect(after?.message).to.match(/closed/);
+  });
+});
