@@ -1,7 +1,7 @@
 // The transfer form of an envelope batch sealed on another thread (see sealing-thread.ts): a run of a
 // batch's items packed into one ArrayBuffer that is moved to the sealing thread and back, not copied.
 //
-//   [ keyIndexes | aadStarts | aadLengths | textLengths: count u32 each ][ data ][ aad ][ key table ]
+//   [ keyIndexes | aadStarts | aadLengths | textLengths: count u32 each ][ data ][ aad ][ key table, word-aligned ]
 //
 // Item k's region in data is header || text || tag, regions back to back in item order (the cipher
 // writes header and tag, whatever bytes lie there before); aad is the run's span of the batch's
@@ -42,11 +42,29 @@ export function packedView(buffer: ArrayBuffer, layout: PackedLayout): PackedEnv
   return { layout, bytes: new Uint8Array(buffer), keyIndexes: words(0), aadStarts: words(1), aadLengths: words(2), textLengths: words(3) };
 }
 
+const KEY_ENTRY_WORDS = KEY_ENTRY / 4;
+
+/**
+ * The batch's key table in the core's layout, as words: a run copies its keys' entries from it word
+ * by word (typed-array set() costs about 0.1 us a call, and a run of a batch over many subjects holds
+ * hundreds of keys). The caller wipes it once every run is packed.
+ */
+export function keyTableWords(keys: EnvelopeSealBatch['keys']): Uint32Array {
+  const words = new Uint32Array(keys.length * KEY_ENTRY_WORDS);
+  const bytes = new Uint8Array(words.buffer);
+  for (let k = 0; k < keys.length; k++) {
+    bytes.set(keys[k].key, k * KEY_ENTRY);
+    bytes.set(keys[k].prefix, k * KEY_ENTRY + 32);
+  }
+  return words;
+}
+
 /**
  * Packs items start..end of a batch already checked (checkEnvelopeSealBatch) into a buffer from
- * `take(bytes)`. `localKey` has an entry per key of the batch, all -1, and is left so.
+ * `take(bytes)`. `keyWords`: keyTableWords(batch.keys). `localKey` has an entry per key of the batch,
+ * all -1, and is left so.
  */
-export function packRun(batch: EnvelopeSealBatch, start: number, end: number, take: (bytes: number) => ArrayBuffer, localKey: Int32Array): { buffer: ArrayBuffer; layout: PackedLayout } {
+export function packRun(batch: EnvelopeSealBatch, start: number, end: number, take: (bytes: number) => ArrayBuffer, keyWords: Uint32Array, localKey: Int32Array): { buffer: ArrayBuffer; layout: PackedLayout } {
   const { keys, plaintexts, prefixBytes, aad, aadStarts, aadLengths, keyIndexes } = batch;
   const count = end - start;
   const headerBytes = prefixBytes + NONCE_BYTES;
@@ -56,18 +74,18 @@ export function packRun(batch: EnvelopeSealBatch, start: number, end: number, ta
   const hi = aadStarts[end - 1] + aadLengths[end - 1]; // (items lie in the arena in order)
   const dataAt = 16 * count;
   const aadAt = dataAt + dataBytes;
-  const keysAt = aadAt + (hi - lo);
+  const keysAt = (aadAt + (hi - lo) + 3) & ~3; // (word-aligned: entries are copied as words)
   const buffer = take(keysAt + Math.min(count, keys.length) * KEY_ENTRY);
   const bytes = new Uint8Array(buffer);
   const words = new Uint32Array(buffer, 0, 4 * count);
+  const table = new Uint32Array(buffer, keysAt, Math.min(count, keys.length) * KEY_ENTRY_WORDS);
   let keyCount = 0;
   for (let i = start, k = 0, at = dataAt; i < end; i++, k++) {
     const keyIndex = keyIndexes[i];
     let local = localKey[keyIndex];
     if (local < 0) {
       local = localKey[keyIndex] = keyCount++;
-      bytes.set(keys[keyIndex].key, keysAt + local * KEY_ENTRY);
-      bytes.set(keys[keyIndex].prefix, keysAt + local * KEY_ENTRY + 32);
+      for (let w = 0, to = local * KEY_ENTRY_WORDS, from = keyIndex * KEY_ENTRY_WORDS; w < KEY_ENTRY_WORDS; w++) table[to + w] = keyWords[from + w];
     }
     const text = plaintexts[i];
     words[k] = local;

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { CHACHA20_POLY1305, type AlgorithmId } from './aead-algorithms.js';
 import { NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
 import { checkEnvelopeSealBatch, type EnvelopeSealBatch } from './envelope-batch.js';
-import { packRun, type PackedLayout } from './packed-envelopes.js';
+import { keyTableWords, packRun, type PackedLayout } from './packed-envelopes.js';
 
 /** A packed run on its way to the thread (the buffer is moved, not copied). */
 export interface SealRequest {
@@ -46,6 +46,11 @@ const RUN_BYTES = 256 * 1024;
 /** Size of a pooled packed buffer: a run, its item words, associated data and keys. */
 const POOLED_BUFFER_BYTES = 512 * 1024;
 const POOLED_BUFFERS = 8;
+/**
+ * After this many threads in a row failed without sealing anything (a worker that cannot start, or
+ * dies at once), batches are sealed in-thread for good rather than failing over and over.
+ */
+const FAILED_THREADS_LIMIT = 3;
 
 export interface ThreadSealed {
   envelopes: Buffer[];
@@ -65,10 +70,21 @@ export class SealingThread {
   private readonly pool: ArrayBuffer[] = [];
   private nextId = 0;
   private closed = false;
+  /** Threads in a row that failed before sealing a run. */
+  private failedThreads = 0;
+  private sealedByThisThread = false;
+
+  /** @param workerFile the worker's module (tests replace it) */
+  constructor(private readonly workerFile: URL = new URL('./sealing-thread-worker.js', import.meta.url)) {}
 
   /** Whether a batch of this algorithm and size is sealed on the thread rather than in-thread. */
   takes(algorithm: AlgorithmId, plaintextBytes: number): boolean {
-    return !this.closed && algorithm === CHACHA20_POLY1305 && plaintextBytes >= SEALING_THREAD_MIN_BYTES;
+    return this.usable && algorithm === CHACHA20_POLY1305 && plaintextBytes >= SEALING_THREAD_MIN_BYTES;
+  }
+
+  /** False once closed, or once FAILED_THREADS_LIMIT threads in a row failed (then all is sealed in-thread). */
+  get usable(): boolean {
+    return !this.closed && this.failedThreads < FAILED_THREADS_LIMIT;
   }
 
   /**
@@ -78,27 +94,38 @@ export class SealingThread {
   sealEnvelopes(batch: EnvelopeSealBatch): Promise<ThreadSealed> {
     if (this.closed) return Promise.reject(new Error('the sealing thread is closed'));
     const count = checkEnvelopeSealBatch(batch);
-    const worker = this.worker ?? this.spawn();
+    let worker: Worker;
+    try {
+      worker = this.worker ?? this.spawn();
+    } catch (err) {
+      this.failedThreads++;
+      return Promise.reject(err);
+    }
     const { plaintexts } = batch;
     const overhead = batch.prefixBytes + NONCE_BYTES + TAG_BYTES;
     const envelopes = new Array<Buffer>(count);
     const localKey = new Int32Array(batch.keys.length).fill(-1);
+    const keyWords = keyTableWords(batch.keys);
     const runs: Promise<number>[] = [];
-    for (let start = 0; start < count;) {
-      let end = start;
-      let bytes = 0;
-      do bytes += overhead + plaintexts[end++].length; while (end < count && bytes < RUN_BYTES);
-      const { buffer, layout } = packRun(batch, start, end, (n) => this.takeBuffer(n), localKey);
-      const first = start;
-      runs.push(this.post(worker, buffer, layout).then(({ sealed, ns }) => {
-        for (let i = first, at = 0; i < end; i++) {
-          const length = overhead + plaintexts[i].length;
-          envelopes[i] = Buffer.from(sealed, at, length);
-          at += length;
-        }
-        return ns;
-      }));
-      start = end;
+    try {
+      for (let start = 0; start < count;) {
+        let end = start;
+        let bytes = 0;
+        do bytes += overhead + plaintexts[end++].length; while (end < count && bytes < RUN_BYTES);
+        const { buffer, layout } = packRun(batch, start, end, (n) => this.takeBuffer(n), keyWords, localKey);
+        const first = start;
+        runs.push(this.post(worker, buffer, layout).then(({ sealed, ns }) => {
+          for (let i = first, at = 0; i < end; i++) {
+            const length = overhead + plaintexts[i].length;
+            envelopes[i] = Buffer.from(sealed, at, length);
+            at += length;
+          }
+          return ns;
+        }));
+        start = end;
+      }
+    } finally {
+      keyWords.fill(0); // (the keys stay only in the packed buffers, wiped on the thread)
     }
     return Promise.all(runs).then((ns) => ({ envelopes, ns: ns.reduce((a, b) => a + b, 0) }));
   }
@@ -113,12 +140,14 @@ export class SealingThread {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(new URL('./sealing-thread-worker.js', import.meta.url));
+    const worker = new Worker(this.workerFile);
     worker.unref();
+    this.sealedByThisThread = false;
     // (a failed thread fails the batches on it; the next batch starts a new one)
     const fail = (error: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this.failedThreads = this.sealedByThisThread ? 1 : this.failedThreads + 1;
       this.failAll(error);
     };
     worker.on('message', (reply: SealReply) => this.settle(reply));
@@ -144,8 +173,13 @@ export class SealingThread {
     if (!request) return;
     this.pending.delete(id);
     if (this.pending.size === 0) this.worker?.unref();
-    if (sealed === undefined) request.reject(new Error(`the sealing thread could not seal a batch: ${error}`));
-    else request.resolve({ sealed, ns });
+    if (sealed === undefined) {
+      request.reject(new Error(`the sealing thread could not seal a batch: ${error}`));
+      return;
+    }
+    this.sealedByThisThread = true;
+    this.failedThreads = 0;
+    request.resolve({ sealed, ns });
   }
 
   /** A packed buffer of at least `bytes`: a pooled one when a run fits (the usual case). */

@@ -1,8 +1,8 @@
 // The sealing thread: the envelopes it seals on its worker are what node:crypto opens, with fresh
 // nonces; neither the memory its envelopes keep alive nor the buffers it reuses hold a key or
-// associated data; it takes only
-// large batches of the wasm core's algorithm; a thread that dies fails its batches and the next
-// batch gets a new one; closing it fails what is still on it.
+// associated data; it takes only large batches of the wasm core's algorithm; a thread that dies fails
+// its batches and the next batch gets a new one, until threads keep failing (then it takes no more
+// batches); closing it fails what is still on it.
 
 import { randomBytes } from 'node:crypto';
 
@@ -88,6 +88,21 @@ describe('sealing thread', function () {
     expect((await first)?.message).to.match(/the sealing thread exited/);
     const again = await thread.sealEnvelopes(sealBatch(cases, next));
     expectOpens(cases, again.envelopes, 'on the new thread');
+  });
+
+  it('gives up on threads that cannot start, after a few, and then takes no batch (they are sealed in-thread)', async () => {
+    const broken = new SealingThread(new URL('./no-such-worker.js', import.meta.url));
+    try {
+      const next = prng(seed + 5);
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        expect(broken.takes(CHACHA20_POLY1305, SEALING_THREAD_MIN_BYTES), `attempt ${attempt}`).to.equal(true);
+        const failure = await broken.sealEnvelopes(sealBatch(randomCases(10, next), next)).then(() => undefined, (err: Error) => err);
+        expect(failure, `attempt ${attempt}`).to.be.instanceOf(Error);
+      }
+      expect(broken.takes(CHACHA20_POLY1305, SEALING_THREAD_MIN_BYTES), 'after three threads failed').to.equal(false);
+    } finally {
+      await broken.close();
+    }
   });
 
   it('fails what is still on it when closed, and everything after', async () => {
