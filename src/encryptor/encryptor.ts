@@ -1,6 +1,7 @@
 // `kafka-shredder encrypt`: the encryptor processor. Reads each route's plaintext input, seals every
 // record under its subject's data key in the WebAssembly core (a batch per call), and writes the
 // encrypted records, new keys, tombstones and dead letters with the input offsets in one transaction.
+import { availableParallelism } from 'node:os';
 import type { Batch } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { SealingThread } from '../crypto/sealing-thread.js';
@@ -26,8 +27,11 @@ export interface EncryptorStats {
 export class Encryptor extends RouteProcessor {
   readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0, sealedOffThread: 0 };
   private roller?: SegmentRoller;
-  /** Seals large batches off the main thread, which kafkajs needs for every partition. */
-  private readonly sealingThread = new SealingThread();
+  /**
+   * Seals large batches off the main thread, which kafkajs needs for every partition; with a single
+   * CPU the thread would only compete with the main thread, so there is none.
+   */
+  private readonly sealingThread = availableParallelism() >= 2 ? new SealingThread() : undefined;
 
   async start(): Promise<void> {
     const { config } = this;
@@ -112,7 +116,7 @@ export class Encryptor extends RouteProcessor {
   async stop(): Promise<void> {
     this.roller?.stop();
     await this.processor?.stop();
-    await this.sealingThread.close();
+    await this.sealingThread?.close();
     this.logger.info(this.stats, 'encryptor stopped');
   }
 }

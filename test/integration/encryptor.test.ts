@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { createDecipheriv, randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { encryptorTopicRoles, ensureTopics } from '../../src/kafka/topics.js';
@@ -76,7 +77,8 @@ describe('encryptor', function () {
   it('encrypts batches large enough for the sealing thread so they decrypt to exactly the input', async () => {
     // one request: each partition's batch holds about 1000 records (some 300 KB), sealed off the main thread
     const table = await expectRoundTrip(Array.from({ length: 3000 }, (_, i) => ({ key: `bulk-${i % 50}`, value: randomBytes(300) })));
-    expect(encryptor!.stats.sealedOffThread, 'records sealed on the sealing thread').to.be.greaterThan(1000);
+    // (with one CPU the encryptor has no sealing thread and seals everything in-thread)
+    if (availableParallelism() >= 2) expect(encryptor!.stats.sealedOffThread, 'records sealed on the sealing thread').to.be.greaterThan(1000);
     expect(table.size).to.equal(50);
   });
 
