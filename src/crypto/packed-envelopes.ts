@@ -60,16 +60,18 @@ export function keyTableWords(keys: EnvelopeSealBatch['keys']): Uint32Array {
 }
 
 /**
- * Packs items start..end of a batch already checked (checkEnvelopeSealBatch) into a buffer from
- * `take(bytes)`. `keyWords`: keyTableWords(batch.keys). `localKey` has an entry per key of the batch,
- * all -1, and is left so.
+ * Packs the run of a batch (already checked: checkEnvelopeSealBatch) that starts at item `start`:
+ * items up to about `runBytes` of envelopes, at least one, into a buffer from `take(bytes)`; the run
+ * holds `layout.count` items. `keyWords`: keyTableWords(batch.keys). `localKey` has an entry per key
+ * of the batch, all -1, and is left so.
  */
-export function packRun(batch: EnvelopeSealBatch, start: number, end: number, take: (bytes: number) => ArrayBuffer, keyWords: Uint32Array, localKey: Int32Array): { buffer: ArrayBuffer; layout: PackedLayout } {
+export function packRun(batch: EnvelopeSealBatch, start: number, runBytes: number, take: (bytes: number) => ArrayBuffer, keyWords: Uint32Array, localKey: Int32Array): { buffer: ArrayBuffer; layout: PackedLayout } {
   const { keys, plaintexts, prefixBytes, aad, aadStarts, aadLengths, keyIndexes } = batch;
-  const count = end - start;
   const headerBytes = prefixBytes + NONCE_BYTES;
-  let dataBytes = count * (headerBytes + TAG_BYTES);
-  for (let i = start; i < end; i++) dataBytes += plaintexts[i].length;
+  let end = start;
+  let dataBytes = 0;
+  do dataBytes += headerBytes + plaintexts[end++].length + TAG_BYTES; while (end < plaintexts.length && dataBytes < runBytes);
+  const count = end - start;
   const lo = aadStarts[start];
   const hi = aadStarts[end - 1] + aadLengths[end - 1]; // (items lie in the arena in order)
   const dataAt = 16 * count;

@@ -109,11 +109,10 @@ export class SealingThread {
     const runs: Promise<number>[] = [];
     try {
       for (let start = 0; start < count;) {
-        let end = start;
-        let bytes = 0;
-        do bytes += overhead + plaintexts[end++].length; while (end < count && bytes < RUN_BYTES);
-        const { buffer, layout } = packRun(batch, start, end, (n) => this.takeBuffer(n), keyWords, localKey);
+        const { buffer, layout } = packRun(batch, start, RUN_BYTES, (n) => this.takeBuffer(n), keyWords, localKey);
         const first = start;
+        const end = start + layout.count;
+        start = end;
         runs.push(this.post(worker, buffer, layout).then(({ sealed, ns }) => {
           for (let i = first, at = 0; i < end; i++) {
             const length = overhead + plaintexts[i].length;
@@ -122,7 +121,6 @@ export class SealingThread {
           }
           return ns;
         }));
-        start = end;
       }
     } finally {
       keyWords.fill(0); // (the keys stay only in the packed buffers, wiped on the thread)
