@@ -18,6 +18,11 @@ export interface TopicLayout {
   keysTombstoneRetentionMs: number;
   /** The smallest max.message.bytes of the output topics: a larger record batch is refused. */
   outputMaxMessageBytes: number;
+  /**
+   * The smallest max.message.bytes of every topic a transaction writes (outputs, keys topic, dead
+   * letters): no produce request's record batch may be larger.
+   */
+  writtenMaxMessageBytes: number;
 }
 
 /** Kafka's default max.message.bytes (broker message.max.bytes). */
@@ -194,9 +199,8 @@ export async function ensureTopics(
   }
   const after = missing.length > 0 ? await describe(admin, all) : before;
   const keysTombstoneRetentionMs = Number(after.get(config.keysTopic)?.config.get('delete.retention.ms') ?? 86_400_000);
-  const outputMaxMessageBytes = Math.min(
-    DLQ_MAX_MESSAGE_BYTES,
-    ...roles.outputs.map((t) => Number(after.get(t)?.config.get('max.message.bytes') ?? DEFAULT_MAX_MESSAGE_BYTES)),
-  );
-  return { partitions, keysTombstoneRetentionMs, outputMaxMessageBytes };
+  const maxMessageBytes = (topic: string) => Number(after.get(topic)?.config.get('max.message.bytes') ?? DEFAULT_MAX_MESSAGE_BYTES);
+  const outputMaxMessageBytes = Math.min(DLQ_MAX_MESSAGE_BYTES, ...roles.outputs.map(maxMessageBytes));
+  const writtenMaxMessageBytes = Math.min(outputMaxMessageBytes, maxMessageBytes(config.keysTopic), maxMessageBytes(config.dlqTopic));
+  return { partitions, keysTombstoneRetentionMs, outputMaxMessageBytes, writtenMaxMessageBytes };
 }

@@ -34,11 +34,15 @@ export interface TransactionalWrite {
 export type WrittenOffsets = Map<string, number>;
 
 /**
- * Produce requests are cut at this many bytes: a partition's records in one request form one record
- * batch, which the broker refuses above max.message.bytes (1 MB by default). Encryption adds 38 bytes a
+ * Produce requests are cut at this many bytes, or fewer when a written topic takes smaller record
+ * batches (see requestBytesFor): a partition's records in one request form one record batch, which the
+ * broker refuses above the topic's max.message.bytes (1 MB by default). Encryption adds 38 bytes a
  * record, so an output batch is larger than the input batch it came from.
  */
 export const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** The request size for topics whose smallest max.message.bytes is `maxMessageBytes`. */
+export const requestBytesFor = (maxMessageBytes: number): number => Math.min(MAX_REQUEST_BYTES, maxMessageBytes);
 
 const byteLength = (v: unknown): number =>
   v == null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : Array.isArray(v) ? v.reduce((n: number, x) => n + byteLength(x), 0) : (v as Buffer).length;
@@ -50,10 +54,15 @@ export function recordBytes(message: Pick<Message, 'key' | 'value' | 'headers'>)
   return size;
 }
 
+// (an upper bound of a record's size in a record batch: its length, attributes, deltas and the varints
+// of its key, value and a few headers take well under 70 bytes, and the batch header is 61)
 const sizeOf = (message: Message) => 70 + recordBytes(message);
 
-/** Splits the messages into requests of at most MAX_REQUEST_BYTES, keeping their order per topic. */
-export function chunkMessages(topicMessages: TopicMessages[]): TopicMessages[][] {
+/**
+ * Splits the messages into requests of at most `maxRequestBytes` (a larger record goes alone), keeping
+ * their order per topic.
+ */
+export function chunkMessages(topicMessages: TopicMessages[], maxRequestBytes = MAX_REQUEST_BYTES): TopicMessages[][] {
   const requests: TopicMessages[][] = [];
   let current: TopicMessages[] = [];
   let size = 0;
@@ -61,7 +70,7 @@ export function chunkMessages(topicMessages: TopicMessages[]): TopicMessages[][]
     let run: Message[] = [];
     for (const message of messages) {
       const bytes = sizeOf(message);
-      if (size + bytes > MAX_REQUEST_BYTES && size > 0) {
+      if (size + bytes > maxRequestBytes && size > 0) {
         if (run.length > 0) current.push({ topic, messages: run });
         requests.push(current);
         current = [];
@@ -77,12 +86,15 @@ export function chunkMessages(topicMessages: TopicMessages[]): TopicMessages[][]
   return requests;
 }
 
-/** Sends the records and commits the offsets in one transaction; aborts on any failure and rethrows. */
-export async function commitTransaction(producer: { transaction(): Promise<Transaction> }, write: TransactionalWrite): Promise<WrittenOffsets> {
+/**
+ * Sends the records, in requests of at most `maxRequestBytes`, and commits the offsets in one
+ * transaction; aborts on any failure and rethrows.
+ */
+export async function commitTransaction(producer: { transaction(): Promise<Transaction> }, write: TransactionalWrite, maxRequestBytes = MAX_REQUEST_BYTES): Promise<WrittenOffsets> {
   const txn = await producer.transaction();
   const written: WrittenOffsets = new Map();
   try {
-    for (const request of chunkMessages(write.topicMessages.filter((t) => t.messages.length > 0))) {
+    for (const request of chunkMessages(write.topicMessages.filter((t) => t.messages.length > 0), maxRequestBytes)) {
       const metadata = await txn.sendBatch({ topicMessages: request });
       for (const { topic, messages } of request) {
         const counts = new Map<number, number>();

@@ -7,6 +7,7 @@ import { createKafka } from '../kafka/client.js';
 import { subjectRefFor, type Logger, type SubjectRef } from '../observability/logger.js';
 import { logDeadLetters } from '../kafka/dead-letter.js';
 import type { TopicLayout } from '../kafka/topics.js';
+import { requestBytesFor } from '../kafka/transactions.js';
 import { MasterKey } from '../keys/master-key.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
@@ -76,6 +77,7 @@ export abstract class RouteProcessor {
       stateDir: config.stateDir,
       masterKey: new MasterKey(config.masterKey, config.masterKeyId),
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
+      maxRequestBytes: requestBytesFor(layout.writtenMaxMessageBytes),
       logger: this.logger,
       metrics: this.metrics,
     };

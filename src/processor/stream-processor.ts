@@ -4,7 +4,7 @@
 import { Partitioners, type Admin, type Batch, type Consumer, type EachBatchPayload, type Kafka, type Producer, type TopicMessages } from 'kafkajs';
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
 import { EndOffsets } from '../kafka/end-offsets.js';
-import { commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
+import { chunkMessages, commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import type { MasterKey } from '../keys/master-key.js';
 import type { Logger } from '../observability/logger.js';
@@ -56,6 +56,8 @@ export interface StreamProcessorOptions {
   transactional?: boolean;
   /** See TaskContext.followKeys. */
   followKeys?: boolean;
+  /** Produce requests are cut at this many bytes (default MAX_REQUEST_BYTES; see requestBytesFor). */
+  maxRequestBytes?: number;
   metrics?: ProcessorMetrics;
 }
 
@@ -226,7 +228,7 @@ export class StreamProcessor {
       return commitTransaction(task.producer!, {
         topicMessages,
         offsets: { consumerGroupId: this.options.groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] },
-      });
+      }, this.options.maxRequestBytes);
     }
     const toSend = topicMessages.filter((t) => t.messages.length > 0);
     if (toSend.length > 0) {
@@ -236,7 +238,8 @@ export class StreamProcessor {
         return producer;
       })();
       this.plainProducer.catch(() => (this.plainProducer = undefined)); // the next batch tries again
-      await (await this.plainProducer).sendBatch({ topicMessages: toSend });
+      const producer = await this.plainProducer;
+      for (const request of chunkMessages(toSend, this.options.maxRequestBytes)) await producer.sendBatch({ topicMessages: request });
     }
     await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
     return new Map<string, number>();

@@ -34,10 +34,16 @@ describe('encryptor', function () {
 
   /**
    * Starts an encryptor and sends `sent` in one request: each input record's output has its key,
-   * none of its plaintext, and decrypts to it; `alsoExpect` checks more of each pair. Returns the keys table.
+   * none of its plaintext, and decrypts to it; `alsoExpect` checks more of each pair, `prepare` runs
+   * before the encryptor starts. Returns the keys table.
    */
-  async function expectRoundTrip(sent: TestRecord[], alsoExpect: (out: KafkaMessage, input: KafkaMessage, what: string) => void = () => {}) {
+  async function expectRoundTrip(
+    sent: TestRecord[],
+    alsoExpect: (out: KafkaMessage, input: KafkaMessage, what: string) => void = () => {},
+    prepare: (setup: EncryptorSetup) => Promise<void> = async () => {},
+  ) {
     setup = encryptorSetup();
+    await prepare(setup);
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, sent);
     const inputs = await readTopic(kafka, setup.input);
@@ -252,6 +258,15 @@ describe('encryptor', function () {
     expect(dead).to.have.length(1);
     expect(dead[0].value!.length).to.equal(big.length);
     expect(dead[0].headers!['shredder.error']!.toString()).to.match(/too large once encrypted/);
+  });
+
+  it('cuts its transactions\' requests to an output topic\'s smaller max.message.bytes, so that topic takes every record', async () => {
+    // some 200 KB of output a partition, in batches the broker would refuse whole at 64 KiB
+    const smallBatches = async ({ output }: EncryptorSetup) =>
+      createTopic(kafka, { topic: output, numPartitions: 3, configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024) }] });
+    const table = await expectRoundTrip(Array.from({ length: 2000 }, (_, i) => ({ key: `small-${i % 20}`, value: randomBytes(300) })), undefined, smallBatches);
+    expect(table.size).to.equal(20);
+    expect(all(await readTopic(kafka, setup.dlqTopic))).to.have.length(0);
   });
 
   it('dead-letters the records of a subject whose key cannot be unwrapped (another master key), and goes on', async () => {
