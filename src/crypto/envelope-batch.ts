@@ -96,42 +96,67 @@ export interface EnvelopeAead {
 
 const isIndex = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
 
-/** Checks what is common to both directions; returns the item count. */
-function checkItems(batch: EnvelopeItems, keyCount: number, texts: readonly Uint8Array[], what: string): number {
+/** Checks the batch's arrays, not its items (see checkItem); returns the item count. */
+function checkItemArrays(batch: EnvelopeItems, texts: readonly Uint8Array[], what: string): number {
   const { aad, aadStarts, aadLengths, keyIndexes, prefixBytes } = batch;
   if (!(aad instanceof Uint8Array)) throw new TypeError('aad must be a Uint8Array');
   if (!isIndex(prefixBytes) || prefixBytes > MAX_PREFIX_BYTES) throw new RangeError(`prefixBytes must be an integer from 0 to ${MAX_PREFIX_BYTES}, got ${prefixBytes}`);
-  const headerBytes = prefixBytes + NONCE_BYTES;
   const count = keyIndexes.length;
   if (aadStarts.length !== count || aadLengths.length !== count || texts.length !== count) {
     throw new RangeError(`keyIndexes, aadStarts, aadLengths and ${what}s must have one entry per item`);
   }
-  let previousEnd = 0;
-  for (let i = 0; i < count; i++) {
-    const keyIndex = keyIndexes[i], start = aadStarts[i], length = aadLengths[i];
-    // (uint32 checks: an offset, length or index that is not a non-negative integer below 2^32 fails them)
-    if (keyIndex >>> 0 !== keyIndex || keyIndex >= keyCount) throw new RangeError(`item ${i}: key index ${keyIndex} is not one of the batch's ${keyCount} keys`);
-    if (!(texts[i] instanceof Uint8Array)) requireBytes(texts[i], what, i);
-    if (start >>> 0 !== start || length >>> 0 !== length || start + length > aad.length) {
-      throw new RangeError(`item ${i}: associated data [${start}, +${length}) lies outside the ${aad.length}-byte arena`);
-    }
-    if (length < headerBytes) throw new RangeError(`item ${i}: associated data shorter than the ${headerBytes}-byte header`);
-    if (start < previousEnd) throw new RangeError(`item ${i}: associated data must follow the previous item's in the arena, without overlapping it`);
-    previousEnd = start + length;
+  return count;
+}
+
+/**
+ * Throws unless item i of a batch whose arrays are checked (checkItemArrays) is well formed: its key
+ * index, its text, and its associated data, which follows the previous item's in the arena.
+ */
+export function checkItem(batch: EnvelopeItems, texts: readonly Uint8Array[], i: number, keyCount: number, what: string): void {
+  const { aad, aadStarts, aadLengths } = batch;
+  const keyIndex = batch.keyIndexes[i], start = aadStarts[i], length = aadLengths[i];
+  // (uint32 checks: an offset, length or index that is not a non-negative integer below 2^32 fails them)
+  if (keyIndex >>> 0 !== keyIndex || keyIndex >= keyCount) throw new RangeError(`item ${i}: key index ${keyIndex} is not one of the batch's ${keyCount} keys`);
+  if (!(texts[i] instanceof Uint8Array)) requireBytes(texts[i], what, i);
+  if (start >>> 0 !== start || length >>> 0 !== length || start + length > aad.length) {
+    throw new RangeError(`item ${i}: associated data [${start}, +${length}) lies outside the ${aad.length}-byte arena`);
   }
+  const headerBytes = batch.prefixBytes + NONCE_BYTES;
+  if (length < headerBytes) throw new RangeError(`item ${i}: associated data shorter than the ${headerBytes}-byte header`);
+  if (i > 0 && start < aadStarts[i - 1] + aadLengths[i - 1]) throw new RangeError(`item ${i}: associated data must follow the previous item's in the arena, without overlapping it`);
+}
+
+/** Checks what is common to both directions; returns the item count. */
+function checkItems(batch: EnvelopeItems, keyCount: number, texts: readonly Uint8Array[], what: string): number {
+  const count = checkItemArrays(batch, texts, what);
+  for (let i = 0; i < count; i++) checkItem(batch, texts, i, keyCount, what);
   return count;
 }
 
 /** Throws unless the batch is well formed. */
 export function checkEnvelopeSealBatch(batch: EnvelopeSealBatch): number {
+  const count = checkItems(batch, batch.keys.length, batch.plaintexts, 'plaintext');
+  checkSealKeys(batch);
+  return count;
+}
+
+/**
+ * Throws unless the batch's arrays and keys are well formed; returns the item count. Its items are
+ * left to whoever walks them next (checkItem), so that the walk touches each item once, not twice.
+ */
+export function checkEnvelopeSealBatchArrays(batch: EnvelopeSealBatch): number {
+  const count = checkItemArrays(batch, batch.plaintexts, 'plaintext');
+  checkSealKeys(batch);
+  return count;
+}
+
+function checkSealKeys(batch: EnvelopeSealBatch): void {
   const { keys, prefixBytes } = batch;
-  const count = checkItems(batch, keys.length, batch.plaintexts, 'plaintext');
   for (let k = 0; k < keys.length; k++) {
     checkKey(keys[k]?.key, k, 'key');
     requireBytes(keys[k].prefix, 'prefix', k, 'key');
     if (keys[k].prefix.length !== prefixBytes) throw new RangeError(`key ${k}: prefix must be ${prefixBytes} bytes, got ${keys[k].prefix.length}`);
   }
-  return count;
 }
 
 /** Throws unless the batch is well formed (a too-short envelope is data, not a programming error: null). */

@@ -12,7 +12,7 @@
 // before a buffer comes back.
 import { NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
 import { KEY_ENTRY } from './crypto-core.js';
-import type { EnvelopeSealBatch } from './envelope-batch.js';
+import { checkItem, type EnvelopeSealBatch } from './envelope-batch.js';
 
 export interface PackedLayout {
   count: number;
@@ -60,17 +60,21 @@ export function keyTableWords(keys: EnvelopeSealBatch['keys']): Uint32Array {
 }
 
 /**
- * Packs the run of a batch (already checked: checkEnvelopeSealBatch) that starts at item `start`:
- * items up to about `runBytes` of envelopes, at least one, into a buffer from `take(bytes)`; the run
- * holds `layout.count` items. `keyWords`: keyTableWords(batch.keys). `localKey` has an entry per key
- * of the batch, all -1, and is left so.
+ * Packs the run of a batch (its arrays and keys checked: checkEnvelopeSealBatchArrays) that starts at
+ * item `start`: items up to about `runBytes` of envelopes, at least one, into a buffer from
+ * `take(bytes)`; the run holds `layout.count` items. Checks each item (checkItem) before it takes it:
+ * throws on a malformed one. `keyWords`: keyTableWords(batch.keys). `localKey` has an entry per key of
+ * the batch, all -1, and is left so.
  */
 export function packRun(batch: EnvelopeSealBatch, start: number, runBytes: number, take: (bytes: number) => ArrayBuffer, keyWords: Uint32Array, localKey: Int32Array): { buffer: ArrayBuffer; layout: PackedLayout } {
   const { keys, plaintexts, prefixBytes, aad, aadStarts, aadLengths, keyIndexes } = batch;
   const headerBytes = prefixBytes + NONCE_BYTES;
   let end = start;
   let dataBytes = 0;
-  do dataBytes += headerBytes + plaintexts[end++].length + TAG_BYTES; while (end < plaintexts.length && dataBytes < runBytes);
+  do {
+    checkItem(batch, plaintexts, end, keys.length, 'plaintext');
+    dataBytes += headerBytes + plaintexts[end++].length + TAG_BYTES;
+  } while (end < plaintexts.length && dataBytes < runBytes);
   const count = end - start;
   const lo = aadStarts[start];
   const hi = aadStarts[end - 1] + aadLengths[end - 1]; // (items lie in the arena in order)

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { CHACHA20_POLY1305, type AlgorithmId } from './aead-algorithms.js';
 import { NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
-import { checkEnvelopeSealBatch, type EnvelopeSealBatch } from './envelope-batch.js';
+import { checkEnvelopeSealBatchArrays, type EnvelopeSealBatch } from './envelope-batch.js';
 import { keyTableWords, packRun, type PackedLayout } from './packed-envelopes.js';
 
 /** A packed run on its way to the thread (the buffer is moved, not copied). */
@@ -89,11 +89,12 @@ export class SealingThread {
 
   /**
    * Seals the batch on the thread: the same envelopes as the core's sealEnvelopes. Throws at once on a
-   * malformed batch; everything is copied before it returns, so the caller may wipe its arena then.
+   * malformed batch (its items are checked as they are packed); everything is copied before it
+   * returns, so the caller may wipe its arena then.
    */
   sealEnvelopes(batch: EnvelopeSealBatch): Promise<ThreadSealed> {
     if (this.closed) return Promise.reject(new Error('the sealing thread is closed'));
-    const count = checkEnvelopeSealBatch(batch);
+    const count = checkEnvelopeSealBatchArrays(batch);
     let worker: Worker;
     try {
       worker = this.worker ?? this.spawn();
@@ -122,6 +123,10 @@ export class SealingThread {
           return ns;
         }));
       }
+    } catch (err) {
+      // a malformed item: the runs before it are sealed for nothing, and their outcome is not awaited
+      for (const run of runs) run.catch(() => {});
+      throw err;
     } finally {
       keyWords.fill(0); // (the keys stay only in the packed buffers, wiped on the thread)
     }

@@ -64,11 +64,21 @@ describe('sealing thread', function () {
     expectOpens(cases, envelopes, 'after the wipe');
   });
 
-  it('refuses a malformed batch at once, before anything reaches the thread', () => {
+  it('refuses a malformed batch at once, even when the bad item lies in a later run, and seals the next batch', async () => {
     const next = prng(seed + 2);
     const good = sealBatch(randomCases(3, next), next);
     expect(() => thread.sealEnvelopes({ ...good, keyIndexes: [0, 3, 2] })).to.throw(RangeError, /item 1: key index 3/);
     expect(() => thread.sealEnvelopes({ ...good, keys: [good.keys[0], { key: randomBytes(31), prefix: randomBytes(PREFIX) }, good.keys[2]] })).to.throw(RangeError, /key 1: key must be 32 bytes/);
+    // items are checked as they are packed: the runs before the bad item are already on the thread
+    const cases = randomCases(3000, next, 400, 5);
+    const large = sealBatch(cases, next);
+    const plaintexts = [...large.plaintexts];
+    plaintexts[2500] = 'not bytes' as unknown as Uint8Array;
+    expect(() => thread.sealEnvelopes({ ...large, plaintexts })).to.throw(TypeError, /2500/);
+    const aadStarts = [...large.aadStarts];
+    aadStarts[2999] = aadStarts[2998]; // overlaps the previous item's
+    expect(() => thread.sealEnvelopes({ ...large, aadStarts })).to.throw(RangeError, /item 2999: associated data must follow/);
+    expectOpens(cases, (await thread.sealEnvelopes(sealBatch(cases, next))).envelopes, 'the next batch');
   });
 
   it('takes only batches of the wasm core\'s algorithm of at least SEALING_THREAD_MIN_BYTES', async () => {
