@@ -6,6 +6,7 @@
 // Throughput: a backlog of N records drained from the start of the processor to its last commit.
 // Latency: records produced at a steady rate, measured from the input timestamp to the moment a
 // read_committed consumer of the output sees them (output records keep the input timestamp).
+import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';

@@ -1,5 +1,6 @@
 // `kafka-shredder` command line: commands and exit codes from the contract
 // (0 clean stop, 2 bad configuration or usage, 1 anything else).
+import '../kafka/linear-grouping.js'; // (first: before kafkajs loads, see there)
 import { Command, CommanderError } from 'commander';
 import { variablesHelp, type CommandName } from '../config/variables.js';
 import { runDemo } from '../demo/demo.js';

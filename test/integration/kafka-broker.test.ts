@@ -1,6 +1,7 @@
 // The broker behaviours the product rests on, checked against a real Apache Kafka.
 import { expect } from 'chai';
 import type { Kafka } from 'kafkajs';
+import { linearGroupingInstalled, linearlyGroupedRequests } from '../../src/kafka/linear-grouping.js';
 import { createTopic, readPartition, testKafka, uniqueName } from '../support/kafka.js';
 
 const text = (value: Buffer | null) => (value === null ? null : value.toString('utf8'));
@@ -24,6 +25,23 @@ describe('local Apache Kafka broker', () => {
     expect(received.map((m) => text(m.value))).to.deep.equal(sent.map((m) => m.value));
     expect(received.map((m) => text(m.key))).to.deep.equal(sent.map((m) => m.key));
     expect(received.map((m) => m.headers?.seq?.toString())).to.deep.equal(sent.map((m) => m.headers.seq));
+  });
+
+  it('groups produce requests through the linear grouping (installed before kafkajs loaded, as the CLI does)', async () => {
+    expect(linearGroupingInstalled).to.equal(true);
+    const topic = uniqueName('grouping');
+    await createTopic(kafka, { topic, numPartitions: 3 });
+    const before = linearlyGroupedRequests();
+    const producer = kafka.producer();
+    await producer.connect();
+    const sent = Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: `v${i}`, partition: i % 3 }));
+    await producer.send({ topic, messages: sent });
+    await producer.disconnect();
+    expect(linearlyGroupedRequests()).to.be.greaterThan(before);
+    for (const partition of [0, 1, 2]) {
+      const received = await readPartition(kafka, topic, partition);
+      expect(received.map((m) => text(m.value)), `partition ${partition}`).to.deep.equal(sent.filter((m) => m.partition === partition).map((m) => m.value));
+    }
   });
 
   it('shows committed transactional records to read_committed consumers and hides aborted ones', async () => {

@@ -1,5 +1,6 @@
 // Mocha root hooks for the integration run: one real local Kafka broker for the whole run, unless
 // KAFKA_BROKERS names a cluster to use instead.
+import '../../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import { LocalKafkaBroker } from '../../src/kafka/local-broker/index.js';
 
 let broker: LocalKafkaBroker | undefined;
