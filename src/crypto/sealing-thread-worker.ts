@@ -1,7 +1,6 @@
 // The sealing thread's side (see sealing-thread.ts): its own instance of the WebAssembly core seals
-// each packed run in place; the sealed regions go back in a fresh buffer of their own (the page
-// faults of new memory are paid here, not on the main thread), and the packed buffer goes back for
-// reuse with its key table and associated data wiped.
+// each packed run in place, over its plaintexts, and the packed buffer goes back with its key table
+// and associated data wiped: the envelopes are views of it until the batch is released.
 import { parentPort } from 'node:worker_threads';
 import { loadPackedSealer } from './crypto-core.js';
 import { packedView, wipePackedSecrets } from './packed-envelopes.js';
@@ -16,10 +15,9 @@ port.on('message', ({ id, buffer, layout }: SealRequest) => {
   let reply: SealReply;
   try {
     core.sealPacked(packedView(buffer, layout));
-    const sealed = buffer.slice(layout.dataAt, layout.dataAt + layout.dataBytes);
     wipePackedSecrets(buffer, layout);
-    reply = { id, buffer, sealed, ns: Number(process.hrtime.bigint() - started) };
-    port.postMessage(reply, [buffer, sealed]);
+    reply = { id, buffer, sealed: true, ns: Number(process.hrtime.bigint() - started) };
+    port.postMessage(reply, [buffer]);
   } catch (err) {
     new Uint8Array(buffer).fill(0); // plaintexts included: nothing of a failed run goes back
     reply = { id, buffer, error: (err as Error).message, ns: Number(process.hrtime.bigint() - started) };

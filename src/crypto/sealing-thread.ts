@@ -3,6 +3,9 @@
 // fetches, encoding produce requests), while the other core has time to spare: on this thread a large
 // batch costs only its packing (one copy of each plaintext) and a view per sealed envelope, and the
 // main thread goes on with other partitions' batches while the cipher runs.
+// The envelopes are views of the packed buffers they were sealed in, and those buffers are reused
+// once the caller releases the batch (its records written): new memory for every batch's envelopes
+// cost a transforming processor about as much as its cryptography (see the README, "Performance").
 // Small batches stay on the main thread (see SEALING_THREAD_MIN_BYTES): the round trip would be most of
 // their latency. Keys cross to the thread inside the packed buffer and are wiped there.
 import { Worker } from 'node:worker_threads';
@@ -19,13 +22,14 @@ export interface SealRequest {
 }
 
 /**
- * The packed buffer on its way back for reuse, and the run's sealed envelopes, back to back in a
- * buffer of their own; or the reason it could not be sealed (the packed buffer zeroed).
+ * The packed buffer back, its items sealed in place (their envelopes back to back from
+ * layout.dataAt), its key table and associated data wiped; or the reason it could not be sealed (the
+ * buffer zeroed).
  */
 export interface SealReply {
   id: number;
   buffer: ArrayBuffer;
-  sealed?: ArrayBuffer;
+  sealed?: true;
   error?: string;
   /** Time the thread spent on the run. */
   ns: number;
@@ -45,7 +49,8 @@ export const SEALING_THREAD_MIN_BYTES = 64 * 1024;
 const RUN_BYTES = 256 * 1024;
 /** Size of a pooled packed buffer: a run, its item words, associated data and keys. */
 const POOLED_BUFFER_BYTES = 512 * 1024;
-const POOLED_BUFFERS = 8;
+/** Buffers kept for reuse (16 MiB): a 4 MiB batch takes 16, and several partitions' batches are in flight. */
+const POOLED_BUFFERS = 32;
 /**
  * After this many threads in a row failed without sealing anything (a worker that cannot start, or
  * dies at once), batches are sealed in-thread for good rather than failing over and over.
@@ -56,17 +61,22 @@ export interface ThreadSealed {
   envelopes: Buffer[];
   /** Time the thread spent sealing (not the wait for it). */
   ns: number;
+  /**
+   * Gives the envelopes' memory back for reuse: call it once they are written (read no more). It
+   * detaches them: from then on they are empty, never another batch's data.
+   */
+  release: () => void;
 }
 
 interface Pending {
-  resolve: (run: { sealed: ArrayBuffer; ns: number }) => void;
+  resolve: (run: { buffer: ArrayBuffer; ns: number }) => void;
   reject: (error: Error) => void;
 }
 
 export class SealingThread {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
-  /** Packed buffers back from the thread (key tables and associated data wiped), for the next runs. */
+  /** Packed buffers released (their envelopes detached) or back from a failed run (zeroed), for the next runs. */
   private readonly pool: ArrayBuffer[] = [];
   private nextId = 0;
   private closed = false;
@@ -107,20 +117,20 @@ export class SealingThread {
     const envelopes = new Array<Buffer>(count);
     const localKey = new Int32Array(batch.keys.length).fill(-1);
     const keyWords = keyTableWords(batch.keys);
-    const runs: Promise<number>[] = [];
+    const runs: Promise<{ buffer: ArrayBuffer; ns: number }>[] = [];
     try {
       for (let start = 0; start < count;) {
         const { buffer, layout } = packRun(batch, start, RUN_BYTES, (n) => this.takeBuffer(n), keyWords, localKey);
         const first = start;
         const end = start + layout.count;
         start = end;
-        runs.push(this.post(worker, buffer, layout).then(({ sealed, ns }) => {
-          for (let i = first, at = 0; i < end; i++) {
+        runs.push(this.post(worker, buffer, layout).then((run) => {
+          for (let i = first, at = layout.dataAt; i < end; i++) {
             const length = overhead + plaintexts[i].length;
-            envelopes[i] = Buffer.from(sealed, at, length);
+            envelopes[i] = Buffer.from(run.buffer, at, length);
             at += length;
           }
-          return ns;
+          return run;
         }));
       }
     } catch (err) {
@@ -130,7 +140,15 @@ export class SealingThread {
     } finally {
       keyWords.fill(0); // (the keys stay only in the packed buffers, wiped on the thread)
     }
-    return Promise.all(runs).then((ns) => ({ envelopes, ns: ns.reduce((a, b) => a + b, 0) }));
+    return Promise.all(runs).then((sealed) => {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        for (const { buffer } of sealed) this.reuse(buffer);
+      };
+      return { envelopes, ns: sealed.reduce((sum, run) => sum + run.ns, 0), release };
+    });
   }
 
   /** Ends the thread; batches still on it are rejected. */
@@ -160,7 +178,7 @@ export class SealingThread {
     return worker;
   }
 
-  private post(worker: Worker, buffer: ArrayBuffer, layout: PackedLayout): Promise<{ sealed: ArrayBuffer; ns: number }> {
+  private post(worker: Worker, buffer: ArrayBuffer, layout: PackedLayout): Promise<{ buffer: ArrayBuffer; ns: number }> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -171,18 +189,28 @@ export class SealingThread {
   }
 
   private settle({ id, buffer, sealed, error, ns }: SealReply): void {
-    if (this.pool.length < POOLED_BUFFERS && buffer.byteLength === POOLED_BUFFER_BYTES) this.pool.push(buffer);
     const request = this.pending.get(id);
+    if (!sealed || !request) this.reuse(buffer); // (zeroed by the thread, or nobody waits for it)
     if (!request) return;
     this.pending.delete(id);
     if (this.pending.size === 0) this.worker?.unref();
-    if (sealed === undefined) {
+    if (!sealed) {
       request.reject(new Error(`the sealing thread could not seal a batch: ${error}`));
       return;
     }
     this.sealedByThisThread = true;
     this.failedThreads = 0;
-    request.resolve({ sealed, ns });
+    request.resolve({ buffer, ns });
+  }
+
+  /**
+   * Keeps a packed buffer for the next runs, detached first (moved to a new ArrayBuffer object, the
+   * memory not copied): any view still held of it, an envelope of a released batch, is empty from now
+   * on, so it can never show the plaintexts packed into the buffer next.
+   */
+  private reuse(buffer: ArrayBuffer): void {
+    if (this.pool.length >= POOLED_BUFFERS || buffer.byteLength !== POOLED_BUFFER_BYTES) return;
+    this.pool.push(structuredClone(buffer, { transfer: [buffer] }));
   }
 
   /** A packed buffer of at least `bytes`: a pooled one when a run fits (the usual case). */

@@ -47,6 +47,12 @@ export interface EncryptedBatch {
   deadLetters: Message[];
   /** cryptoNs: time in the batch cipher calls; sealedOffThread: envelopes sealed on the sealing thread. */
   stats: { encrypted: number; forgotten: number; keysCreated: number; bornShredded: number; tombstones: number; cryptoNs: number; sealedOffThread: number };
+  /**
+   * Gives the memory of envelopes sealed on the sealing thread back for reuse: call it once the
+   * outputs are written; they are empty afterwards (see ThreadSealed.release). Nothing to give back
+   * when absent.
+   */
+  release?: () => void;
 }
 
 export function keyRecordMessage(record: KeyRecord, partition: number): Message {
@@ -312,10 +318,12 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     const { keyIndexes, plaintexts, aadStarts, aadLengths } = group;
     const envelopes = { prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: group.keys.keys, keyIndexes, plaintexts, aadStarts, aadLengths };
     if (context.sealingThread?.takes(algorithm, group.plaintextBytes)) {
-      onThread.push(context.sealingThread.sealEnvelopes(envelopes).then(({ envelopes: sealed, ns }) => {
+      onThread.push(context.sealingThread.sealEnvelopes(envelopes).then(({ envelopes: sealed, ns, release }) => {
         result.stats.cryptoNs += ns;
         result.stats.sealedOffThread += sealed.length;
         sealedOf.set(group, sealed);
+        const previous = result.release;
+        result.release = previous ? () => (previous(), release()) : release;
       }));
       continue;
     }

@@ -74,6 +74,7 @@ export class Encryptor extends RouteProcessor {
         { topic: dlqTopic, messages: encrypted.deadLetters },
       ],
       committed: async (written) => {
+        encrypted.release?.(); // (its records are written: their envelopes' memory is reused)
         await task.keys.commit(written.get(`${keysTopic}/${partition}`));
         const s = this.stats;
         s.recordsIn += batch.messages.length;

@@ -1,6 +1,6 @@
 // The sealing thread: the envelopes it seals on its worker are what node:crypto opens, with fresh
-// nonces; neither the memory its envelopes keep alive nor the buffers it reuses hold a key or
-// associated data; it takes only large batches of the wasm core's algorithm; a thread that dies fails
+// nonces; the memory its envelopes keep alive holds no key, associated data or plaintext, and is
+// reused once their batch is released, the released envelopes emptied; it takes only large batches of the wasm core's algorithm; a thread that dies fails
 // its batches and the next batch gets a new one, until threads keep failing (then it takes no more
 // batches); closing it fails what is still on it.
 
@@ -47,21 +47,43 @@ describe('sealing thread', function () {
     expect(sealed.every((s) => s.ns > 0), 'time on the thread reported').to.equal(true);
   });
 
-  it('leaves no key and no associated data (subject ids) in the memory its envelopes keep alive, nor in the buffers it reuses', async () => {
+  it('leaves no key, associated data (subject ids) or plaintext in the memory its envelopes keep alive', async () => {
     const next = prng(seed + 1);
-    const cases = randomCases(1500, next, 400, 10).map((c, i) => ({ ...c, tail: Buffer.from(`subject-id-${i}-${randomBytes(8).toString('hex')}`) }));
-    const { envelopes } = await thread.sealEnvelopes(sealBatch(cases, next));
-    const reused = (thread as unknown as { pool: ArrayBuffer[] }).pool;
-    const memories = [...new Set([...envelopes.map((e) => e.buffer), ...reused])].map((b) => Buffer.from(b));
-    expect(reused.length, 'buffers kept for reuse').to.be.greaterThan(0);
+    const cases = randomCases(3000, next, 400, 10).map((c, i) => ({ ...c, tail: Buffer.from(`subject-id-${i}-${randomBytes(8).toString('hex')}`) }));
+    const { envelopes, release } = await thread.sealEnvelopes(sealBatch(cases, next));
+    const memories = [...new Set(envelopes.map((e) => e.buffer))].map((b) => Buffer.from(b));
     expect(memories.length, 'several runs').to.be.greaterThan(2);
     for (const memory of memories) {
       for (const c of cases) {
         expect(memory.indexOf(c.key.key), 'a key').to.equal(-1);
         expect(memory.indexOf(c.tail), 'a subject id').to.equal(-1);
+        if (c.plaintext.length >= 16) expect(memory.indexOf(c.plaintext), 'a plaintext').to.equal(-1);
       }
     }
     expectOpens(cases, envelopes, 'after the wipe');
+    release();
+  });
+
+  it('reuses the memory of a released batch for the next ones, its envelopes emptied, never showing theirs', async () => {
+    const next = prng(seed + 4);
+    const pool = (thread as unknown as { pool: ArrayBuffer[] }).pool;
+    const first = randomCases(4000, next, 400, 10);
+    const sealed = await thread.sealEnvelopes(sealBatch(first, next));
+    expect(pool, 'nothing reusable before the release').to.have.length(0);
+    const kept = sealed.envelopes.slice(0, 3).map((e) => Buffer.from(e)); // (copies, read before the release)
+    sealed.release();
+    const reusable = pool.length;
+    expect(reusable, 'the batch\'s buffers kept for reuse').to.be.greaterThan(2);
+    expect(sealed.envelopes.every((e) => e.length === 0), 'released envelopes are empty').to.equal(true);
+    sealed.release(); // (a second release gives nothing back twice)
+    expect(pool).to.have.length(reusable);
+    const second = randomCases(2000, next, 400, 10);
+    const again = await thread.sealEnvelopes(sealBatch(second, next));
+    expect(pool.length, 'the next batch took the released buffers').to.be.lessThan(reusable);
+    expectOpens(second, again.envelopes, 'sealed in reused buffers');
+    expectOpens(first.slice(0, 3), kept, 'copies taken before the release');
+    expect(sealed.envelopes.every((e) => e.length === 0), 'still empty once their memory holds other envelopes').to.equal(true);
+    again.release();
   });
 
   it('refuses a malformed batch at once, even when the bad item lies in a later run, and seals the next batch', async () => {

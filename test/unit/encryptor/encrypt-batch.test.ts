@@ -164,11 +164,15 @@ describe('encryptBatch and decryptBatch', function () {
         const opened = referenceOpen(cipherName(envelope.algorithm), key.key, envelope.nonce, envelopeAad(envelope.header, inputs[i].key!), envelope.sealed);
         expect(opened && Buffer.compare(opened, inputs[i].value!), `record ${i}`).to.equal(0);
       });
+      // once written, the batch gives the thread's envelopes back: those are emptied, the others kept
+      encrypted.release!();
+      expect(encrypted.outputs.filter((o) => (o.value as Buffer).length === 0).length, 'released envelopes').to.equal(encrypted.stats.sealedOffThread);
       // a small batch (steady low rates: every record's latency) is not sent to the thread
       const small = encryptBatch(inputs.slice(0, 40), { ...context(1), sealingThread: thread });
       expect(small, 'a small batch is sealed at once').to.not.be.instanceOf(Promise);
       expect((small as Awaited<typeof small>).outputs).to.have.length(40);
       expect((small as Awaited<typeof small>).stats.sealedOffThread).to.equal(0);
+      expect((small as Awaited<typeof small>).release, 'nothing to give back').to.equal(undefined);
     } finally {
       await thread.close();
     }
