@@ -216,14 +216,12 @@ async function throughput(kafka: Kafka, make: (c: ShredderConfig) => Processor, 
   const cpuBefore = process.cpuUsage();
   const eluBefore = performance.eventLoopUtilization();
   const schedBefore = mainThreadSchedstat();
-  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE start ${make.name} ${Date.now()}`);
   while (processor.processed() < RECORDS) await sleep(5);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpuBefore);
   const mainThreadBusy = performance.eventLoopUtilization(eluBefore).utilization;
   const schedAfter = mainThreadSchedstat();
   await stopProfile();
-  if (process.env.BENCH_MARK_PHASES) console.error(`PHASE end ${make.name} ${Date.now()}`);
   const measured = RECORDS - first;
   const cpuUsPerRecord = (cpu.user + cpu.system) / measured;
   // (NaN without scheduler statistics)

@@ -3,8 +3,9 @@
 // a processor writes (some 1,400 records of 256 bytes) that cost about 3 us a record and most of the
 // garbage a processor makes: some 15% of its main thread, which bounds its throughput. This module
 // puts a linear grouping, with the same result, in kafkajs's place before kafkajs loads: it must be
-// evaluated before kafkajs, so every entry point (CLI, library, benchmarks, test hooks) imports it
-// first. Loaded too late, or with another kafkajs layout, it changes nothing (kafkajs keeps its own).
+// evaluated before kafkajs, so the CLI, the e2e benchmark and the integration test hooks import it
+// first; the library entry does not (it would change a host application's kafkajs). Loaded too late,
+// or with another kafkajs layout, it changes nothing (kafkajs keeps its own).
 import { createRequire } from 'node:module';
 
 interface GroupingArgs<Message> {
