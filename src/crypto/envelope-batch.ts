@@ -67,10 +67,10 @@ interface EnvelopeItems {
    * is ignored). Items lie in the arena in their order, without overlapping (gaps are allowed).
    */
   aad: Uint8Array;
-  aadStarts: readonly number[];
-  aadLengths: readonly number[];
+  aadStarts: ArrayLike<number>;
+  aadLengths: ArrayLike<number>;
   /** Item i uses keys[keyIndexes[i]]. */
-  keyIndexes: readonly number[];
+  keyIndexes: ArrayLike<number>;
 }
 
 /** Envelopes to seal: each item's header is its key's prefix then a fresh nonce from the CSPRNG. */

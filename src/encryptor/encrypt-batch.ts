@@ -65,19 +65,37 @@ export function keyRecordMessage(record: KeyRecord, partition: number): Message 
   };
 }
 
-/** The envelopes of one algorithm to seal in one call (an envelope batch), and the output record each belongs to. */
+/**
+ * The envelopes of one algorithm to seal in one call (an envelope batch), and the output record each
+ * belongs to. Its item arrays are made at the batch's size up front, typed where they hold numbers:
+ * arrays grown a push at a time left several times their size in garbage, and the young-generation
+ * collections that garbage brings cost the main thread more than filling them.
+ */
 interface PendingSeals {
   algorithm: AlgorithmId;
   keys: EnvelopeKeys<DataKey, EnvelopeSealKey>;
-  keyIndexes: number[];
+  /** Items added: the arrays below hold `count` entries (and room for the batch's others). */
+  count: number;
+  keyIndexes: Int32Array;
   plaintexts: Uint8Array[];
-  aadStarts: number[];
-  aadLengths: number[];
-  outputIndexes: number[];
+  aadStarts: Int32Array;
+  aadLengths: Int32Array;
+  outputIndexes: Int32Array;
   plaintextBytes: number;
 }
 
-const pendingSeals = (algorithm: AlgorithmId): PendingSeals => ({ algorithm, keys: new EnvelopeKeys(sealKeyOf), keyIndexes: [], plaintexts: [], aadStarts: [], aadLengths: [], outputIndexes: [], plaintextBytes: 0 });
+/** An empty group with room for `capacity` items (every item of the batch). */
+const pendingSeals = (algorithm: AlgorithmId, capacity: number): PendingSeals => ({
+  algorithm,
+  keys: new EnvelopeKeys(sealKeyOf),
+  count: 0,
+  keyIndexes: new Int32Array(capacity),
+  plaintexts: new Array<Uint8Array>(capacity),
+  aadStarts: new Int32Array(capacity),
+  aadLengths: new Int32Array(capacity),
+  outputIndexes: new Int32Array(capacity),
+  plaintextBytes: 0,
+});
 
 /** Each data key as an envelope batch takes it (the key and its envelope header prefix), made once per key. */
 const sealKeys = new WeakMap<DataKey, EnvelopeSealKey>();
@@ -111,11 +129,14 @@ function unchanged(message: KafkaMessage, partition: number, value: Buffer | nul
 function addSeal(group: PendingSeals, arena: Uint8Array, at: number, keyIndex: number, subject: Uint8Array, plaintext: Uint8Array, outputIndex: number, path?: Uint8Array): number {
   const length = aadLength(subject.length, path);
   writeAadTail(arena, subject, path, at + ENVELOPE_HEADER_BYTES);
-  group.keyIndexes.push(keyIndex);
-  group.plaintexts.push(plaintext);
-  group.aadStarts.push(at);
-  group.aadLengths.push(length);
-  group.outputIndexes.push(outputIndex);
+  const item = group.count++;
+  // (typed arrays drop writes past their end without a word: a miscount must not lose an envelope)
+  if (item >= group.keyIndexes.length) throw new Error(`envelope ${item} is past the ${group.keyIndexes.length} the batch was planned for`);
+  group.keyIndexes[item] = keyIndex;
+  group.plaintexts[item] = plaintext;
+  group.aadStarts[item] = at;
+  group.aadLengths[item] = length;
+  group.outputIndexes[item] = outputIndex;
   group.plaintextBytes += plaintext.length;
   return at + length;
 }
@@ -134,6 +155,8 @@ interface BatchPlan {
   problemOf: (string | undefined)[];
   /** Bytes of every envelope's associated data. */
   aadBytes: number;
+  /** Envelopes of the batch at most: a record's, or in field mode its selected fields'. */
+  items: number;
 }
 
 /**
@@ -158,6 +181,7 @@ function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptC
   const scanOf: (FieldRecordScan | undefined)[] = fields ? new Array(messages.length) : [];
   const problemOf: (string | undefined)[] = fields ? new Array(messages.length) : [];
   let aadBytes = 0;
+  let items = fields ? 0 : messages.length;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     let subject: Uint8Array | undefined;
@@ -167,6 +191,7 @@ function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptC
         subject = scan.subjectBytes;
         const subjectLength = subject?.length ?? message.key?.length ?? 0;
         for (const span of scan.spans) aadBytes += aadLength(subjectLength, pathBytes(span.path));
+        items += scan.spans.length;
       } catch (err) {
         if (!(err instanceof JsonValueError)) throw err;
         problemOf[i] = err.message;
@@ -188,7 +213,7 @@ function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptC
     slotOf[i] = slot;
     if (!fields) aadBytes += aadLength(subject.length);
   }
-  return { batch, subjectOf, slotOf, subjects, ids, scanOf, problemOf, aadBytes };
+  return { batch, subjectOf, slotOf, subjects, ids, scanOf, problemOf, aadBytes, items };
 }
 
 /** The second pass, once every subject of the batch is loaded: keys, seals, outputs. */
@@ -203,8 +228,11 @@ function sealBatch(messages: readonly KafkaMessage[], context: EncryptContext, p
 function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], context: EncryptContext, plan: BatchPlan): EncryptedBatch | Promise<EncryptedBatch> {
   const { keys, partition, topic, fields } = context;
   const { batch, subjectOf, slotOf, scanOf, problemOf } = plan;
+  // (made at the batch's size, then cut to the records written: see PendingSeals)
+  const outputs = new Array<Message>(messages.length);
+  let outputCount = 0;
   const result: EncryptedBatch = {
-    outputs: [],
+    outputs,
     keyRecords: [],
     deadLetters: [],
     stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0, sealedOffThread: 0 },
@@ -233,12 +261,12 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
       slot.forgottenAt = forgotten.forgottenAt;
       slot.keyIndex = -1;
       result.keyRecords.push(forgotten);
-      result.outputs.push(unchanged(message, partition, null)); // the forget marker, for consumers to purge projections
+      outputs[outputCount++] = unchanged(message, partition, null); // the forget marker, for consumers to purge projections
       result.stats.forgotten++;
       continue;
     }
     if (message.value === null) {
-      result.outputs.push(unchanged(message, partition, null)); // a tombstone stays a tombstone
+      outputs[outputCount++] = unchanged(message, partition, null); // a tombstone stays a tombstone
       result.stats.tombstones++;
       continue;
     }
@@ -252,7 +280,7 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
       continue;
     }
     if (spans && spans.length === 0) {
-      result.outputs.push(unchanged(message, partition, message.value)); // no selected field present: nothing personal to seal
+      outputs[outputCount++] = unchanged(message, partition, message.value); // no selected field present: nothing personal to seal
       result.stats.encrypted++;
       continue;
     }
@@ -288,7 +316,7 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     let group = lastGroup;
     if (group?.algorithm !== dataKey.algorithm) {
       group = toSeal.get(dataKey.algorithm);
-      if (!group) toSeal.set(dataKey.algorithm, (group = pendingSeals(dataKey.algorithm)));
+      if (!group) toSeal.set(dataKey.algorithm, (group = pendingSeals(dataKey.algorithm, plan.items)));
       lastGroup = group;
     }
     // (the subject's key index, found once: a born-shredded record's key is its own)
@@ -296,9 +324,9 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     if (bornShredded) keyIndex = group.keys.indexOf(dataKey);
     else if (slot.keyIndex >= 0) keyIndex = slot.keyIndex;
     else keyIndex = slot.keyIndex = group.keys.indexOf(dataKey);
-    const outputIndex = result.outputs.length;
+    const outputIndex = outputCount;
     if (scan && spans) {
-      pendingFields.push({ outputIndex, message, text: scan.text, spans, group, firstItem: group.keyIndexes.length });
+      pendingFields.push({ outputIndex, message, text: scan.text, spans, group, firstItem: group.count });
       for (const span of spans) {
         const plaintext = Buffer.from(scan.text.slice(span.start, span.end), 'utf8');
         aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, plaintext, outputIndex, pathBytes(span.path));
@@ -306,16 +334,19 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     } else {
       aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, message.value, outputIndex);
     }
-    result.outputs.push(unchanged(message, partition, null));
+    outputs[outputCount++] = unchanged(message, partition, null);
     result.stats.encrypted++;
   }
+  outputs.length = outputCount;
 
   const sealedOf = new Map<PendingSeals, Buffer[]>();
   const onThread: Promise<void>[] = [];
   for (const [algorithm, group] of toSeal) {
     // (a literal, not a spread of group: a spread object's shape made every access to it slow, about
     // 25 us a batch, which small batches at low rates pay in latency)
-    const { keyIndexes, plaintexts, aadStarts, aadLengths } = group;
+    const { count, plaintexts } = group;
+    plaintexts.length = count;
+    const keyIndexes = group.keyIndexes.subarray(0, count), aadStarts = group.aadStarts.subarray(0, count), aadLengths = group.aadLengths.subarray(0, count);
     const envelopes = { prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: group.keys.keys, keyIndexes, plaintexts, aadStarts, aadLengths };
     if (context.sealingThread?.takes(algorithm, group.plaintextBytes)) {
       onThread.push(context.sealingThread.sealEnvelopes(envelopes).then(({ envelopes: sealed, ns, release }) => {

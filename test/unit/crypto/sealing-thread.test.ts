@@ -97,7 +97,7 @@ describe('sealing thread', function () {
     const plaintexts = [...large.plaintexts];
     plaintexts[2500] = 'not bytes' as unknown as Uint8Array;
     expect(() => thread.sealEnvelopes({ ...large, plaintexts })).to.throw(TypeError, /2500/);
-    const aadStarts = [...large.aadStarts];
+    const aadStarts = Array.from(large.aadStarts);
     aadStarts[2999] = aadStarts[2998]; // overlaps the previous item's
     expect(() => thread.sealEnvelopes({ ...large, aadStarts })).to.throw(RangeError, /item 2999: associated data must follow/);
     expectOpens(cases, (await thread.sealEnvelopes(sealBatch(cases, next))).envelopes, 'the next batch');
