@@ -5,7 +5,6 @@
 // batches); closing it fails what is still on it.
 
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 
 import { expect } from 'chai';
 
@@ -102,20 +101,6 @@ describe('sealing thread', function () {
     aadStarts[2999] = aadStarts[2998]; // overlaps the previous item's
     expect(() => thread.sealEnvelopes({ ...large, aadStarts })).to.throw(RangeError, /item 2999: associated data must follow/);
     expectOpens(cases, (await thread.sealEnvelopes(sealBatch(cases, next))).envelopes, 'the next batch');
-  });
-
-  it('runs at a lower priority (niceness 10, on Linux) than the main thread, whose priority it leaves alone', async function () {
-    if (process.platform !== 'linux') this.skip();
-    // (field 19 of /proc/<pid>/task/<tid>/stat; the name before it, in parentheses, may hold spaces)
-    const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ').pop()!.split(' ')[16]);
-    const mainNice = niceOf(String(process.pid));
-    const before = new Set(readdirSync('/proc/self/task'));
-    const next = prng(seed + 7);
-    const cases = randomCases(400, next, 400, 5);
-    expectOpens(cases, (await thread.sealEnvelopes(sealBatch(cases, next))).envelopes, 'sealed on the thread');
-    const started = readdirSync('/proc/self/task').filter((tid) => !before.has(tid));
-    expect(started.map(niceOf), 'threads the sealing thread started').to.include(Math.min(19, mainNice + 10));
-    expect(niceOf(String(process.pid)), 'the main thread').to.equal(mainNice);
   });
 
   it('takes only batches of the wasm core\'s algorithm of at least SEALING_THREAD_MIN_BYTES', async () => {
