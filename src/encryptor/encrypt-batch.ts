@@ -55,10 +55,13 @@ export interface EncryptedBatch {
   release?: () => void;
 }
 
+/** kafkajs writes Buffers only: a Buffer as it is (no copy: nothing changes it), other bytes copied into one. */
+const asKafkaBytes = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes));
+
 export function keyRecordMessage(record: KeyRecord, partition: number): Message {
   return {
-    key: Buffer.from(record.subject),
-    value: record.value ? Buffer.from(record.value) : null,
+    key: asKafkaBytes(record.subject),
+    value: record.value ? asKafkaBytes(record.value) : null,
     partition,
     timestamp: String(record.timestamp),
     headers: record.forgottenAt !== undefined ? { [FORGOTTEN_AT_HEADER]: String(record.forgottenAt) } : undefined,

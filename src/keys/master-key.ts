@@ -1,6 +1,6 @@
 // The master key wraps every subject's data key (AES-256-GCM, node:crypto) into the keys-topic value.
 // Data keys only ever leave the process wrapped; the master key never leaves it.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { AlgorithmId } from '../crypto/aead-algorithms.js';
 import {
   DATA_KEY_BYTES,
@@ -9,6 +9,7 @@ import {
   wrappedKeyHeader,
   WrappedKeyError,
 } from '../wire/wrapped-key.js';
+import { KeyMaterialPool } from './key-material.js';
 
 export interface DataKey {
   algorithm: AlgorithmId;
@@ -18,8 +19,15 @@ export interface DataKey {
   key: Uint8Array;
 }
 
+/** Random bytes of new keys, key ids and wrapping nonces (see key-material.ts). */
+const keyMaterial = new KeyMaterialPool();
+
+/** The associated data of a wrapped key: its header || subject. */
 function aad(header: Uint8Array, subject: Uint8Array): Buffer {
-  return Buffer.concat([header, subject]);
+  const bytes = Buffer.allocUnsafe(header.length + subject.length);
+  bytes.set(header, 0);
+  bytes.set(subject, header.length);
+  return bytes;
 }
 
 export class MasterKey {
@@ -34,18 +42,18 @@ export class MasterKey {
   /** A fresh data key for a subject: 32 random bytes and a random 8-byte key id. */
   static newDataKey(algorithm: AlgorithmId): DataKey {
     // plain Uint8Arrays (not Buffers): the hot path reads them byte by byte, monomorphically
-    const bytes = new Uint8Array(randomBytes(40));
+    const bytes = keyMaterial.take(40);
     return { algorithm, keyId: bytes.subarray(0, 8), key: bytes.subarray(8, 40) };
   }
 
   /** The 74-byte keys-topic value for `dataKey`, bound to `subject`. */
   wrap(subject: Uint8Array, dataKey: DataKey): Uint8Array {
-    const header = wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: this.id, nonce: randomBytes(12) });
+    const header = wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: this.id, nonce: keyMaterial.take(12) });
     const cipher = createCipheriv('aes-256-gcm', this.#key, header.subarray(14, 26), { authTagLength: 16 });
     cipher.setAAD(aad(header, subject));
     const ciphertext = cipher.update(dataKey.key);
     cipher.final();
-    const value = new Uint8Array(WRAPPED_KEY_BYTES);
+    const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (a Buffer: the key record takes it without a copy)
     value.set(header, 0);
     value.set(ciphertext, 26);
     value.set(cipher.getAuthTag(), 58);
