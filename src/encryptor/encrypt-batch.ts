@@ -71,8 +71,8 @@ export function keyRecordMessage(record: KeyRecord, partition: number): Message 
 /**
  * The envelopes of one algorithm to seal in one call (an envelope batch), and the output record each
  * belongs to. Its item arrays are made at the batch's size up front, typed where they hold numbers:
- * arrays grown a push at a time left several times their size in garbage, and the young-generation
- * collections that garbage brings cost the main thread more than filling them.
+ * arrays grown a push at a time left several times their size in garbage (in place, the encryptor
+ * allocated 396 bytes of heap a record with them, 235 without; end to end no change showed).
  */
 interface PendingSeals {
   algorithm: AlgorithmId;
