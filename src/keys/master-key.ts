@@ -24,10 +24,7 @@ const keyMaterial = new KeyMaterialPool();
 
 /** The associated data of a wrapped key: its header || subject. */
 function aad(header: Uint8Array, subject: Uint8Array): Buffer {
-  const bytes = Buffer.allocUnsafe(header.length + subject.length);
-  bytes.set(header, 0);
-  bytes.set(subject, header.length);
-  return bytes;
+  return Buffer.concat([header, subject]);
 }
 
 export class MasterKey {
