@@ -19,6 +19,7 @@ import { NONCE_BYTES, TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './b
 import { canHoldEnvelope, checkEnvelopeOpenBatch, checkEnvelopeSealBatch, type EnvelopeOpenBatch, type EnvelopeSealBatch } from './envelope-batch.js';
 import { NoncePool } from './nonces.js';
 import type { PackedEnvelopes } from './packed-envelopes.js';
+import type { SpanRunLayout } from './span-envelopes.js';
 import { type CoreExports, instantiateCore } from './wasm-module.js';
 
 /** The WebAssembly ChaCha20-Poly1305 (RFC 8439) core. */
@@ -28,14 +29,20 @@ export interface CryptoCore extends BatchAead {
   readonly memoryBytes: number;
 }
 
-/** The core as the sealing thread uses it: packed batches sealed in place (see packed-envelopes.ts). */
+/** The core as the sealing thread uses it: packed batches sealed in place (see packed-envelopes.ts), and span runs (span-envelopes.ts). */
 export interface PackedSealer extends CryptoCore {
   sealPacked(packed: PackedEnvelopes): void;
+  /** Seals a span run's items into its out area (the rest of its buffer is left as it was). */
+  sealSpanRun(bytes: Uint8Array, layout: SpanRunLayout): void;
 }
 
 const DESC_SIZE = 64; // checked against the module's DESC_SIZE at load
 /** Bytes of a key table entry: the 32-byte key, then its prefix (at most 32 bytes). */
 export const KEY_ENTRY = 64; // checked against the module's KEY_ENTRY at load
+/** Words per item of a span run (see span-envelopes.ts). */
+export const SPAN_ITEM_WORDS = 3; // checked against the module's SPAN_ITEM_WORDS at load
+/** Where in a key table entry a span run puts its subject's offset and length (see span-envelopes.ts). */
+export const SUBJECT_AT = 56; // checked against the module's SUBJECT_AT at load
 const STATUS_OK = 0;
 /**
  * A batch larger than this is cut into several calls, so the arena (which wasm cannot shrink) stays
@@ -172,6 +179,35 @@ class WasmCryptoCore implements PackedSealer {
         }
       },
     );
+  }
+
+  sealSpanRun(bytes: Uint8Array, layout: SpanRunLayout): void {
+    const { count, keyCount, prefixBytes, keysAt, subjectBytes, spanAt, spanBytes, origin, outAt, outBytes, aadBytes } = layout;
+    // [ key table, subjects ][ descriptors ][ nonces ][ item words ][ span ][ associated data ][ out ]
+    const keys = this.reserve(keyCount * KEY_ENTRY + subjectBytes + count * (DESC_SIZE + NONCE_BYTES + SPAN_ITEM_WORDS * 4) + spanBytes + aadBytes + outBytes);
+    const subjects = keys + keyCount * KEY_ENTRY;
+    const desc = subjects + subjectBytes;
+    const nonces = desc + count * DESC_SIZE;
+    const items = nonces + count * NONCE_BYTES;
+    const span = items + count * SPAN_ITEM_WORDS * 4;
+    const aad = span + spanBytes;
+    const out = aad + aadBytes;
+    const { u8 } = this;
+    let sealed = false;
+    try {
+      u8.set(bytes.subarray(keysAt, keysAt + keyCount * KEY_ENTRY + subjectBytes), keys); // (the subjects follow the table there too)
+      u8.set(bytes.subarray(0, count * SPAN_ITEM_WORDS * 4), items);
+      u8.set(bytes.subarray(spanAt, spanAt + spanBytes), span);
+      this.nonces.fill(u8, nonces, count * NONCE_BYTES);
+      const staged = this.core.stageSpanEnvelopes(items, count, keys, keyCount, subjects, subjectBytes, span, origin, spanBytes, desc, aad, out, prefixBytes + NONCE_BYTES) >>> 0;
+      if (staged !== aadBytes) throw new RangeError(staged === 0xffff_ffff ? 'a span item lies outside its run (key, subject or text)' : `span run associated data: ${staged} bytes, the layout says ${aadBytes}`);
+      this.core.sealEnvelopes(desc, count, keys, nonces, prefixBytes);
+      bytes.set(u8.subarray(out, out + outBytes), outAt);
+      sealed = true;
+    } finally {
+      // keys, plaintexts and subject ids; the envelopes too if the module may not have sealed them all
+      u8.fill(0, keys, sealed ? out : out + outBytes);
+    }
   }
 
   /**
@@ -529,6 +565,7 @@ export async function loadPackedSealer(): Promise<PackedSealer> {
   if (core.DESC_SIZE.value !== DESC_SIZE) {
     throw new Error(`crypto core descriptor size ${core.DESC_SIZE.value} != ${DESC_SIZE}: stale build/shredder-core.wasm`);
   }
+  if (core.SPAN_ITEM_WORDS?.value !== SPAN_ITEM_WORDS || core.SUBJECT_AT?.value !== SUBJECT_AT) throw new Error('crypto core span layout differs from the host\'s: stale build/shredder-core.wasm');
   if (core.KEY_ENTRY?.value !== KEY_ENTRY) throw new Error(`crypto core key entry size ${core.KEY_ENTRY?.value} != ${KEY_ENTRY}: stale build/shredder-core.wasm`);
   return new WasmCryptoCore(core);
 }

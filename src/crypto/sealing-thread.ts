@@ -13,13 +13,10 @@ import { CHACHA20_POLY1305, type AlgorithmId } from './aead-algorithms.js';
 import { NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
 import { checkEnvelopeSealBatchArrays, type EnvelopeSealBatch } from './envelope-batch.js';
 import { keyTableWords, packRun, type PackedLayout } from './packed-envelopes.js';
+import { packSpanRun, type SpanBatch, type SpanRunLayout } from './span-envelopes.js';
 
-/** A packed run on its way to the thread (the buffer is moved, not copied). */
-export interface SealRequest {
-  id: number;
-  buffer: ArrayBuffer;
-  layout: PackedLayout;
-}
+/** A packed run (or a span run) on its way to the thread (the buffer is moved, not copied). */
+export type SealRequest = { id: number; buffer: ArrayBuffer } & ({ span?: undefined; layout: PackedLayout } | { span: true; layout: SpanRunLayout });
 
 /**
  * The packed buffer back, its items sealed in place (their envelopes back to back from
@@ -103,15 +100,9 @@ export class SealingThread {
    * returns, so the caller may wipe its arena then.
    */
   sealEnvelopes(batch: EnvelopeSealBatch): Promise<ThreadSealed> {
-    if (this.closed) return Promise.reject(new Error('the sealing thread is closed'));
+    const worker = this.startedWorker();
+    if (worker instanceof Error) return Promise.reject(worker);
     const count = checkEnvelopeSealBatchArrays(batch);
-    let worker: Worker;
-    try {
-      worker = this.worker ?? this.spawn();
-    } catch (err) {
-      this.failedThreads++;
-      return Promise.reject(err);
-    }
     const { plaintexts } = batch;
     const overhead = batch.prefixBytes + NONCE_BYTES + TAG_BYTES;
     const envelopes = new Array<Buffer>(count);
@@ -124,7 +115,7 @@ export class SealingThread {
         const first = start;
         const end = start + layout.count;
         start = end;
-        runs.push(this.post(worker, buffer, layout).then((run) => {
+        runs.push(this.post(worker, { id: 0, buffer, layout }).then((run) => {
           for (let i = first, at = layout.dataAt; i < end; i++) {
             const length = overhead + plaintexts[i].length;
             envelopes[i] = Buffer.from(run.buffer, at, length);
@@ -140,6 +131,36 @@ export class SealingThread {
     } finally {
       keyWords.fill(0); // (the keys stay only in the packed buffers, wiped on the thread)
     }
+    return this.whenSealed(runs, envelopes);
+  }
+
+  /**
+   * Seals a span batch (see span-envelopes.ts) on the thread: the same envelopes as sealEnvelopes
+   * would make of its items, every one under its own fresh nonce. Each run is copied into its buffer
+   * (one copy of its span) before this returns, so the caller may let go of the records' bytes then.
+   */
+  sealSpans(batch: SpanBatch): Promise<ThreadSealed> {
+    const worker = this.startedWorker();
+    if (worker instanceof Error) return Promise.reject(worker);
+    const overhead = batch.prefixBytes + NONCE_BYTES + TAG_BYTES;
+    const envelopes = new Array<Buffer>(batch.count);
+    const runs = batch.runs.map((run) => {
+      const { buffer, layout } = packSpanRun(batch, run, (n) => this.takeBuffer(n));
+      return this.post(worker, { id: 0, buffer, layout, span: true }).then((sealed) => {
+        const end = run.first + run.count;
+        for (let i = run.first, at = layout.outAt; i < end; i++) {
+          const length = overhead + batch.textLength(i);
+          envelopes[i] = Buffer.from(sealed.buffer, at, length);
+          at += length;
+        }
+        return sealed;
+      });
+    });
+    return this.whenSealed(runs, envelopes);
+  }
+
+  /** The envelopes once every run is back, and how to give the runs' buffers back for reuse. */
+  private whenSealed(runs: Promise<{ buffer: ArrayBuffer; ns: number }>[], envelopes: Buffer[]): Promise<ThreadSealed> {
     return Promise.all(runs).then((sealed) => {
       let released = false;
       const release = () => {
@@ -160,6 +181,17 @@ export class SealingThread {
     await worker?.terminate();
   }
 
+  /** The thread's worker, started if there is none; the error when closed or it cannot start (a failed thread). */
+  private startedWorker(): Worker | Error {
+    if (this.closed) return new Error('the sealing thread is closed');
+    try {
+      return this.worker ?? this.spawn();
+    } catch (err) {
+      this.failedThreads++;
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
   private spawn(): Worker {
     const worker = new Worker(this.workerFile);
     worker.unref();
@@ -178,13 +210,13 @@ export class SealingThread {
     return worker;
   }
 
-  private post(worker: Worker, buffer: ArrayBuffer, layout: PackedLayout): Promise<{ buffer: ArrayBuffer; ns: number }> {
-    const id = this.nextId++;
+  /** Sends a run (its id assigned here) to the thread. */
+  private post(worker: Worker, request: SealRequest): Promise<{ buffer: ArrayBuffer; ns: number }> {
+    const id = (request.id = this.nextId++);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref(); // (idle, the thread does not keep the process alive)
-      const request: SealRequest = { id, buffer, layout };
-      worker.postMessage(request, [buffer]);
+      worker.postMessage(request, [request.buffer]);
     });
   }
 

@@ -24,6 +24,13 @@ export interface CoreExports {
   /** See assembly/envelopes.ts. */
   sealEnvelopes(desc: number, count: number, keys: number, nonces: number, prefixBytes: number): number;
   openEnvelopes(desc: number, count: number, keys: number, prefixBytes: number): number;
+  readonly SPAN_ITEM_WORDS: { readonly value: number };
+  readonly SUBJECT_AT: { readonly value: number };
+  /** See assembly/span-envelopes.ts. */
+  stageSpanEnvelopes(
+    items: number, count: number, keys: number, keyCount: number, subjects: number, subjectBytes: number,
+    span: number, origin: number, spanBytes: number, desc: number, aad: number, out: number, headerBytes: number,
+  ): number;
   /** kn: a key block, the 32-byte key followed by the 12-byte nonce. */
   chacha20Block(kn: number, counter: number, out: number): void;
   chacha20Xor(kn: number, counter: number, src: number, dst: number, len: number): void;

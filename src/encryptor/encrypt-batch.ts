@@ -2,7 +2,7 @@
 // input order, key records (new keys, tombstones) and dead letters. Every envelope of the batch (whole
 // values, or in field mode every selected field of every record) is sealed in one call to the batch
 // cipher of its key's algorithm, or, for a large batch, on the sealing thread.
-import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import type { KafkaMessage, Message } from 'kafkajs';
 import type { AeadRegistry, AlgorithmId } from '../crypto/index.js';
 import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
 import type { SealingThread } from '../crypto/sealing-thread.js';
@@ -16,6 +16,9 @@ import { fieldToken } from '../fields/field-envelope.js';
 import { pathBytes, scanRecord, type FieldMode, type FieldRecordScan } from '../fields/field-mode.js';
 import { JsonValueError, spliceFields, type FieldSpan } from '../fields/json-fields.js';
 import { FORGOTTEN_AT_HEADER, isForgetRequest } from '../wire/headers.js';
+import { outputRecord, RECORD_BATCH_OVERHEAD, sealedRecordBytes } from './output-records.js';
+import { readySubjects } from './ready-subjects.js';
+import { encryptSpanBatch } from './span-batch.js';
 
 export interface EncryptContext {
   topic: string;
@@ -37,16 +40,16 @@ export interface EncryptContext {
 const tooLargeReason = (outputBytes: number, maxRecordBytes: number) =>
   `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${maxRecordBytes} (max.message.bytes)`;
 
-/** Bytes a record takes in a record batch beyond its key, value and headers (batch header, varints). */
-const RECORD_BATCH_OVERHEAD = 100;
-
 export interface EncryptedBatch {
   /** The output records, one per input record that was not dead-lettered, in input order. */
   outputs: Message[];
   keyRecords: KeyRecord[];
   deadLetters: Message[];
-  /** cryptoNs: time in the batch cipher calls; sealedOffThread: envelopes sealed on the sealing thread. */
-  stats: { encrypted: number; forgotten: number; keysCreated: number; bornShredded: number; tombstones: number; cryptoNs: number; sealedOffThread: number };
+  /**
+   * cryptoNs: time in the batch cipher calls; sealedOffThread: envelopes sealed on the sealing thread;
+   * sealedFromFetch: of those, the span path's (span-batch.ts).
+   */
+  stats: { encrypted: number; forgotten: number; keysCreated: number; bornShredded: number; tombstones: number; cryptoNs: number; sealedOffThread: number; sealedFromFetch: number };
   /**
    * Gives the memory of envelopes sealed on the sealing thread back for reuse: call it once the
    * outputs are written; they are empty afterwards (see ThreadSealed.release). Nothing to give back
@@ -120,11 +123,6 @@ interface PendingFields {
   firstItem: number;
 }
 
-/** The output record of an input record: same key, partition, timestamp and headers. */
-function unchanged(message: KafkaMessage, partition: number, value: Buffer | null): Message {
-  return { key: message.key, value, partition, timestamp: message.timestamp, headers: message.headers as IHeaders };
-}
-
 /**
  * Adds one envelope to seal, whose associated data is laid out at `at` in the arena: the header,
  * which the cipher writes, then the subject [and field path]. Returns the arena offset after it.
@@ -150,9 +148,10 @@ interface BatchPlan {
   /** Each record's subject and its slot (undefined: no subject, or field mode could not read the record). */
   subjectOf: (Uint8Array | undefined)[];
   slotOf: (SubjectSlot | undefined)[];
-  /** The distinct subjects' bytes and map keys (as PartitionKeys.load takes them). */
+  /** The distinct subjects' bytes and map keys (as PartitionKeys.load takes them), and their slots. */
   subjects: Uint8Array[];
   ids: string[];
+  slots: SubjectSlot[];
   /** Field mode: the record's JSON scan, or why it cannot be processed. */
   scanOf: (FieldRecordScan | undefined)[];
   problemOf: (string | undefined)[];
@@ -169,6 +168,8 @@ interface BatchPlan {
  * as latency. A large batch sealed on the sealing thread returns a promise.
  */
 export function encryptBatch(messages: readonly KafkaMessage[], context: EncryptContext): EncryptedBatch | Promise<EncryptedBatch> {
+  const spanned = encryptSpanBatch(messages, context);
+  if (spanned !== undefined) return spanned;
   const plan = planBatch(messages, context);
   const loading = context.keys.load(plan.subjects, plan.ids);
   return loading ? loading.then(() => sealBatch(messages, context, plan)) : sealBatch(messages, context, plan);
@@ -181,6 +182,7 @@ function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptC
   const slotOf: (SubjectSlot | undefined)[] = new Array(messages.length);
   const subjects: Uint8Array[] = [];
   const ids: string[] = [];
+  const distinctSlots: SubjectSlot[] = [];
   const scanOf: (FieldRecordScan | undefined)[] = fields ? new Array(messages.length) : [];
   const problemOf: (string | undefined)[] = fields ? new Array(messages.length) : [];
   let aadBytes = 0;
@@ -211,12 +213,13 @@ function planBatch(messages: readonly KafkaMessage[], { fields, keys }: EncryptC
     if (slot.records++ === 0) {
       subjects.push(subject);
       ids.push(id);
+      distinctSlots.push(slot);
     }
     subjectOf[i] = subject;
     slotOf[i] = slot;
     if (!fields) aadBytes += aadLength(subject.length);
   }
-  return { batch, subjectOf, slotOf, subjects, ids, scanOf, problemOf, aadBytes, items };
+  return { batch, subjectOf, slotOf, subjects, ids, slots: distinctSlots, scanOf, problemOf, aadBytes, items };
 }
 
 /** The second pass, once every subject of the batch is loaded: keys, seals, outputs. */
@@ -238,7 +241,7 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     outputs,
     keyRecords: [],
     deadLetters: [],
-    stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0, sealedOffThread: 0 },
+    stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0, sealedOffThread: 0, sealedFromFetch: 0 },
   };
   const toSeal = new Map<AlgorithmId, PendingSeals>();
   // (the group of the last key: consecutive records usually share the algorithm)
@@ -264,12 +267,12 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
       slot.forgottenAt = forgotten.forgottenAt;
       slot.keyIndex = -1;
       result.keyRecords.push(forgotten);
-      outputs[outputCount++] = unchanged(message, partition, null); // the forget marker, for consumers to purge projections
+      outputs[outputCount++] = outputRecord(message, partition, null); // the forget marker, for consumers to purge projections
       result.stats.forgotten++;
       continue;
     }
     if (message.value === null) {
-      outputs[outputCount++] = unchanged(message, partition, null); // a tombstone stays a tombstone
+      outputs[outputCount++] = outputRecord(message, partition, null); // a tombstone stays a tombstone
       result.stats.tombstones++;
       continue;
     }
@@ -277,13 +280,13 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     const scan = scanOf[i];
     const spans = scan?.spans;
     // (field mode: checked again once the fields are sealed; a record with none is passed as it is)
-    const outputBytes = recordBytes(message as Message) + (spans?.length === 0 ? 0 : ENVELOPE_OVERHEAD) + RECORD_BATCH_OVERHEAD;
+    const outputBytes = spans?.length === 0 ? recordBytes(message as Message) + RECORD_BATCH_OVERHEAD : sealedRecordBytes(message);
     if ((!fields || spans?.length === 0) && outputBytes > context.maxRecordBytes) {
       result.deadLetters.push(deadLetter(message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes)));
       continue;
     }
     if (spans && spans.length === 0) {
-      outputs[outputCount++] = unchanged(message, partition, message.value); // no selected field present: nothing personal to seal
+      outputs[outputCount++] = outputRecord(message, partition, message.value); // no selected field present: nothing personal to seal
       result.stats.encrypted++;
       continue;
     }
@@ -337,10 +340,11 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     } else {
       aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, message.value, outputIndex);
     }
-    outputs[outputCount++] = unchanged(message, partition, null);
+    outputs[outputCount++] = outputRecord(message, partition, null);
     result.stats.encrypted++;
   }
   outputs.length = outputCount;
+  if (!fields && context.sealingThread?.usable) keepReadySubjects(keys, plan);
 
   const sealedOf = new Map<PendingSeals, Buffer[]>();
   const onThread: Promise<void>[] = [];
@@ -367,6 +371,19 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
   }
   const finish = () => withSealed(result, sealedOf, pendingFields, context);
   return onThread.length === 0 ? finish() : Promise.all(onThread).then(finish);
+}
+
+/**
+ * Keeps the batch's subjects whose keys it looked up, as they stand after it, for the next batches'
+ * span path (ready-subjects.ts; refreshed first, so what this batch changed is dropped, then added
+ * again as it now stands).
+ */
+function keepReadySubjects(keys: PartitionKeys, plan: BatchPlan): void {
+  const ready = readySubjects(keys);
+  for (let k = 0; k < plan.slots.length; k++) {
+    const slot = plan.slots[k];
+    if (slot.batch === plan.batch && slot.looked && slot.key) ready.add(plan.subjects[k], slot.key, slot.forgottenAt);
+  }
 }
 
 /** Puts the sealed envelopes into the output records (field mode: into their JSON values). */

@@ -22,10 +22,12 @@ export interface EncryptorStats {
   bornShredded: number;
   /** Envelopes sealed on the sealing thread (large batches), not on the main thread. */
   sealedOffThread: number;
+  /** Of those, envelopes of batches that took the span path (sealed from the fetched bytes: span-batch.ts). */
+  sealedFromFetch: number;
 }
 
 export class Encryptor extends RouteProcessor {
-  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0, sealedOffThread: 0 };
+  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0, sealedOffThread: 0, sealedFromFetch: 0 };
   private roller?: SegmentRoller;
   /**
    * Seals large batches off the main thread, which kafkajs needs for every partition; with a single
@@ -84,6 +86,7 @@ export class Encryptor extends RouteProcessor {
         s.subjectsForgotten += encrypted.stats.forgotten;
         s.bornShredded += encrypted.stats.bornShredded;
         s.sealedOffThread += encrypted.stats.sealedOffThread;
+        s.sealedFromFetch += encrypted.stats.sealedFromFetch;
         this.metrics.countBatch(this.route(batch.topic), batch.topic, {
           in: batch.messages.length,
           out: encrypted.outputs.length,

@@ -24,12 +24,19 @@ export interface KeyRecord {
 export { subjectId };
 const id = subjectId;
 
+/** Changes kept in the change log (see changesSince); past it, the older half is dropped. */
+const CHANGE_LOG_LIMIT = 8192;
+
 export class PartitionKeys {
   private readonly cache: LruCache<string, Known>;
   private readonly pending = new Map<string, KeyChange>();
   private readsInFlight = 0;
   /** Subjects changed while a store read was in flight (see read()). */
   private readonly changedDuringReads = new Set<string>();
+  private changes = 0;
+  /** The subjects of the latest changes (see changesSince), oldest first, and the change count before the first. */
+  private changeLog: string[] = [];
+  private changeLogFrom = 0;
 
   constructor(
     readonly partition: number,
@@ -133,9 +140,37 @@ export class PartitionKeys {
   }
 
   private stage(subject: Uint8Array, known: Known, key: string = id(subject)): void {
+    this.changed(key);
     this.pending.set(key, { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt });
     this.cache.set(key, known);
     if (this.readsInFlight > 0) this.changedDuringReads.add(key);
+  }
+
+  /**
+   * Counts the changes of any subject's key or forget time (staged, or rolled back): what a cache of
+   * subjects' keys kept beside this one compares to know it is still current.
+   */
+  get generation(): number {
+    return this.changes;
+  }
+
+  /**
+   * The subjects (map keys) changed since `generation` (a subject may come more than once), or
+   * undefined when the log no longer reaches back that far: then any subject may have changed.
+   */
+  changesSince(generation: number): readonly string[] | undefined {
+    if (generation < this.changeLogFrom) return undefined;
+    return this.changeLog.slice(generation - this.changeLogFrom);
+  }
+
+  private changed(key: string): void {
+    this.changes++;
+    this.changeLog.push(key);
+    if (this.changeLog.length > CHANGE_LOG_LIMIT) {
+      const dropped = this.changeLog.length - CHANGE_LOG_LIMIT / 2;
+      this.changeLog = this.changeLog.slice(dropped);
+      this.changeLogFrom += dropped;
+    }
   }
 
   get hasPendingChanges(): boolean {
@@ -152,7 +187,10 @@ export class PartitionKeys {
 
   /** Forgets the changes of an aborted transaction (the store never saw them). */
   rollback(): void {
-    for (const key of this.pending.keys()) this.cache.delete(key);
+    for (const key of this.pending.keys()) {
+      this.cache.delete(key);
+      this.changed(key);
+    }
     this.pending.clear();
   }
 }

@@ -20,11 +20,17 @@ function sameBytes(id: string, subject: Uint8Array): boolean {
   return true;
 }
 
+/** A 32-bit FNV-1a hash of a subject's bytes (and its length), for tables keyed by subject bytes. */
+export function subjectHash(subject: Uint8Array): number {
+  let hash = 0x811c9dc5 ^ subject.length;
+  for (let i = 0; i < subject.length; i++) hash = Math.imul(hash ^ subject[i], 0x01000193);
+  return hash;
+}
+
 /** The subject's map key, equal to its bytes as latin1. */
 export function subjectId(subject: Uint8Array): string {
   if (subject.length > 64) return latin1(subject); // (subjects are short ids; a long one is not worth hashing)
-  let hash = 0x811c9dc5 ^ subject.length; // FNV-1a
-  for (let i = 0; i < subject.length; i++) hash = Math.imul(hash ^ subject[i], 0x01000193);
+  const hash = subjectHash(subject);
   const bucket = interned.get(hash);
   if (bucket !== undefined) {
     for (let k = 0; k < bucket.length; k++) if (sameBytes(bucket[k], subject)) return bucket[k];

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import { CompressionTypes, type Kafka, type KafkaMessage } from 'kafkajs';
 import { encryptorTopicRoles, ensureTopics } from '../../src/kafka/topics.js';
 import { KeyStore } from '../../src/keys/key-store.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -46,8 +46,16 @@ describe('encryptor', function () {
     await prepare(setup);
     encryptor = await startEncryptor(setup);
     await produce(kafka, setup.input, sent);
+    return expectDecryptsToInput(sent.length, alsoExpect);
+  }
+
+  /**
+   * The output (at least `count` records) holds each input record in order: its key, none of its
+   * plaintext, and it decrypts to it. Returns the keys table.
+   */
+  async function expectDecryptsToInput(count: number, alsoExpect: (out: KafkaMessage, input: KafkaMessage, what: string) => void = () => {}) {
     const inputs = await readTopic(kafka, setup.input);
-    const outputs = await readAtLeast(kafka, setup.output, sent.length);
+    const outputs = await readAtLeast(kafka, setup.output, count);
     const table = await readKeysTable(kafka, setup.keysTopic);
     for (const [partition, records] of inputs) {
       const out = outputs.get(partition)!;
@@ -86,6 +94,24 @@ describe('encryptor', function () {
     // (with one CPU the encryptor has no sealing thread and seals everything in-thread)
     if (availableParallelism() >= 2) expect(encryptor!.stats.sealedOffThread, 'records sealed on the sealing thread').to.be.greaterThan(1000);
     expect(table.size).to.equal(50);
+  });
+
+  it('seals a backlog of subjects it has keys for from the fetched bytes, compressed or not, so it decrypts to exactly the input', async () => {
+    setup = encryptorSetup();
+    encryptor = await startEncryptor(setup);
+    const records = (count: number, from: number) => Array.from({ length: count }, (_, i) => ({ key: `backlog-${(from + i) % 40}`, value: randomBytes(300) }));
+    await produce(kafka, setup.input, records(200, 0)); // (every subject's key first)
+    await readAtLeast(kafka, setup.output, 200);
+    // then large batches of those subjects: one request plain, one gzip (each record batch
+    // decompressed into a buffer of its own, where its records' keys and values lie)
+    await produce(kafka, setup.input, records(3000, 200));
+    await readAtLeast(kafka, setup.output, 3200);
+    await produce(kafka, setup.input, records(3000, 3200), CompressionTypes.GZIP);
+    const table = await expectDecryptsToInput(6200);
+    expect(table.size).to.equal(40);
+    // every record of the backlog (with one CPU the encryptor has no sealing thread, and so no span path)
+    if (availableParallelism() >= 2) expect(encryptor.stats.sealedFromFetch, 'records sealed from the fetched bytes').to.equal(6000);
+    expect(encryptor.stats.keysCreated).to.equal(40);
   });
 
   it('writes the contract wire formats: decryptable with node:crypto alone, given the master key', async () => {

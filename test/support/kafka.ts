@@ -1,7 +1,7 @@
 // What integration tests share: the broker under test, unique topic names, and reading a partition
 // from offset 0 up to its end.
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Admin, type ConsumerConfig, type ConsumerRunConfig, type ITopicConfig, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, type CompressionTypes, type Admin, type ConsumerConfig, type ConsumerRunConfig, type ITopicConfig, type KafkaMessage } from 'kafkajs';
 import { createTopicsAndWait } from '../../src/kafka/topics.js';
 
 // Test producers use kafkajs' default partitioner; its v2 migration warning is noise here.
@@ -121,10 +121,10 @@ export function withSlowKeysReader(kafka: Kafka, delayMs: number): Kafka {
 export type TestRecord = { key: string | Buffer | null; value: string | Buffer | null; partition?: number; headers?: Record<string, string> };
 
 /** Sends records with a short-lived producer (kafkajs' default partitioner: murmur2 of the key). */
-export async function produce(kafka: Kafka, topic: string, messages: TestRecord[]): Promise<void> {
+export async function produce(kafka: Kafka, topic: string, messages: TestRecord[], compression?: CompressionTypes): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
-  await producer.send({ topic, messages });
+  await producer.send({ topic, messages, compression });
   await producer.disconnect();
 }
 

@@ -37,6 +37,27 @@ describe('partition keys and key store', () => {
     expect((await store.checkpoint())!.offset).to.equal(7);
   });
 
+  it('reports the subjects changed since a generation (new keys, forgets, rollbacks), or undefined past its log', async () => {
+    const keys = new PartitionKeys(0, store, master);
+    const bob = Buffer.from('bob');
+    await keys.load([alice, bob]);
+    const start = keys.generation;
+    keys.createKey(alice, 1, 1000);
+    const afterAlice = keys.generation;
+    keys.forget(bob, 2000);
+    expect(keys.changesSince(start)).to.deep.equal(['alice', 'bob']);
+    expect(keys.changesSince(afterAlice)).to.deep.equal(['bob']);
+    keys.rollback(); // (both changes undone: both subjects changed again)
+    expect(keys.changesSince(afterAlice)).to.have.members(['bob', 'alice', 'bob']);
+    expect(keys.changesSince(keys.generation)).to.deep.equal([]);
+    // a log that no longer reaches back that far: undefined (the caller must assume anything changed)
+    const many = Array.from({ length: 10_000 }, (_, i) => Buffer.from(`s-${i}`));
+    await keys.load(many);
+    for (const subject of many) keys.forget(subject, 3000);
+    expect(keys.changesSince(start)).to.equal(undefined);
+    expect(keys.changesSince(keys.generation - 2)).to.deep.equal(['s-9998', 's-9999']);
+  });
+
   it('forgets: no key afterwards, the time remembered, the store entry without a wrapped key', async () => {
     const keys = new PartitionKeys(0, store, master);
     await keys.load([alice]);
