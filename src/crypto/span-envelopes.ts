@@ -120,7 +120,7 @@ export class SpanBatch {
     let run = this.run;
     if (
       run === undefined || run.source !== source ||
-      run.textBytes + run.count * (this.prefixBytes + NONCE_BYTES + TAG_BYTES) >= RUN_OUT_BYTES ||
+      runOutBytes(run, this.prefixBytes) >= RUN_OUT_BYTES ||
       Math.max(run.end, textAt + textLength) - Math.min(run.origin, textAt) > RUN_SPAN_BYTES
     ) {
       run = this.run = { token: ++lastRunToken, source, first: this.count, count: 0, keys: [], subjectBytes: 0, origin: textAt, end: textAt + textLength, textBytes: 0, aadBytes: 0 };

@@ -21,12 +21,13 @@ export interface ReadySubject {
   next: ReadySubject | undefined;
 }
 
-const SMI_BITS = 0x3fff_ffff;
+/** A subject's key in the table: its subjectHash kept a small integer (a Smi: a larger number would be boxed in every lookup). */
+const tableKey = (subject: Uint8Array): number => subjectHash(subject) & 0x3fff_ffff;
 /** Bound of the subjects kept; past it, the table starts over (it is only a cache). */
 const READY_LIMIT = 100_000;
 
 export class ReadySubjects {
-  /** By subjectHash, kept a small integer (a Smi: a larger number would be boxed in every lookup). */
+  /** By tableKey, each the first of a chain of subjects of that key. */
   private readonly byHash = new Map<number, ReadySubject>();
   private generation = -1;
   size = 0;
@@ -44,16 +45,21 @@ export class ReadySubjects {
   }
 
   find(subject: Uint8Array): ReadySubject | undefined {
-    let ready = this.byHash.get(subjectHash(subject) & SMI_BITS);
+    return this.findIn(tableKey(subject), subject);
+  }
+
+  private findIn(hash: number, subject: Uint8Array): ReadySubject | undefined {
+    let ready = this.byHash.get(hash);
     while (ready !== undefined && !sameBytes(ready.subject, subject)) ready = ready.next;
     return ready;
   }
 
   /** Keeps the subject's live key (of the sealing thread's algorithm: others are not kept). Call refresh() first. */
   add(subject: Uint8Array, key: DataKey, forgottenAt: number | undefined): void {
-    if (key.algorithm !== CHACHA20_POLY1305 || this.find(subject) !== undefined) return;
+    if (key.algorithm !== CHACHA20_POLY1305) return;
+    const hash = tableKey(subject);
+    if (this.findIn(hash, subject) !== undefined) return;
     if (this.size >= READY_LIMIT) this.clear();
-    const hash = subjectHash(subject) & SMI_BITS;
     const own = Uint8Array.from(subject);
     const spanKey = new SpanKey({ key: key.key, prefix: envelopePrefix(key.algorithm, key.keyId) }, own);
     this.byHash.set(hash, { subject: own, spanKey, forgottenAt, next: this.byHash.get(hash) });
@@ -61,7 +67,7 @@ export class ReadySubjects {
   }
 
   private remove(subject: Uint8Array): void {
-    const hash = subjectHash(subject) & SMI_BITS;
+    const hash = tableKey(subject);
     let previous: ReadySubject | undefined;
     for (let ready = this.byHash.get(hash); ready !== undefined; previous = ready, ready = ready.next) {
       if (!sameBytes(ready.subject, subject)) continue;

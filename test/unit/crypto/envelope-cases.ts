@@ -3,8 +3,10 @@
 // leaves it for each), and node:crypto's envelopes to compare with.
 import { randomBytes } from 'node:crypto';
 
+import { expect } from 'chai';
+
 import type { EnvelopeOpenBatch, EnvelopeSealBatch, EnvelopeSealKey } from '../../../src/crypto/envelope-batch.js';
-import { referenceSeal, type ReferenceCipher } from './helpers.js';
+import { referenceOpen, referenceSeal, type ReferenceCipher } from './helpers.js';
 
 export const PREFIX = 10;
 export const HEADER = 22;
@@ -59,6 +61,18 @@ export function openBatch(cases: Case[], envelopes: Uint8Array[], next: (below: 
 export const headerOf = (envelope: Uint8Array) => envelope.subarray(0, HEADER);
 export const nonceOf = (envelope: Uint8Array) => envelope.subarray(PREFIX, HEADER);
 export const aadOf = (c: Case, header: Uint8Array) => Buffer.concat([header, c.tail]);
+
+/** Every envelope is a Buffer with its case's prefix, and opens with node:crypto (ChaCha20-Poly1305) under its case's key to its case's plaintext. */
+export function expectEnvelopesOpen(cases: readonly Case[], sealed: readonly Buffer[], what: string): void {
+  expect(sealed, what).to.have.length(cases.length);
+  cases.forEach((c, i) => {
+    expect(Buffer.isBuffer(sealed[i]), `${what}, case ${i}`).to.equal(true);
+    expect(Buffer.compare(sealed[i].subarray(0, PREFIX), c.key.prefix), `${what}, case ${i}`).to.equal(0);
+    const opened = referenceOpen('chacha20-poly1305', c.key.key, nonceOf(sealed[i]), aadOf(c, headerOf(sealed[i])), sealed[i].subarray(HEADER));
+    expect(opened, `${what}, case ${i}`).to.not.equal(null);
+    expect(Buffer.compare(opened!, c.plaintext), `${what}, case ${i}`).to.equal(0);
+  });
+}
 
 /** An envelope sealed by node:crypto under the case's key and prefix, with a random nonce. */
 export function referenceEnvelope(reference: ReferenceCipher, c: Case): Buffer {

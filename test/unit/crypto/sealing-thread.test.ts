@@ -10,20 +10,8 @@ import { expect } from 'chai';
 
 import { AES_256_GCM, CHACHA20_POLY1305 } from '../../../src/crypto/index.js';
 import { SEALING_THREAD_MIN_BYTES, SealingThread } from '../../../src/crypto/sealing-thread.js';
-import { prng, referenceOpen, testSeed } from './helpers.js';
-import { aadOf, HEADER, headerOf, nonceOf, PREFIX, randomCases, sealBatch, type Case } from './envelope-cases.js';
-
-/** Every envelope opens with node:crypto under its case's key, to its case's plaintext. */
-function expectOpens(cases: Case[], sealed: Buffer[], what: string): void {
-  expect(sealed, what).to.have.length(cases.length);
-  cases.forEach((c, i) => {
-    expect(Buffer.isBuffer(sealed[i]), `${what}, case ${i}`).to.equal(true);
-    expect(Buffer.compare(sealed[i].subarray(0, PREFIX), c.key.prefix), `${what}, case ${i}`).to.equal(0);
-    const opened = referenceOpen('chacha20-poly1305', c.key.key, nonceOf(sealed[i]), aadOf(c, headerOf(sealed[i])), sealed[i].subarray(HEADER));
-    expect(opened, `${what}, case ${i}`).to.not.equal(null);
-    expect(Buffer.compare(opened!, c.plaintext), `${what}, case ${i}`).to.equal(0);
-  });
-}
+import { prng, testSeed } from './helpers.js';
+import { expectEnvelopesOpen as expectOpens, nonceOf, PREFIX, randomCases, sealBatch } from './envelope-cases.js';
 
 describe('sealing thread', function () {
   this.timeout(60_000);
