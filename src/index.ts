@@ -1,4 +1,6 @@
 // kafka-shredder as a library (package main). See README, "Library".
+// kafkajs gets snappy, lz4 and zstd codecs: the DecryptingConsumer reads Java producers' batches.
+import './kafka/compression.js';
 export {
   loadCryptoCore,
   aes256Gcm,

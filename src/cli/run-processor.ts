@@ -1,6 +1,7 @@
 // Runs a processor command until SIGTERM/SIGINT, mapping failures to the contract's exit codes.
 import { ConfigError, loadConfig, type ShredderConfig } from '../config/config.js';
 import type { CommandName } from '../config/variables.js';
+import { explainConnectionError } from '../kafka/connection-errors.js';
 import { TopicLayoutError } from '../kafka/topics.js';
 import { startHttpServer, type HttpEndpoints, type Observable } from '../observability/http-server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
@@ -65,7 +66,9 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
     if (config.httpPort !== 0 && isObservable(processor)) http = await startHttpServer(config.httpPort, processor, logger);
     await processor.start();
   } catch (err) {
-    logger.error({ error: (err as Error).message }, `${command} failed to start`);
+    // a connection error is told as one line naming the variable to check (connection-errors.ts)
+    const problem = explainConnectionError(err, config.kafka);
+    logger.error(problem ? { error: problem.message, settings: problem.settings } : { error: (err as Error).message }, `${command} failed to start`);
     await stop().catch(() => {});
     return err instanceof TopicLayoutError ? EXIT_USAGE : EXIT_FAILURE;
   }

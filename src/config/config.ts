@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
 import { parseJsonPath, pathCovers, type JsonPath } from '../fields/json-path.js';
+import { unknownVariableProblems } from './unknown-variables.js';
 import { defaultOf, VARIABLES, type CommandName } from './variables.js';
 
 export interface Route {
@@ -12,11 +13,23 @@ export interface Route {
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 export type OnShredded = 'marker' | 'skip' | 'dlq';
+export type ErrorsTolerance = 'all' | 'none';
+export const COMPRESSIONS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+export type CompressionName = (typeof COMPRESSIONS)[number];
+
+/** TLS material read from KAFKA_SSL_*_FILE (PEM). */
+export interface TlsFiles {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
 
 export interface KafkaConnection {
   brokers: string[];
   clientId: string;
   ssl: boolean;
+  /** With ssl: CA bundle and client certificate instead of the system's CAs and no client certificate. */
+  tls?: TlsFiles;
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
 }
 
@@ -38,6 +51,12 @@ export interface ShredderConfig {
   erasureDeadlineMs: number;
   plaintextRetentionMs: number;
   onShredded: OnShredded;
+  /** all: bad records are dead-lettered and processing goes on; none: the first one stops the processor. */
+  errorsTolerance: ErrorsTolerance;
+  /** Compression of the plaintext records the decryptor writes. */
+  outputCompression: CompressionName;
+  /** See StreamProcessorOptions.taskOpenTimeoutMs. */
+  taskOpenTimeoutMs: number;
   httpPort: number;
   logLevel: string;
 }
@@ -82,6 +101,16 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     return text;
   };
   const skip = new Set(options.skipRequired ?? []);
+  /** A file's contents (a secret's: never echoed), or undefined with a problem naming the variable. */
+  const readVariableFile = (name: string, path: string): Buffer | undefined => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      problems.push(`${name}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      return undefined;
+    }
+  };
+  problems.push(...unknownVariableProblems(env));
 
   // Kafka connection
   const brokersText = raw('KAFKA_BROKERS');
@@ -92,17 +121,37 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
   }
   const sslText = value('KAFKA_SSL').toLowerCase();
   if (!['true', 'false'].includes(sslText)) problems.push(`KAFKA_SSL: expected true or false, got ${JSON.stringify(sslText)}`);
+  const ssl = sslText === 'true';
+  let tls: TlsFiles | undefined;
+  for (const [name, field] of [['KAFKA_SSL_CA_FILE', 'ca'], ['KAFKA_SSL_CERT_FILE', 'cert'], ['KAFKA_SSL_KEY_FILE', 'key']] as const) {
+    const path = raw(name);
+    if (path === undefined) continue;
+    if (!ssl) problems.push(`${name}: set, but KAFKA_SSL is not true (TLS files are used only with KAFKA_SSL=true)`);
+    const contents = readVariableFile(name, path);
+    if (contents === undefined) continue;
+    if (!/-----BEGIN [A-Z ]+-----/.test(contents.toString('latin1'))) problems.push(`${name}: ${path} is not a PEM file (no -----BEGIN ...----- line)`);
+    (tls ??= {})[field] = contents;
+  }
+  if (raw('KAFKA_SSL_CERT_FILE') !== undefined && raw('KAFKA_SSL_KEY_FILE') === undefined) problems.push('KAFKA_SSL_KEY_FILE: required with KAFKA_SSL_CERT_FILE (the client certificate\'s private key)');
+  if (raw('KAFKA_SSL_KEY_FILE') !== undefined && raw('KAFKA_SSL_CERT_FILE') === undefined) problems.push('KAFKA_SSL_CERT_FILE: required with KAFKA_SSL_KEY_FILE (the client certificate)');
   let sasl: KafkaConnection['sasl'];
   const mechanism = raw('KAFKA_SASL_MECHANISM')?.toLowerCase();
+  const passwordFile = raw('KAFKA_SASL_PASSWORD_FILE');
+  if (passwordFile !== undefined && env.KAFKA_SASL_PASSWORD) problems.push('KAFKA_SASL_PASSWORD, KAFKA_SASL_PASSWORD_FILE: set one of them, not both');
   if (mechanism !== undefined) {
     if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism)) {
       problems.push(`KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(mechanism)}`);
     }
     const username = raw('KAFKA_SASL_USERNAME');
-    const password = env.KAFKA_SASL_PASSWORD;
+    // (a password file's trailing newline is not part of the password, as with the master key's file)
+    const password = passwordFile !== undefined ? readVariableFile('KAFKA_SASL_PASSWORD_FILE', passwordFile)?.toString('utf8').replace(/\r?\n$/, '') : env.KAFKA_SASL_PASSWORD;
     if (!username) problems.push('KAFKA_SASL_USERNAME: required when KAFKA_SASL_MECHANISM is set');
-    if (!password) problems.push('KAFKA_SASL_PASSWORD: required when KAFKA_SASL_MECHANISM is set');
+    if (!password && !(passwordFile !== undefined && problems.some((p) => p.startsWith('KAFKA_SASL_PASSWORD_FILE')))) {
+      problems.push('KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE: required when KAFKA_SASL_MECHANISM is set');
+    }
     sasl = { mechanism: mechanism as SaslMechanism, username: username ?? '', password: password ?? '' };
+  } else if (passwordFile !== undefined || raw('KAFKA_SASL_USERNAME') !== undefined || raw('KAFKA_SASL_PASSWORD') !== undefined) {
+    problems.push('KAFKA_SASL_MECHANISM: required when KAFKA_SASL_USERNAME or a SASL password is set (plain, scram-sha-256 or scram-sha-512)');
   }
 
   // Routes
@@ -139,14 +188,7 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
   if (keyText && keyFile) {
     problems.push('SHREDDER_MASTER_KEY, SHREDDER_MASTER_KEY_FILE: set one of them, not both');
   } else if (keyText || keyFile) {
-    let base64 = keyText;
-    if (keyFile) {
-      try {
-        base64 = readFileSync(keyFile, 'utf8').trim();
-      } catch (err) {
-        problems.push(`SHREDDER_MASTER_KEY_FILE: cannot read ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-      }
-    }
+    const base64 = keyFile ? readVariableFile('SHREDDER_MASTER_KEY_FILE', keyFile)?.toString('utf8').trim() : keyText;
     if (base64 !== undefined) {
       const name = keyFile ? 'SHREDDER_MASTER_KEY_FILE' : 'SHREDDER_MASTER_KEY';
       const decoded = /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? Buffer.from(base64, 'base64') : undefined;
@@ -198,12 +240,16 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
 
   const onShredded = value('SHREDDER_ON_SHREDDED') as OnShredded;
   if (!['marker', 'skip', 'dlq'].includes(onShredded)) problems.push(`SHREDDER_ON_SHREDDED: expected marker, skip or dlq, got ${JSON.stringify(onShredded)}`);
+  const errorsTolerance = value('SHREDDER_ERRORS_TOLERANCE').toLowerCase() as ErrorsTolerance;
+  if (!['all', 'none'].includes(errorsTolerance)) problems.push(`SHREDDER_ERRORS_TOLERANCE: expected all or none, got ${JSON.stringify(errorsTolerance)}`);
+  const outputCompression = value('KAFKA_COMPRESSION').toLowerCase() as CompressionName;
+  if (!COMPRESSIONS.includes(outputCompression)) problems.push(`KAFKA_COMPRESSION: expected ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(outputCompression)}`);
   const logLevel = value('SHREDDER_LOG_LEVEL').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`SHREDDER_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
 
   const config: ShredderConfig = {
     command,
-    kafka: { brokers, clientId: value('KAFKA_CLIENT_ID'), ssl: sslText === 'true', sasl },
+    kafka: { brokers, clientId: value('KAFKA_CLIENT_ID'), ssl, tls, sasl },
     routes,
     keysTopic,
     dlqTopic,
@@ -218,6 +264,9 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     erasureDeadlineMs: integer('SHREDDER_ERASURE_DEADLINE_MS', 2000, 365 * 86_400_000),
     plaintextRetentionMs: integer('SHREDDER_PLAINTEXT_RETENTION_MS', 1000, Number.MAX_SAFE_INTEGER),
     onShredded,
+    errorsTolerance,
+    outputCompression,
+    taskOpenTimeoutMs: integer('SHREDDER_TASK_OPEN_TIMEOUT_MS', 1000, 86_400_000),
     httpPort: integer('SHREDDER_HTTP_PORT', 0, 65535),
     logLevel,
   };

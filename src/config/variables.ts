@@ -1,5 +1,6 @@
-// Every environment variable of the public contract (../shared/contract.md), in one table: `--help`
-// prints it, and configuration loading reads and validates from it.
+// Every environment variable the product reads, in one table: `--help` prints it, configuration loading
+// reads and validates from it, and a variable that looks like one of ours but is not in it is refused
+// (see unknown-variables.ts).
 export type CommandName = 'encrypt' | 'decrypt' | 'forget' | 'demo';
 
 export interface VariableSpec {
@@ -17,9 +18,14 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'KAFKA_BROKERS', required: true, description: 'comma-separated host:port list (not needed by demo, which starts its own broker)' },
   { name: 'KAFKA_CLIENT_ID', default: 'kafka-shredder', description: 'Kafka client id' },
   { name: 'KAFKA_SSL', default: 'false', description: 'TLS to the brokers (true/false)' },
+  { name: 'KAFKA_SSL_CA_FILE', description: "PEM file of the CA certificates that signed the brokers' certificates (unset: the system's CAs); needs KAFKA_SSL=true" },
+  { name: 'KAFKA_SSL_CERT_FILE', description: 'PEM file of the client certificate (chain), for brokers that require TLS client authentication; needs KAFKA_SSL_KEY_FILE' },
+  { name: 'KAFKA_SSL_KEY_FILE', secret: true, description: "PEM file of the client certificate's private key (unencrypted); needs KAFKA_SSL_CERT_FILE" },
   { name: 'KAFKA_SASL_MECHANISM', description: 'plain, scram-sha-256 or scram-sha-512 (unset: no SASL)' },
   { name: 'KAFKA_SASL_USERNAME', description: 'SASL user name' },
-  { name: 'KAFKA_SASL_PASSWORD', secret: true, description: 'SASL password (never printed)' },
+  { name: 'KAFKA_SASL_PASSWORD', secret: true, description: 'SASL password (never printed; or use KAFKA_SASL_PASSWORD_FILE)' },
+  { name: 'KAFKA_SASL_PASSWORD_FILE', description: 'file holding the SASL password, instead of KAFKA_SASL_PASSWORD' },
+  { name: 'KAFKA_COMPRESSION', default: 'none', description: 'decrypt: compression of the plaintext records it writes: none, gzip, snappy, lz4 or zstd (encrypted records do not compress)' },
   {
     name: 'SHREDDER_ROUTES',
     defaultFor: { encrypt: 'to-encrypt->encrypted-data', forget: 'to-encrypt->encrypted-data', decrypt: 'encrypted-data->decrypted-data' },
@@ -43,8 +49,11 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SHREDDER_ERASURE_DEADLINE_MS', default: '86400000', description: "bound on how long a forgotten key may stay in the keys topic (its max.compaction.lag.ms and segment.ms)" },
   { name: 'SHREDDER_PLAINTEXT_RETENTION_MS', default: '86400000', description: 'retention.ms for the plaintext topics the processor creates' },
   { name: 'SHREDDER_ON_SHREDDED', default: 'marker', description: 'decrypt: marker (null value, header shredder.status: shredded), skip, or dlq' },
+  { name: 'SHREDDER_ERRORS_TOLERANCE', default: 'all', description: 'all: a record that cannot be processed goes to the dead letter topic and processing goes on; none: the processor stops at the first one (as Kafka Connect errors.tolerance)' },
+  { name: 'SHREDDER_TASK_OPEN_TIMEOUT_MS', default: '60000', description: "how long a partition's task may keep failing to open (its key store, its transactional producer) before /healthz reports the process unhealthy" },
   { name: 'SHREDDER_HTTP_PORT', default: '9400', description: '/healthz, /readyz, /metrics (Prometheus); 0 turns it off' },
   { name: 'SHREDDER_LOG_LEVEL', default: 'info', description: 'JSON log level: trace, debug, info, warn, error, fatal' },
+  { name: 'KAFKA_SHREDDER_CACHE_DIR', default: '~/.cache/kafka-shredder', description: 'demo and tests only: where the local Apache Kafka broker\'s resolved classpath is kept' },
 ];
 
 export function defaultOf(spec: VariableSpec, command?: CommandName): string | undefined {

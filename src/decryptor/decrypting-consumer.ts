@@ -5,7 +5,7 @@
 import type { IHeaders, Kafka } from 'kafkajs';
 import type { KafkaConnection } from '../config/config.js';
 import { loadAeadRegistry } from '../crypto/index.js';
-import { createKafka } from '../kafka/client.js';
+import { createKafka, type TlsOptions } from '../kafka/client.js';
 import { logDeadLetters } from '../kafka/dead-letter.js';
 import { prepareTopics } from '../kafka/topics.js';
 import { MasterKey } from '../keys/master-key.js';
@@ -13,6 +13,7 @@ import { createLogger, subjectRefFor, type Logger } from '../observability/logge
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
 import { NOT_READY, STARTING_HEALTH, StreamProcessor, type Health, type Readiness } from '../processor/stream-processor.js';
+import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { decryptBatch, type RecordStatus } from './decrypt-batch.js';
 
 export type { RecordStatus };
@@ -34,7 +35,8 @@ export interface DecryptingConsumerOptions {
   /** RocksDB key stores. Default `./shredder-state`. */
   stateDir?: string;
   clientId?: string;
-  ssl?: boolean;
+  /** TLS: true (the system's CAs), or a CA bundle and client certificate (PEM, as tls.connect takes them). */
+  ssl?: boolean | TlsOptions;
   sasl?: KafkaConnection['sasl'];
   /** Erasure deadline for a keys topic this consumer has to create. Default one day. */
   erasureDeadlineMs?: number;
@@ -48,6 +50,11 @@ export interface DecryptingConsumerOptions {
   subjectField?: string;
   /** Field mode: JSON text a shredded field becomes. Default `null`. */
   shreddedFieldValue?: string;
+  /**
+   * As SHREDDER_ERRORS_TOLERANCE: `all` (default) dead-letters a record that cannot be opened and goes
+   * on; `none` stops at the first one, before the handler sees its batch (`failed` rejects).
+   */
+  errorsTolerance?: 'all' | 'none';
 }
 
 export interface DecryptedMessage {
@@ -83,11 +90,20 @@ export class DecryptingConsumer {
 
   constructor(private readonly options: DecryptingConsumerOptions) {
     if (options.topics.length === 0) throw new RangeError('DecryptingConsumer: at least one topic is required');
+    if (options.errorsTolerance !== undefined && options.errorsTolerance !== 'all' && options.errorsTolerance !== 'none') {
+      throw new RangeError(`DecryptingConsumer: errorsTolerance must be 'all' or 'none', got ${JSON.stringify(options.errorsTolerance)}`);
+    }
     this.fields = fieldMode(options.fields, options.subjectField, options.shreddedFieldValue); // throws JsonPathError on a bad path
     this.logger = options.logger ?? createLogger('warn');
     this.kafka =
       options.kafka ??
-      createKafka({ brokers: options.brokers, clientId: options.clientId ?? 'kafka-shredder', ssl: options.ssl ?? false, sasl: options.sasl }, this.logger);
+      createKafka({
+        brokers: options.brokers,
+        clientId: options.clientId ?? 'kafka-shredder',
+        ssl: options.ssl !== undefined && options.ssl !== false,
+        tls: typeof options.ssl === 'object' ? options.ssl : undefined,
+        sasl: options.sasl,
+      }, this.logger);
   }
 
   /** Rejects when the consumer fails for good (kafkajs gave up restarting it). */
@@ -137,6 +153,7 @@ export class DecryptingConsumer {
       handler: async (batch, task, heartbeat) => {
         const { topic, partition } = batch;
         const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys(), fields: this.fields });
+        enforceErrorsTolerance(options.errorsTolerance ?? 'all', decrypted.deadLetters);
         const messages: DecryptedMessage[] = decrypted.records.map(({ message, status, value, shreddedFields }) => ({
           topic,
           partition,
@@ -162,7 +179,7 @@ export class DecryptingConsumer {
           out: messages.length,
           deadLettered: decrypted.deadLetters.length,
           shredded: stats.shredded,
-          forgotten: stats.forgets,
+          forgetRequests: stats.forgets,
           cryptoNs: stats.cryptoNs,
           cryptoRecords: stats.decrypted,
         });

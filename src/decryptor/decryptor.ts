@@ -3,11 +3,13 @@
 // route's output, forget markers included, in one transaction per batch with the input offsets.
 import type { Batch, IHeaders, Message } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
+import { compressionType } from '../kafka/compression.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import { decryptorTopicRoles, prepareTopics } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
+import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { SHREDDED_FIELDS_HEADER, SHREDDED_STATUS, STATUS_HEADER } from '../wire/headers.js';
 import { decryptBatch, type DecryptedBatch, type DecryptedRecord } from './decrypt-batch.js';
 
@@ -32,10 +34,11 @@ export class Decryptor extends RouteProcessor {
       ...this.commonOptions(layout),
       name: 'decrypt',
       followKeys: true,
+      compression: compressionType(config.outputCompression), // (plaintext compresses, unlike ciphertext)
       handler: (batch, task) => this.decrypt(batch, task, ciphers),
     });
     await this.processor.start();
-    this.logger.info({ routes: config.routes, partitions: layout.partitions, onShredded: config.onShredded }, 'decryptor started');
+    this.logger.info({ routes: config.routes, partitions: layout.partitions, onShredded: config.onShredded, compression: config.outputCompression }, 'decryptor started');
   }
 
   /** The output record for a decrypted one, or undefined when it is skipped (SHREDDER_ON_SHREDDED=skip). */
@@ -76,6 +79,7 @@ export class Decryptor extends RouteProcessor {
       const output = this.output(record, partition);
       if (output) outputs.push(output);
     }
+    enforceErrorsTolerance(this.config.errorsTolerance, deadLetters);
     // What committed() needs, taken now: capturing `decrypted` would keep every record's
     // DecryptedRecord alive through the transaction's I/O, into the old generation.
     const { stats } = decrypted;
@@ -99,7 +103,7 @@ export class Decryptor extends RouteProcessor {
           out: outputs.length,
           deadLettered: deadLetters.length,
           shredded: stats.shredded,
-          forgotten: stats.forgets,
+          forgetRequests: stats.forgets,
           cryptoNs: stats.cryptoNs,
           cryptoRecords: stats.decrypted,
         });

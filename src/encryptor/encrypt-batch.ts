@@ -49,7 +49,19 @@ export interface EncryptedBatch {
    * cryptoNs: time in the batch cipher calls; sealedOffThread: envelopes sealed on the sealing thread;
    * sealedFromFetch: of those, the span path's (span-batch.ts).
    */
-  stats: { encrypted: number; forgotten: number; keysCreated: number; bornShredded: number; tombstones: number; cryptoNs: number; sealedOffThread: number; sealedFromFetch: number };
+  stats: {
+    encrypted: number;
+    /** Forget requests carried out. */
+    forgotten: number;
+    /** Of those, the ones that destroyed a live key (a subject's first forget; the copies on other routes find none). */
+    keysDestroyed: number;
+    keysCreated: number;
+    bornShredded: number;
+    tombstones: number;
+    cryptoNs: number;
+    sealedOffThread: number;
+    sealedFromFetch: number;
+  };
   /**
    * Gives the memory of envelopes sealed on the sealing thread back for reuse: call it once the
    * outputs are written; they are empty afterwards (see ThreadSealed.release). Nothing to give back
@@ -241,7 +253,7 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     outputs,
     keyRecords: [],
     deadLetters: [],
-    stats: { encrypted: 0, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0, sealedOffThread: 0, sealedFromFetch: 0 },
+    stats: { encrypted: 0, forgotten: 0, keysDestroyed: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0, sealedOffThread: 0, sealedFromFetch: 0 },
   };
   const toSeal = new Map<AlgorithmId, PendingSeals>();
   // (the group of the last key: consecutive records usually share the algorithm)
@@ -261,6 +273,7 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     }
     if (slot.batch !== batch) renew(slot, batch); // (another batch of these keys overlapped this one)
     if (isForgetRequest(message.headers)) {
+      if (keys.hasLiveKey(subject, slot.id)) result.stats.keysDestroyed++;
       const forgotten = keys.forget(subject, Number(message.timestamp));
       slot.looked = true;
       slot.key = undefined;

@@ -10,6 +10,7 @@ import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { commitTransaction } from '../kafka/transactions.js';
+import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { encryptBatch, keyRecordMessage, type EncryptedBatch } from './encrypt-batch.js';
 import { ROLL_MARKER_KEY, SegmentRoller } from './segment-roll.js';
 
@@ -18,7 +19,10 @@ export interface EncryptorStats {
   recordsOut: number;
   deadLettered: number;
   keysCreated: number;
+  /** Subjects whose live key a forget destroyed (once per subject, whatever the number of routes). */
   subjectsForgotten: number;
+  /** Forget requests carried out (one per route the request was written to). */
+  forgetRequests: number;
   bornShredded: number;
   /** Envelopes sealed on the sealing thread (large batches), not on the main thread. */
   sealedOffThread: number;
@@ -27,7 +31,7 @@ export interface EncryptorStats {
 }
 
 export class Encryptor extends RouteProcessor {
-  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, bornShredded: 0, sealedOffThread: 0, sealedFromFetch: 0 };
+  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, forgetRequests: 0, bornShredded: 0, sealedOffThread: 0, sealedFromFetch: 0 };
   private roller?: SegmentRoller;
   /**
    * Seals large batches off the main thread, which kafkajs needs for every partition; with a single
@@ -69,6 +73,7 @@ export class Encryptor extends RouteProcessor {
   private written(batch: Batch, task: PartitionTask, encrypted: EncryptedBatch): BatchResult {
     const { partition } = batch;
     const { keysTopic, dlqTopic } = this.config;
+    enforceErrorsTolerance(this.config.errorsTolerance, encrypted.deadLetters);
     return {
       topicMessages: [
         { topic: this.routes.get(batch.topic)!, messages: encrypted.outputs },
@@ -83,7 +88,8 @@ export class Encryptor extends RouteProcessor {
         s.recordsOut += encrypted.outputs.length;
         s.deadLettered += encrypted.deadLetters.length;
         s.keysCreated += encrypted.stats.keysCreated;
-        s.subjectsForgotten += encrypted.stats.forgotten;
+        s.subjectsForgotten += encrypted.stats.keysDestroyed;
+        s.forgetRequests += encrypted.stats.forgotten;
         s.bornShredded += encrypted.stats.bornShredded;
         s.sealedOffThread += encrypted.stats.sealedOffThread;
         s.sealedFromFetch += encrypted.stats.sealedFromFetch;
@@ -92,7 +98,8 @@ export class Encryptor extends RouteProcessor {
           out: encrypted.outputs.length,
           deadLettered: encrypted.deadLetters.length,
           keysCreated: encrypted.stats.keysCreated,
-          forgotten: encrypted.stats.forgotten,
+          forgetRequests: encrypted.stats.forgotten,
+          subjectsForgotten: encrypted.stats.keysDestroyed,
           cryptoNs: encrypted.stats.cryptoNs,
           cryptoRecords: encrypted.stats.encrypted,
         });

@@ -59,7 +59,7 @@ export function encryptSpanBatch(messages: readonly KafkaMessage[], context: Enc
     outputs,
     keyRecords: [],
     deadLetters: [],
-    stats: { encrypted: batch.count, forgotten: 0, keysCreated: 0, bornShredded: 0, tombstones, cryptoNs: 0, sealedOffThread: batch.count, sealedFromFetch: batch.count },
+    stats: { encrypted: batch.count, forgotten: 0, keysDestroyed: 0, keysCreated: 0, bornShredded: 0, tombstones, cryptoNs: 0, sealedOffThread: batch.count, sealedFromFetch: batch.count },
   };
   return sealingThread.sealSpans(batch).then(({ envelopes, ns, release }) => {
     for (let k = 0; k < envelopes.length; k++) outputs[outputOf[k]].value = envelopes[k];

@@ -1,7 +1,9 @@
 // A kafkajs client from the contract's connection variables, logging through our JSON logger.
+import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConnection } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
+import { isConnectingLog } from './connection-errors.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -19,19 +21,34 @@ const RETRIED = /CONCURRENT_TRANSACTIONS|concurrent operation|not the correct co
 // aborted and its batch replayed from the committed offsets, so exactly-once does not rest on retries.
 const NOT_APPLICABLE = /^Limiting retries for the idempotent producer/;
 
-/** The kafkajs connection settings from the contract's variables (TLS on KAFKA_SSL, SASL as given). */
-export function connectionConfig(connection: KafkaConnection): Pick<KafkaConfig, 'clientId' | 'brokers' | 'ssl' | 'sasl'> {
+/** A CA bundle and client certificate (PEM), as KAFKA_SSL_*_FILE give them or a library caller does. */
+export type TlsOptions = Pick<ConnectionOptions, 'ca' | 'cert' | 'key'>;
+
+/** A connection whose TLS material may also be strings or arrays (tls.ConnectionOptions). */
+export type ConnectionSettings = Omit<KafkaConnection, 'tls'> & { tls?: TlsOptions };
+
+/**
+ * The kafkajs connection settings from the contract's variables: TLS on KAFKA_SSL (with the CA bundle
+ * and client certificate of KAFKA_SSL_*_FILE when given: tls.connect options), SASL as given.
+ */
+export function connectionConfig(connection: ConnectionSettings): Pick<KafkaConfig, 'clientId' | 'brokers' | 'ssl' | 'sasl'> {
+  const { ca, cert, key } = connection.tls ?? {};
+  const files = Object.fromEntries(Object.entries({ ca, cert, key }).filter(([, v]) => v !== undefined)) as TlsOptions;
   return {
     clientId: connection.clientId,
     brokers: connection.brokers,
-    ssl: connection.ssl,
+    ssl: connection.ssl && Object.keys(files).length > 0 ? files : connection.ssl,
     sasl: connection.sasl as SASLOptions | undefined,
   };
 }
 
-export function createKafka(connection: KafkaConnection, logger: Logger): Kafka {
+export function createKafka(connection: ConnectionSettings, logger: Logger): Kafka {
   const log = logger.child({ component: 'kafkajs' });
-  return new Kafka({
+  // Until one of its clients has connected, what kafkajs logs about connecting is the start's failure,
+  // which the caller reports in one line (connection-errors.ts): debug. Later (a broker lost while
+  // running) it stays as kafkajs logs it.
+  let connected = false;
+  const kafka = new Kafka({
     ...connectionConfig(connection),
     logLevel: logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.WARN,
     logCreator: () => ({ level, label, log: entry }: LogEntry) => {
@@ -39,7 +56,25 @@ export function createKafka(connection: KafkaConnection, logger: Logger): Kafka 
       if (NOT_APPLICABLE.test(message)) return;
       let method = LEVELS[level] ?? 'info';
       if ((method === 'error' || method === 'warn') && RETRIED.test(`${message} ${String(fields.error ?? '')}`)) method = 'debug';
+      if (!connected && isConnectingLog(message)) method = 'debug';
       log[method]({ kafkajs: label, ...fields }, message);
     },
   });
+  return onFirstConnect(kafka, () => (connected = true));
+}
+
+/** Calls `connected` when an admin, producer or consumer of `kafka` first connects. */
+function onFirstConnect(kafka: Kafka, connected: () => void): Kafka {
+  for (const factory of ['admin', 'producer', 'consumer'] as const) {
+    const create = (kafka[factory] as (config?: unknown) => { on(event: string, listener: () => void): unknown; events: { CONNECT: string } }).bind(kafka);
+    Object.defineProperty(kafka, factory, {
+      configurable: true,
+      value: (config?: unknown) => {
+        const client = create(config);
+        client.on(client.events.CONNECT, connected);
+        return client;
+      },
+    });
+  }
+  return kafka;
 }

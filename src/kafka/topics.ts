@@ -191,10 +191,16 @@ export async function ensureTopics(
   if (tooFew.length > 0) {
     throw new TopicLayoutError(`output topics need at least ${partitions} partitions (records keep their partition): ${tooFew.map((t) => `${t} has ${before.get(t)!.partitions}`).join(', ')}`);
   }
-  for (const topic of roles.plaintext.filter((t) => before.has(t))) {
+  // The dead letter topic counts as plaintext whoever writes it: the encryptor's dead letters are its
+  // plaintext input records, and by default both processors share it.
+  for (const topic of [...roles.plaintext, config.dlqTopic].filter((t) => before.has(t))) {
     const retention = Number(before.get(topic)!.config.get('retention.ms') ?? NaN);
     if (retention < 0 || retention > config.plaintextRetentionMs) {
-      logger.warn({ topic, retentionMs: retention, limitMs: config.plaintextRetentionMs }, 'plaintext topic keeps records longer than SHREDDER_PLAINTEXT_RETENTION_MS');
+      const message =
+        topic === config.dlqTopic
+          ? 'the dead letter topic keeps records longer than SHREDDER_PLAINTEXT_RETENTION_MS: dead letters are plaintext, and a forgotten subject\'s stay readable until they expire; set its retention.ms'
+          : 'plaintext topic keeps records longer than SHREDDER_PLAINTEXT_RETENTION_MS';
+      logger.warn({ topic, retentionMs: retention, limitMs: config.plaintextRetentionMs }, message);
     }
   }
   const after = missing.length > 0 ? await describe(admin, all) : before;

@@ -1,5 +1,5 @@
 // One kafkajs transaction: everything a batch writes, plus the input offsets, commits or aborts together.
-import type { Message, Offsets, TopicMessages, Transaction } from 'kafkajs';
+import type { CompressionTypes, Message, Offsets, TopicMessages, Transaction } from 'kafkajs';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,6 +28,8 @@ export interface TransactionalWrite {
   topicMessages: TopicMessages[];
   /** Input offsets to commit with the records (absent for a write that consumed nothing). */
   offsets?: Offsets & { consumerGroupId: string };
+  /** Of the written record batches (default none; see src/kafka/compression.ts). */
+  compression?: CompressionTypes;
 }
 
 /** Next offset of each written topic-partition (`topic/partition`), after the transaction's records. */
@@ -55,7 +57,9 @@ export function recordBytes(message: Pick<Message, 'key' | 'value' | 'headers'>)
 }
 
 // (an upper bound of a record's size in a record batch: its length, attributes, deltas and the varints
-// of its key, value and a few headers take well under 70 bytes, and the batch header is 61)
+// of its key, value and a few headers take well under 70 bytes, and the batch header is 61; counting
+// uncompressed bytes, it bounds a compressed batch too: a codec adds less to bytes that do not
+// compress than that slack)
 const sizeOf = (message: Message) => 70 + recordBytes(message);
 
 /**
@@ -95,7 +99,7 @@ export async function commitTransaction(producer: { transaction(): Promise<Trans
   const written: WrittenOffsets = new Map();
   try {
     for (const request of chunkMessages(write.topicMessages.filter((t) => t.messages.length > 0), maxRequestBytes)) {
-      const metadata = await txn.sendBatch({ topicMessages: request });
+      const metadata = await txn.sendBatch({ topicMessages: request, compression: write.compression });
       for (const { topic, messages } of request) {
         const counts = new Map<number, number>();
         for (const m of messages) if (m.partition !== undefined) counts.set(m.partition, (counts.get(m.partition) ?? 0) + 1);

@@ -80,6 +80,7 @@ export abstract class RouteProcessor {
       maxRequestBytes: requestBytesFor(layout.writtenMaxMessageBytes),
       logger: this.logger,
       metrics: this.metrics,
+      taskOpenTimeoutMs: config.taskOpenTimeoutMs,
     };
   }
 

@@ -1,11 +1,12 @@
 // The consume-process-produce loop shared by the encryptor and the decryptor: one consumer group over
 // the input topics with co-partitioned assignment, a task per owned partition (restored before use),
 // and each input batch handled inside one transaction of its task, input offsets included.
-import { Partitioners, type Admin, type Batch, type Consumer, type EachBatchPayload, type Kafka, type Producer, type TopicMessages } from 'kafkajs';
+import { Partitioners, type Admin, type Batch, type CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Producer, type TopicMessages } from 'kafkajs';
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
 import { EndOffsets } from '../kafka/end-offsets.js';
 import { chunkMessages, commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
+import { IntolerableRecordError } from './errors-tolerance.js';
 import type { MasterKey } from '../keys/master-key.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProcessorMetrics } from '../observability/metrics.js';
@@ -56,27 +57,60 @@ export interface StreamProcessorOptions {
   transactional?: boolean;
   /** See TaskContext.followKeys. */
   followKeys?: boolean;
+  /**
+   * How long a partition's task may keep failing to open (its key store, its producer) before the
+   * process reports itself unhealthy. Default TASK_OPEN_TIMEOUT_MS.
+   */
+  taskOpenTimeoutMs?: number;
   /** Produce requests are cut at this many bytes (default MAX_REQUEST_BYTES; see requestBytesFor). */
   maxRequestBytes?: number;
+  /**
+   * Of the record batches it writes (default none): the decryptor's KAFKA_COMPRESSION. The encryptor
+   * writes uncompressed: ciphertext does not compress.
+   */
+  compression?: CompressionTypes;
   metrics?: ProcessorMetrics;
 }
 
-/** `/healthz`: the process is alive and its consumer is running. */
+/** `/healthz`: the process is alive, its consumer is running, and no task has kept failing to open. */
 export interface Health {
   live: boolean;
   consumer: 'starting' | 'running' | 'restarting' | 'crashed' | 'stopped';
+  /** Why it is not live, when something other than the consumer's state says so. */
+  problem?: string;
 }
 
-/** `/readyz`: partitions assigned and every one of their key stores restored. */
+/** `/readyz`: partitions assigned and every one of their key stores restored, and no stop begun. */
 export interface Readiness {
   ready: boolean;
   joinedGroup: boolean;
-  partitions: { partition: number; state: 'restoring' | 'ready'; progress: number }[];
+  /** A stop has begun: not ready from then on, so traffic and rollouts move on at once. */
+  stopping: boolean;
+  partitions: { partition: number; state: 'restoring' | 'ready' | 'failing'; progress: number; error?: string }[];
 }
 
 /** Before the processor exists: alive, not ready. */
 export const STARTING_HEALTH: Health = { live: true, consumer: 'starting' };
-export const NOT_READY: Readiness = { ready: false, joinedGroup: false, partitions: [] };
+export const NOT_READY: Readiness = { ready: false, joinedGroup: false, stopping: false, partitions: [] };
+
+/** Default of StreamProcessorOptions.taskOpenTimeoutMs (SHREDDER_TASK_OPEN_TIMEOUT_MS). */
+export const TASK_OPEN_TIMEOUT_MS = 60_000;
+/** Retries of a task that could not be opened back off from the first to the last delay. */
+const TASK_RETRY_FIRST_MS = 2000;
+const TASK_RETRY_MAX_MS = 30_000;
+
+/** A partition whose task keeps failing to open. */
+interface OpenFailure {
+  since: number;
+  attempts: number;
+  error: string;
+  /** What tells this failure from another: the error's code, else its message. */
+  reason: string;
+  /** Fires once at the timeout: the one error line saying the process is now unhealthy. */
+  timer: NodeJS.Timeout;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class StreamProcessor {
   private readonly consumer: Consumer;
@@ -98,8 +132,14 @@ export class StreamProcessor {
   readonly restores: RestoreStats[] = [];
   /** How long the handler took for each recent batch (ms) and its size: what processing adds to a record's latency. */
   readonly batchTimings: { ms: number; records: number }[] = [];
-  /** Rejects when the consumer crashed and kafkajs will not restart it. */
+  /** Rejects when the consumer crashed and kafkajs will not restart it, or a record was not tolerated. */
   readonly failed: Promise<never>;
+  private fail!: (error: Error) => void;
+  /** Why the processor failed for good, for /healthz. */
+  private failure?: string;
+  private readonly openFailures = new Map<number, OpenFailure>();
+  /** The error line of taskOpenFailed was written for the current run of failures. */
+  private reportedUnhealthy = false;
 
   constructor(private readonly options: StreamProcessorOptions) {
     const { kafka, groupId } = options;
@@ -123,10 +163,12 @@ export class StreamProcessor {
     });
     this.failed = new Promise<never>((_, reject) => {
       const crashed = (error: Error) => {
-        if (this.stopping) return;
+        if (this.stopping || this.failure !== undefined) return;
         this.consumerState = 'crashed';
+        this.failure = error.message;
         reject(error);
       };
+      this.fail = crashed;
       this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
         if (payload.restart) this.consumerState = 'restarting'; // kafkajs restarts it: still alive
         else crashed(payload.error);
@@ -196,21 +238,97 @@ export class StreamProcessor {
       task.then(
         (t) => {
           if (this.tasks.get(partition) === task) this.ready.add(partition);
+          const failure = this.clearOpenFailure(partition);
+          if (failure) this.options.logger.info({ processor: this.options.name, partition, attempts: failure.attempts, failedForMs: Date.now() - failure.since }, 'task opened after failed attempts');
           this.restores.push(t.restoreStats);
           this.options.metrics?.restoredRecords.inc({ partition: String(partition) }, t.restoreStats.records);
         },
         (err: Error) => {
           if (this.tasks.get(partition) === task) this.tasks.delete(partition);
-          if (this.stopping) return;
-          this.options.logger.warn({ processor: this.options.name, partition, error: err.message }, 'task could not be opened; retrying');
-          // an idle partition gets no batch to retry it: readiness would wait forever
+          if (this.stopping || !this.assigned.has(partition)) return;
+          const attempts = this.taskOpenFailed(partition, err);
+          // Retried here, not by the batches waiting for it (see taskWhenOpen), so that a task that
+          // cannot open costs one attempt per delay. An idle partition gets no batch to retry it either.
+          const delay = Math.min(TASK_RETRY_MAX_MS, TASK_RETRY_FIRST_MS * 2 ** (attempts - 1));
           setTimeout(() => {
             if (!this.stopping && this.assigned.has(partition) && !this.tasks.has(partition)) this.task(partition).catch(() => {});
-          }, 2000).unref();
+          }, delay).unref();
         },
       );
     }
     return task;
+  }
+
+  private get taskOpenTimeoutMs(): number {
+    return this.options.taskOpenTimeoutMs ?? TASK_OPEN_TIMEOUT_MS;
+  }
+
+  /**
+   * Notes a failed attempt to open a partition's task; returns the attempts so far. A reason is logged
+   * once as a warning (other partitions failing the same way, and the retries, at debug level), and
+   * one error line says when the failures have lasted taskOpenTimeoutMs: from then on /healthz says
+   * the process is unhealthy, until every task has opened.
+   */
+  private taskOpenFailed(partition: number, err: Error): number {
+    const { logger, name } = this.options;
+    let failure = this.openFailures.get(partition);
+    const fields = { processor: name, partition, error: err.message };
+    // (the same failure on other partitions differs only by the partition's store path: compared by its code)
+    const reason = (err as NodeJS.ErrnoException).code ?? err.message;
+    const reasonIsNew = ![...this.openFailures.values()].some((f) => f.reason === reason);
+    if (!failure) {
+      const timeoutMs = this.taskOpenTimeoutMs;
+      const timer = setTimeout(() => {
+        const current = this.openFailures.get(partition);
+        if (current === undefined || current !== failure || this.stopping || this.reportedUnhealthy) return;
+        this.reportedUnhealthy = true;
+        logger.error(
+          { processor: name, partitions: [...this.openFailures.keys()].sort((a, b) => a - b), error: current.error, attempts: current.attempts, failingForMs: Date.now() - current.since },
+          `task could not be opened for ${Math.round(timeoutMs / 1000)} s: the process is unhealthy (/healthz 503) until it opens`,
+        );
+      }, timeoutMs);
+      timer.unref();
+      failure = { since: Date.now(), attempts: 0, error: err.message, reason, timer };
+      this.openFailures.set(partition, failure);
+    }
+    failure.error = err.message;
+    failure.reason = reason;
+    if (reasonIsNew) logger.warn(fields, 'task could not be opened; retrying');
+    else logger.debug(fields, 'task could not be opened; retrying');
+    return ++failure.attempts;
+  }
+
+  /** Forgets a partition's open failures (it opened, or it is no longer owned). */
+  private clearOpenFailure(partition: number): OpenFailure | undefined {
+    const failure = this.openFailures.get(partition);
+    if (failure) {
+      clearTimeout(failure.timer);
+      this.openFailures.delete(partition);
+      if (this.openFailures.size === 0) this.reportedUnhealthy = false;
+    }
+    return failure;
+  }
+
+  /**
+   * The partition's task once it is open, waiting (and heartbeating) through failed attempts to open
+   * it, which task() retries. undefined when the batch went stale meanwhile (kafkajs seeks it again);
+   * throws when the processor stops or the partition moves, so the batch is not marked processed.
+   */
+  private async taskWhenOpen(partition: number, heartbeat: () => Promise<void>, isStale: () => boolean): Promise<PartitionTask | undefined> {
+    for (;;) {
+      const attempt = this.tasks.get(partition) ?? (this.openFailures.has(partition) ? undefined : this.task(partition));
+      if (attempt) {
+        try {
+          return await attempt;
+        } catch {
+          // (logged and retried by task())
+        }
+      }
+      if (this.stopping || !this.assigned.has(partition)) throw new Error(`partition ${partition}: its task is not open and the processor is stopping or no longer owns it`);
+      if (isStale()) return undefined;
+      await sleep(500);
+      await heartbeat();
+    }
   }
 
   /** The task of a partition this instance owns, if it has been opened. */
@@ -228,6 +346,7 @@ export class StreamProcessor {
       return commitTransaction(task.producer!, {
         topicMessages,
         offsets: { consumerGroupId: this.options.groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] },
+        compression: this.options.compression,
       }, this.options.maxRequestBytes);
     }
     const toSend = topicMessages.filter((t) => t.messages.length > 0);
@@ -239,7 +358,7 @@ export class StreamProcessor {
       })();
       this.plainProducer.catch(() => (this.plainProducer = undefined)); // the next batch tries again
       const producer = await this.plainProducer;
-      for (const request of chunkMessages(toSend, this.options.maxRequestBytes)) await producer.sendBatch({ topicMessages: request });
+      for (const request of chunkMessages(toSend, this.options.maxRequestBytes)) await producer.sendBatch({ topicMessages: request, compression: this.options.compression });
     }
     await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
     return new Map<string, number>();
@@ -248,7 +367,8 @@ export class StreamProcessor {
   private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     this.heartbeat = heartbeat;
-    const task = await this.task(batch.partition);
+    const task = await this.taskWhenOpen(batch.partition, heartbeat, isStale);
+    if (!task) return;
     await task.exclusive(async () => {
       if (!isRunning() || isStale()) return;
       let result: BatchResult | undefined;
@@ -270,6 +390,13 @@ export class StreamProcessor {
       } catch (err) {
         result?.aborted?.();
         task.keys.rollback();
+        if (err instanceof IntolerableRecordError) {
+          // Stops for good: no further batch is fetched, and this one (not committed) is left as it was.
+          this.consumer.pause(this.options.inputs.map((topic) => ({ topic })));
+          this.options.logger.error({ processor: this.options.name, topic: batch.topic, partition: batch.partition, error: err.message }, 'record not tolerated');
+          this.fail(err);
+          return;
+        }
         // A failed transaction may mean this task was fenced by a newer owner: reopen it from Kafka
         // before touching its partition again.
         this.tasks.delete(batch.partition);
@@ -288,6 +415,7 @@ export class StreamProcessor {
       this.tasks.delete(partition);
       this.ready.delete(partition);
       this.restoreProgress.delete(partition);
+      this.clearOpenFailure(partition);
       this.options.metrics?.restoreProgress.remove({ partition: String(partition) });
       await task.then((t) => t.close(true), () => {});
       this.options.logger.info({ processor: this.options.name, partition }, 'partition revoked, its key store dropped');
@@ -297,21 +425,33 @@ export class StreamProcessor {
   }
 
   health(): Health {
-    return { live: this.consumerState !== 'crashed' && this.consumerState !== 'stopped', consumer: this.consumerState };
+    const consumer = this.consumerState;
+    if (this.failure !== undefined) return { live: false, consumer, problem: this.failure };
+    const now = Date.now();
+    for (const [partition, failure] of this.openFailures) {
+      const failingForMs = now - failure.since;
+      if (failingForMs >= this.taskOpenTimeoutMs) {
+        return { live: false, consumer, problem: `partition ${partition}: its task could not be opened for ${Math.round(failingForMs / 1000)} s: ${failure.error}` };
+      }
+    }
+    return { live: consumer !== 'crashed' && consumer !== 'stopped', consumer };
   }
 
   readiness(): Readiness {
     const partitions = this.assignedPartitions.map((partition) => {
       const progress = this.restoreProgress.get(partition) ?? 0;
-      return { partition, state: this.ready.has(partition) ? ('ready' as const) : ('restoring' as const), progress };
+      if (this.ready.has(partition)) return { partition, state: 'ready' as const, progress };
+      const failure = this.openFailures.get(partition);
+      return failure ? { partition, state: 'failing' as const, progress, error: failure.error } : { partition, state: 'restoring' as const, progress };
     });
-    const ready = this.joinedGroup && this.consumerState === 'running' && partitions.every((p) => p.state === 'ready');
-    return { ready, joinedGroup: this.joinedGroup, partitions };
+    const ready = !this.stopping && this.joinedGroup && this.consumerState === 'running' && partitions.every((p) => p.state === 'ready');
+    return { ready, joinedGroup: this.joinedGroup, stopping: this.stopping, partitions };
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    for (const partition of [...this.openFailures.keys()]) this.clearOpenFailure(partition);
     // the keys reader first: a batch waiting for a restore or a key fails now instead of holding up
     // the consumer's disconnect (it is not committed, so it is read again after the restart)
     await this.reader.stop().catch(() => {});

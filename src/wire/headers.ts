@@ -8,6 +8,15 @@ export const ERROR_HEADER = 'shredder.error';
 export const SHREDDED_FIELDS_HEADER = 'shredder.shredded-fields';
 export const SOURCE_HEADER = 'shredder.source';
 /**
+ * Not in the contract (extensions, after Kafka Connect's `__connect.errors.*`): on dead letters, the
+ * failure's class and pipeline stage, and the source topic, partition and offset one header each.
+ */
+export const ERROR_CLASS_HEADER = 'shredder.error.class';
+export const ERROR_STAGE_HEADER = 'shredder.error.stage';
+export const ERROR_TOPIC_HEADER = 'shredder.error.topic';
+export const ERROR_PARTITION_HEADER = 'shredder.error.partition';
+export const ERROR_OFFSET_HEADER = 'shredder.error.offset';
+/**
  * Not in the contract (an implementation detail of the keys topic): on a tombstone and on the first key
  * record created after a forget, the forget's time in ms, so a restored store still knows that records of
  * the subject produced before it must not become readable (see README, "Forget").

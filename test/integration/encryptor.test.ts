@@ -382,6 +382,45 @@ describe('encryptor', function () {
       expect(requests[0].value).to.equal(null);
       expect(requests[0].headers!['shredder.command']!.toString()).to.equal('forget');
     }
+    // every copy of one request carries the request's one timestamp
+    const stamps = await Promise.all([setup.input, other].map(async (topic) => all(await readTopic(kafka, topic))[0].timestamp));
+    expect(new Set(stamps).size).to.equal(1);
+  });
+
+  it('`kafka-shredder forget` with a missing input topic names the topic and SHREDDER_ROUTES, writes nothing, and exits 2', async () => {
+    setup = encryptorSetup();
+    await createTopic(kafka, { topic: setup.input, numPartitions: 3 });
+    const missing = `${setup.input}-missing`;
+    const result = spawnSync(process.execPath, [join(repoRoot(), 'bin/kafka-shredder.js'), 'forget', 'erin'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, KAFKA_BROKERS: setup.env.KAFKA_BROKERS, SHREDDER_ROUTES: `${setup.input}->x,${missing}->y`, SHREDDER_LOG_LEVEL: 'silent' },
+      timeout: 60_000,
+    });
+    expect(result.status, result.stderr).to.equal(2);
+    expect(result.stderr.trim().split('\n')).to.have.length(1);
+    expect(result.stderr).to.contain(`"${missing}" does not exist`).and.contain('SHREDDER_ROUTES');
+    expect(result.stderr).not.to.contain(`"${setup.input}"`);
+    expect(all(await readTopic(kafka, setup.input))).to.have.length(0); // not even to the topic that exists
+  });
+
+  it('counts a forget carried by several routes as one forgotten subject, and one request per route', async () => {
+    setup = encryptorSetup();
+    const second = { from: `${setup.input}-b`, to: `${setup.output}-b` };
+    const twoRoutes = { ...setup, config: { ...setup.config, routes: [...setup.config.routes, second] } };
+    encryptor = await startEncryptor(twoRoutes);
+    await produce(kafka, setup.input, [{ key: 'frank', value: 'frank-a' }]);
+    await produce(kafka, second.from, [{ key: 'frank', value: 'frank-b' }]);
+    await readAtLeast(kafka, second.to, 1);
+    await readAtLeast(kafka, setup.output, 1);
+    await requestForget(kafka, [setup.input, second.from], Buffer.from('frank'));
+    const running = encryptor;
+    await eventually('both forget requests carried out', async () => running.stats.forgetRequests === 2);
+    expect(running.stats.subjectsForgotten).to.equal(1);
+    const text = await running.metrics.text();
+    expect(text).to.match(/^shredder_subjects_forgotten_total\{processor="encrypt"\} 1$/m);
+    for (const route of [`${setup.input}->${setup.output}`, `${second.from}->${second.to}`]) {
+      expect(text.split('\n').find((l) => l.startsWith('shredder_forget_requests_total{') && l.includes(`route="${route}"`)), route).to.match(/ 1$/);
+    }
   });
 
   it('creates missing topics with the contract settings', async () => {

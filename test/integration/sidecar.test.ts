@@ -2,7 +2,8 @@
 // restore, and logs that never carry personal data or key material.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { requestForget } from '../../src/encryptor/forget-request.js';
 import { MasterKey } from '../../src/keys/master-key.js';
@@ -12,19 +13,8 @@ import { startChildProcessor, type ChildProcessor } from '../support/child-proce
 import { decryptorSetup, startDecryptor } from '../support/decryptor.js';
 import { encryptorSetup } from '../support/encryptor.js';
 import { createTopic, eventually, readTopic, testKafka, withSlowKeysReader } from '../support/kafka.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: response.status, body: await response.text() };
-}
+import { freePort, get } from '../support/http.js';
+import { repoRoot } from '../support/repo-root.js';
 
 /** The value of a Prometheus series whose name and labels contain the given fragments. */
 function series(metrics: string, name: string, ...labels: string[]): number | undefined {
@@ -73,12 +63,17 @@ describe('sidecar', function () {
       expect(series(metrics, 'shredder_records_dead_lettered_total', route)).to.equal(1);
       expect(series(metrics, 'shredder_keys_created_total')).to.equal(6);
       expect(series(metrics, 'shredder_subjects_forgotten_total')).to.equal(1);
+      expect(series(metrics, 'shredder_forget_requests_total', route)).to.equal(1);
       for (const partition of [0, 1, 2]) expect(series(metrics, 'shredder_keys_restore_progress', `partition="${partition}"`)).to.equal(1);
       expect(series(metrics, 'shredder_batch_records_count', `topic="${setup.input}"`)).to.be.greaterThan(0);
       expect(series(metrics, 'shredder_batch_seconds_count', `topic="${setup.input}"`)).to.be.greaterThan(0);
       expect(series(metrics, 'shredder_crypto_seconds_per_record_count', `topic="${setup.input}"`)).to.be.greaterThan(0);
       expect(series(metrics, 'shredder_consumer_lag', `topic="${setup.input}"`)).to.be.at.least(0);
-      expect(series(metrics, 'shredder_process_cpu_seconds_total')).to.be.greaterThan(0);
+      // Prometheus' standard process metric names, and the build
+      expect(series(metrics, 'process_cpu_seconds_total')).to.be.greaterThan(0);
+      expect(series(metrics, 'nodejs_heap_size_used_bytes')).to.be.greaterThan(0);
+      expect(metrics).not.to.contain('shredder_process_');
+      expect(series(metrics, 'shredder_build_info', `version="${JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')).version}"`, `nodejs_version="${process.version}"`)).to.equal(1);
       expect(metrics).to.contain('processor="encrypt"');
       expect((await get(port, '/nothing')).status).to.equal(404);
 

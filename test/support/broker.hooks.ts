@@ -1,9 +1,17 @@
 // Mocha root hooks for the integration run: one real local Kafka broker for the whole run, unless
 // KAFKA_BROKERS names a cluster to use instead.
 import '../../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
+import '../../src/kafka/compression.js'; // snappy, lz4 and zstd codecs, as the CLI and the library register them
+import { join } from 'node:path';
 import { LocalKafkaBroker } from '../../src/kafka/local-broker/index.js';
 
 let broker: LocalKafkaBroker | undefined;
+
+/** The log folder (log.dirs: a folder per topic-partition) of the broker these hooks started, if they did. */
+export function localBrokerLogDirectory(): string | undefined {
+  const dataDir = broker?.dataDirectory;
+  return dataDir && join(dataDir, 'log'); // (see LocalKafkaBroker.start)
+}
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {

@@ -4,9 +4,33 @@
 export interface BrokerPorts {
   broker: number;
   controller: number;
+  /** The SSL listener's port, when there is one (see SslListenerFiles). */
+  ssl?: number;
 }
 
-export function brokerProperties(ports: BrokerPorts, logDir: string): string {
+/** PEM files of an extra SSL listener (inter-broker traffic stays on PLAINTEXT). */
+export interface SslListenerFiles {
+  /** One PEM file holding the listener's private key (PKCS#8) and certificate chain. */
+  keystore: string;
+  /** PEM file of the CAs client certificates are checked against. */
+  truststore?: string;
+  /** `required`: mutual TLS; `requested`: a client certificate is checked when given; default `none`. */
+  clientAuth?: 'required' | 'requested' | 'none';
+}
+
+/** The listener settings an SSL listener adds (Kafka's PEM key and trust stores, KIP-651). */
+function sslListenerProperties(port: number, files: SslListenerFiles): Record<string, string | number> {
+  const prefix = 'listener.name.ssl.';
+  return {
+    listeners: `SSL://127.0.0.1:${port}`,
+    [`${prefix}ssl.keystore.type`]: 'PEM',
+    [`${prefix}ssl.keystore.location`]: files.keystore,
+    ...(files.truststore ? { [`${prefix}ssl.truststore.type`]: 'PEM', [`${prefix}ssl.truststore.location`]: files.truststore } : {}),
+    [`${prefix}ssl.client.auth`]: files.clientAuth ?? 'none',
+  };
+}
+
+export function brokerProperties(ports: BrokerPorts, logDir: string, ssl?: SslListenerFiles): string {
   const props: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
@@ -31,6 +55,13 @@ export function brokerProperties(ports: BrokerPorts, logDir: string): string {
     'log.cleaner.dedupe.buffer.size': 16 * 1024 * 1024,
     'log.retention.check.interval.ms': 5000,
   };
+  if (ssl && ports.ssl !== undefined) {
+    const { listeners, ...sslProps } = sslListenerProperties(ports.ssl, ssl);
+    props.listeners += `,${listeners}`;
+    props['advertised.listeners'] += `,${listeners}`;
+    props['listener.security.protocol.map'] += ',SSL:SSL';
+    Object.assign(props, sslProps);
+  }
   return Object.entries(props)
     .map(([k, v]) => `${k}=${v}`)
     .join('\n') + '\n';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { resolveKafkaJars, type KafkaJarsOptions } from './kafka-jars.js';
-import { brokerProperties, LOG4J2_PROPERTIES, type BrokerPorts } from './broker-config.js';
+import { brokerProperties, LOG4J2_PROPERTIES, type BrokerPorts, type SslListenerFiles } from './broker-config.js';
 import { SUPERVISOR_SCRIPT } from './supervisor.js';
 
 export interface LocalKafkaBrokerOptions extends KafkaJarsOptions {
@@ -17,6 +17,20 @@ export interface LocalKafkaBrokerOptions extends KafkaJarsOptions {
   heap?: string;
   startTimeoutMs?: number;
   onProgress?: (line: string) => void;
+  /** An extra SSL listener on its own port (see `tlsBrokers`), beside the PLAINTEXT one. */
+  tls?: LocalTlsListenerOptions;
+}
+
+/** PEM files of the SSL listener. */
+export interface LocalTlsListenerOptions {
+  /** The broker's certificate (then any intermediates), PEM. */
+  certificateFile: string;
+  /** Its private key, PEM (PKCS#8, unencrypted: what `openssl req -nodes` writes). */
+  keyFile: string;
+  /** CAs client certificates are checked against, PEM: needed with `clientAuth`. */
+  caFile?: string;
+  /** `required`: mutual TLS, a client without a certificate signed by `caFile` is refused. Default `none`. */
+  clientAuth?: 'required' | 'requested' | 'none';
 }
 
 async function freePort(): Promise<number> {
@@ -78,6 +92,18 @@ export class LocalKafkaBroker {
     return [`127.0.0.1:${this.ports.broker}`];
   }
 
+  /** `host:port` of the SSL listener (with the `tls` option). */
+  get tlsBrokers(): string[] {
+    if (this.ports?.ssl === undefined) throw new Error('the local Kafka broker is not started, or has no SSL listener (option tls)');
+    return [`127.0.0.1:${this.ports.ssl}`];
+  }
+
+  /** `host:port` of the KRaft controller listener (not a broker listener: clients cannot use it). */
+  get controllerAddress(): string {
+    if (!this.ports) throw new Error('the local Kafka broker is not started');
+    return `127.0.0.1:${this.ports.controller}`;
+  }
+
   /** The broker's data folder (removed on stop). */
   get dataDirectory(): string | undefined {
     return this.dataDir;
@@ -93,11 +119,13 @@ export class LocalKafkaBroker {
     const classpath = jars.join(':');
     const dataDir = await mkdtemp(join(tmpdir(), 'kafka-shredder-broker-'));
     this.dataDir = dataDir;
-    const ports = { broker: await freePort(), controller: await freePort() };
+    const tls = this.options.tls;
+    const ports: BrokerPorts = { broker: await freePort(), controller: await freePort() };
+    if (tls) ports.ssl = await freePort();
     this.ports = ports;
     const propsFile = join(dataDir, 'server.properties');
     const logFile = join(dataDir, 'broker.out');
-    await writeFile(propsFile, brokerProperties(ports, join(dataDir, 'log')));
+    await writeFile(propsFile, brokerProperties(ports, join(dataDir, 'log'), tls && (await this.sslListenerFiles(tls, dataDir))));
     await writeFile(join(dataDir, 'log4j2.properties'), LOG4J2_PROPERTIES);
     const jvmArgs = [
       `-Xmx${this.options.heap ?? '512m'}`,
@@ -135,6 +163,13 @@ export class LocalKafkaBroker {
       await this.stop();
       throw new Error(`the local Kafka broker did not start: ${(err as Error).message}\n--- broker log ---\n${log}`);
     }
+  }
+
+  /** Kafka's PEM key store is one file holding the key and the certificate chain. */
+  private async sslListenerFiles(tls: LocalTlsListenerOptions, dataDir: string): Promise<SslListenerFiles> {
+    const keystore = join(dataDir, 'ssl-keystore.pem');
+    await writeFile(keystore, `${readFileSync(tls.keyFile, 'utf8').trim()}\n${readFileSync(tls.certificateFile, 'utf8').trim()}\n`, { mode: 0o600 });
+    return { keystore, truststore: tls.caFile, clientAuth: tls.clientAuth };
   }
 
   /** The broker's supervisor process (the JVM is its child), while it runs: for tools that place it on CPUs. */

@@ -1,6 +1,7 @@
 // The command line contract: usage, every variable with its default, exit codes.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VARIABLES } from '../../../src/config/variables.js';
 import { repoRoot } from '../../support/repo-root.js';
@@ -44,5 +45,23 @@ describe('kafka-shredder command line', () => {
   it('exits 2 on usage errors', () => {
     expect(cli('no-such-command').code).to.equal(2);
     expect(cli('forget').code).to.equal(2); // missing <subject>
+  });
+
+  it('--version prints the package version', () => {
+    const { code, out } = cli('--version');
+    expect(code).to.equal(0);
+    expect(out.trim()).to.equal(JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')).version);
+  });
+
+  it('exits 2 on a misspelled variable, naming the one meant, instead of running with the defaults', () => {
+    const key = Buffer.alloc(32, 1).toString('base64');
+    for (const command of ['encrypt', 'decrypt']) {
+      const { code, out } = cliWith({ KAFKA_BROKERS: '127.0.0.1:1', SHREDDER_MASTER_KEY: key, SHREDER_ROUTES: 'orders-plain->orders' }, command);
+      expect(code, out).to.equal(2);
+      expect(out).to.contain('SHREDER_ROUTES: not a kafka-shredder variable; did you mean SHREDDER_ROUTES?');
+    }
+    const { code, out } = cliWith({ KAFKA_BROKERS: '127.0.0.1:1', SHREDDER_ROUTE: 'a->b' }, 'forget', 'alice');
+    expect(code).to.equal(2);
+    expect(out).to.contain('did you mean SHREDDER_ROUTES?');
   });
 });

@@ -1,6 +1,10 @@
 // Configuration from the environment: defaults, validation, every problem at once, secrets unprinted.
 import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../../src/config/config.js';
+import { editDistance } from '../../../src/config/unknown-variables.js';
 import { connectionConfig } from '../../../src/kafka/client.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
@@ -33,7 +37,8 @@ describe('configuration', () => {
       httpPort: 9400,
       logLevel: 'info',
     });
-    expect(config.kafka).to.deep.equal({ brokers: ['localhost:9092'], clientId: 'kafka-shredder', ssl: false, sasl: undefined });
+    expect(config.kafka).to.deep.equal({ brokers: ['localhost:9092'], clientId: 'kafka-shredder', ssl: false, tls: undefined, sasl: undefined });
+    expect(config).to.include({ errorsTolerance: 'all', outputCompression: 'none', taskOpenTimeoutMs: 60_000 });
     expect(loadConfig('decrypt', valid).routes).to.deep.equal([{ from: 'encrypted-data', to: 'decrypted-data' }]);
     expect(loadConfig('decrypt', valid).groupId).to.equal('kafka-shredder-decrypt');
   });
@@ -105,5 +110,84 @@ describe('configuration', () => {
     expect(problems({ ...valid, SHREDDER_FIELDS: '$.user', SHREDDER_SUBJECT_FIELD: '$.user.id' })[0]).to.match(/inside the encrypted field \$\.user/);
     expect(problems({ ...valid, SHREDDER_FIELDS: '$.a', SHREDDER_SUBJECT_FIELD: '$.ids[*]' })[0]).to.match(/without \[\*\]/);
     expect(problems({ ...valid, SHREDDER_SHREDDED_FIELD_VALUE: 'erased' })[0]).to.match(/^SHREDDER_SHREDDED_FIELD_VALUE: expected JSON text/);
+  });
+
+  it('refuses a misspelled or unknown variable of ours, naming the closest known one', () => {
+    const found = problems({ ...valid, SHREDER_ROUTES: 'a->b', SHREDDER_ROTUES: 'a->b', SHREDDER_SOMETHING: 'x', KAFKA_BROKER: 'h:1', shredder_routes: 'a->b' });
+    expect(found).to.have.length(5);
+    expect(found.find((p) => p.startsWith('SHREDER_ROUTES:'))).to.contain('did you mean SHREDDER_ROUTES?');
+    expect(found.find((p) => p.startsWith('SHREDDER_ROTUES:'))).to.contain('did you mean SHREDDER_ROUTES?');
+    expect(found.find((p) => p.startsWith('KAFKA_BROKER:'))).to.contain('did you mean KAFKA_BROKERS?');
+    expect(found.find((p) => p.startsWith('shredder_routes:'))).to.contain('did you mean SHREDDER_ROUTES?');
+    expect(found.find((p) => p.startsWith('SHREDDER_SOMETHING:'))).to.match(/not a kafka-shredder variable; .*SHREDDER_/);
+    // a variable far from all of ours, without our prefixes, is none of our business
+    expect(problems({ ...valid, PATH: '/bin', HOME: '/root', KAFKAJS_NO_PARTITIONER_WARNING: '1', NODE_OPTIONS: '' })).to.deep.equal([]);
+  });
+
+  it('ignores what Kubernetes service links and Kafka\'s launcher scripts put into the environment, but not a typo that looks like them', () => {
+    const links = {
+      KAFKA_SERVICE_HOST: '10.0.0.12',
+      KAFKA_SERVICE_PORT: '9092',
+      KAFKA_SERVICE_PORT_CLIENT: '9092',
+      KAFKA_PORT: 'tcp://10.0.0.12:9092',
+      KAFKA_PORT_9092_TCP: 'tcp://10.0.0.12:9092',
+      KAFKA_PORT_9092_TCP_PROTO: 'tcp',
+      KAFKA_PORT_9092_TCP_PORT: '9092',
+      KAFKA_PORT_9092_TCP_ADDR: '10.0.0.12',
+      KAFKA_HEADLESS_SERVICE_HOST: '10.0.0.13',
+      SHREDDER_METRICS_SERVICE_HOST: '10.0.0.14',
+      KAFKA_HEAP_OPTS: '-Xmx1g',
+      KAFKA_OPTS: '',
+    };
+    expect(problems({ ...valid, ...links })).to.deep.equal([]);
+    expect(problems({ ...valid, SHREDDER_HTTPS_PORT: '9400' })[0]).to.match(/^SHREDDER_HTTPS_PORT: .*did you mean SHREDDER_HTTP_PORT\?/);
+  });
+
+  it('counts one edit for an insertion, a deletion, a substitution or two swapped neighbours', () => {
+    expect(editDistance('SHREDDER_ROUTES', 'SHREDDER_ROUTES')).to.equal(0);
+    expect(editDistance('SHREDER_ROUTES', 'SHREDDER_ROUTES')).to.equal(1);
+    expect(editDistance('SHREDDER_ROTUES', 'SHREDDER_ROUTES')).to.equal(1);
+    expect(editDistance('SHREDDER_ROUTEZ', 'SHREDDER_ROUTES')).to.equal(1);
+    expect(editDistance('SHREDDER_ROUTESS', 'SHREDDER_ROUTES')).to.equal(1);
+    expect(editDistance('KAFKA_SSL', 'KAFKA_SASL')).to.equal(1);
+    expect(editDistance('', 'abc')).to.equal(3);
+  });
+
+  it('reads TLS files and the SASL password file, and names what is missing or wrong', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shredder-config-'));
+    const pem = (label: string) => `-----BEGIN ${label}-----\nMIIB\n-----END ${label}-----\n`;
+    writeFileSync(join(dir, 'ca.pem'), pem('CERTIFICATE'));
+    writeFileSync(join(dir, 'cert.pem'), pem('CERTIFICATE'));
+    writeFileSync(join(dir, 'key.pem'), pem('PRIVATE KEY'));
+    writeFileSync(join(dir, 'password'), 's3cret-pw\n');
+    writeFileSync(join(dir, 'not-pem'), 'hello');
+    const files = { KAFKA_SSL_CA_FILE: join(dir, 'ca.pem'), KAFKA_SSL_CERT_FILE: join(dir, 'cert.pem'), KAFKA_SSL_KEY_FILE: join(dir, 'key.pem') };
+    const config = loadConfig('encrypt', { ...valid, KAFKA_SSL: 'true', ...files, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD_FILE: join(dir, 'password') });
+    expect(config.kafka.tls!.ca!.toString()).to.equal(pem('CERTIFICATE'));
+    expect(config.kafka.tls!.key!.toString()).to.equal(pem('PRIVATE KEY'));
+    expect(config.kafka.sasl).to.deep.equal({ mechanism: 'plain', username: 'svc', password: 's3cret-pw' });
+
+    expect(problems({ ...valid, ...files })).to.have.length(3); // each: KAFKA_SSL is not true
+    expect(problems({ ...valid, ...files })[0]).to.match(/KAFKA_SSL is not true/);
+    expect(problems({ ...valid, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: join(dir, 'missing.pem') })).to.deep.equal([`KAFKA_SSL_CA_FILE: cannot read ${join(dir, 'missing.pem')}: ENOENT`]);
+    expect(problems({ ...valid, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: join(dir, 'not-pem') })[0]).to.match(/^KAFKA_SSL_CA_FILE: .* is not a PEM file/);
+    expect(problems({ ...valid, KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: files.KAFKA_SSL_CERT_FILE })[0]).to.match(/^KAFKA_SSL_KEY_FILE: required with KAFKA_SSL_CERT_FILE/);
+    expect(problems({ ...valid, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'x', KAFKA_SASL_PASSWORD_FILE: join(dir, 'password') })[0]).to.match(/set one of them, not both/);
+    expect(problems({ ...valid, KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'x' })[0]).to.match(/^KAFKA_SASL_MECHANISM: required/);
+    // neither a password nor key material is ever echoed
+    const all = problems({ ...valid, ...files, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'x', KAFKA_SASL_PASSWORD_FILE: join(dir, 'password') }).join('\n');
+    expect(all).to.not.contain('s3cret-pw').and.not.contain('MIIB');
+  });
+
+  it('reads SHREDDER_ERRORS_TOLERANCE, KAFKA_COMPRESSION and SHREDDER_TASK_OPEN_TIMEOUT_MS', () => {
+    expect(loadConfig('decrypt', { ...valid, SHREDDER_ERRORS_TOLERANCE: 'NONE', KAFKA_COMPRESSION: 'zstd', SHREDDER_TASK_OPEN_TIMEOUT_MS: '5000' })).to.include({
+      errorsTolerance: 'none',
+      outputCompression: 'zstd',
+      taskOpenTimeoutMs: 5000,
+    });
+    for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd']) expect(loadConfig('decrypt', { ...valid, KAFKA_COMPRESSION: codec }).outputCompression).to.equal(codec);
+    expect(problems({ ...valid, SHREDDER_ERRORS_TOLERANCE: 'some' })[0]).to.match(/^SHREDDER_ERRORS_TOLERANCE: expected all or none/);
+    expect(problems({ ...valid, KAFKA_COMPRESSION: 'brotli' })[0]).to.match(/^KAFKA_COMPRESSION: expected none, gzip, snappy, lz4, zstd/);
+    expect(problems({ ...valid, SHREDDER_TASK_OPEN_TIMEOUT_MS: '10' })[0]).to.match(/^SHREDDER_TASK_OPEN_TIMEOUT_MS/);
   });
 });
