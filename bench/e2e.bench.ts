@@ -21,7 +21,7 @@ import { Encryptor } from '../src/encryptor/encryptor.js';
 import { createKafka } from '../src/kafka/client.js';
 import { encryptorTopicRoles, ensureTopics } from '../src/kafka/topics.js';
 import { LocalKafkaBroker } from '../src/kafka/local-broker/index.js';
-import { MasterKey } from '../src/keys/master-key.js';
+import { openKeyring } from '../src/keys/key-providers.js';
 import { createLogger } from '../src/observability/logger.js';
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD } from '../src/wire/envelope.js';
 import { StreamProcessor } from '../src/processor/stream-processor.js';
@@ -103,7 +103,7 @@ function passThrough(config: ShredderConfig, copyValues = false): Processor {
         keysTopic: config.keysTopic,
         groupId: config.groupId,
         stateDir: config.stateDir,
-        masterKey: new MasterKey(config.masterKey, config.masterKeyId),
+        masterKey: openKeyring(config.keys).keyring,
         checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
         logger,
         // (synchronous, like the encryptor's and decryptor's handlers when their keys are in memory)

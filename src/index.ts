@@ -19,5 +19,9 @@ export type { CryptoCore, BatchAead, SealItem, OpenItem, AeadRegistry, Algorithm
 export { parseEnvelope, envelopeHeader, envelopeAad, fieldAad, EnvelopeError, ENVELOPE_OVERHEAD } from './wire/envelope.js';
 export { parseWrappedKey, WrappedKeyError, WRAPPED_KEY_BYTES } from './wire/wrapped-key.js';
 export { MasterKey, type DataKey } from './keys/master-key.js';
+export { Keyring } from './keys/keyring.js';
+export { LocalMasterKey } from './keys/local-master-key.js';
+export { openPkcs11MasterKeys, type Pkcs11MasterKeyOptions } from './keys/pkcs11-master-keys.js';
+export type { MasterKeyCipher, MasterKeySource } from './keys/master-key-cipher.js';
 export { DecryptingConsumer } from './decryptor/decrypting-consumer.js';
 export type { DecryptingConsumerOptions, DecryptingConsumerHandlers, DecryptedMessage, RecordStatus } from './decryptor/decrypting-consumer.js';

@@ -7,11 +7,16 @@ import { variablesHelp, type CommandName } from '../config/variables.js';
 import { runDemo } from '../demo/demo.js';
 import { Decryptor } from '../decryptor/decryptor.js';
 import { Encryptor } from '../encryptor/encryptor.js';
+import { Reencryptor } from '../reencryptor/reencryptor.js';
 import { requestForget } from '../encryptor/forget-request.js';
 import { createKafka } from '../kafka/client.js';
 import { explainConnectionError } from '../kafka/connection-errors.js';
 import { TopicLayoutError } from '../kafka/topics.js';
-import { createLogger } from '../observability/logger.js';
+import { AUDIT_KEY_PURPOSE } from '../encryptor/erasure-audit.js';
+import { formatErasureReceipt, verifyErasure } from '../erasure/verify-erasure.js';
+import { openKeyring } from '../keys/key-providers.js';
+import { formatKeysStatus, keysStatus, type KeysStatus } from '../keys/keys-status.js';
+import { createLogger, subjectRefFor } from '../observability/logger.js';
 import { VERSION } from '../version.js';
 import { configOrReport, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runUntilSignal } from './run-processor.js';
 
@@ -36,6 +41,54 @@ async function forget(subject: string): Promise<number> {
   return EXIT_OK;
 }
 
+/** `keys status`: live keys per master key id and partition, from the keys topic. */
+async function keysStatusCommand(json: boolean): Promise<number> {
+  const config = configOrReport('keys');
+  if (!config) return EXIT_USAGE;
+  const logger = createLogger(config.logLevel);
+  let status: KeysStatus;
+  try {
+    status = await keysStatus(createKafka(config.kafka, logger), config.keysTopic);
+  } catch (err) {
+    const problem = explainConnectionError(err, config.kafka);
+    process.stderr.write(`kafka-shredder keys status: ${problem?.message ?? (err as Error).message}\n`);
+    return EXIT_FAILURE;
+  }
+  process.stdout.write(json ? `${JSON.stringify({ ...status, currentMasterKeyId: config.keys.currentId })}\n` : formatKeysStatus(status, config.keys.currentId));
+  return EXIT_OK;
+}
+
+/** `verify-erasure <subject>`: the receipt, and its status as the exit code. */
+async function verifyErasureCommand(subject: string, json: boolean): Promise<number> {
+  const config = configOrReport('verify-erasure');
+  if (!config) return EXIT_USAGE;
+  const logger = createLogger(config.logLevel);
+  // the master keys, when given, name the subject as the logs do and derive the default audit key
+  const keys = config.keys.provider === 'pkcs11' || config.keys.masterKeys.length > 0 ? openKeyring(config.keys) : undefined;
+  try {
+    const receipt = await verifyErasure({
+      kafka: createKafka(config.kafka, logger),
+      subject: Buffer.from(subject, 'utf8'),
+      keysTopic: config.keysTopic,
+      auditTopic: config.auditTopic,
+      auditKey: config.auditKey ?? keys?.keyring.derive(AUDIT_KEY_PURPOSE),
+      subjectRef: keys ? subjectRefFor(keys.keyring) : undefined,
+      erasureDeadlineMs: config.erasureDeadlineMs,
+      stateDir: config.stateDir,
+      groupId: config.groupId,
+      allPartitions: config.subjectField !== undefined,
+    });
+    process.stdout.write(json ? `${JSON.stringify(receipt)}\n` : formatErasureReceipt(receipt));
+    return receipt.exitCode;
+  } catch (err) {
+    const problem = explainConnectionError(err, config.kafka);
+    process.stderr.write(`kafka-shredder verify-erasure: ${problem?.message ?? (err as Error).message}\n`);
+    return err instanceof TopicLayoutError ? EXIT_USAGE : EXIT_FAILURE;
+  } finally {
+    await keys?.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   let exitCode = EXIT_OK;
   const run = (action: () => Promise<number>) => async () => {
@@ -54,9 +107,26 @@ export async function main(argv: string[]): Promise<number> {
   withVariables(program.command('decrypt').description('run the decryptor until SIGTERM/SIGINT'), 'decrypt')
     .action(run(() => runUntilSignal('decrypt', (config, logger) => new Decryptor(config, logger))));
   withVariables(
+    program.command('reencrypt').description('migrate encrypted topics to a new keyspace (keys topic, algorithm, master key) until SIGTERM/SIGINT'),
+    'reencrypt',
+  ).action(run(() => runUntilSignal('reencrypt', (config, logger) => new Reencryptor(config, logger))));
+  withVariables(
     program.command('forget').argument('<subject>', 'subject id (the record key)').description('ask for the erasure of a subject'),
     'forget',
   ).action((subject: string) => run(() => forget(subject))());
+  const keys = program.command('keys').description('inspect the keys topic');
+  withVariables(
+    keys.command('status').option('--json', 'print a machine-readable summary').description('count the live keys each master key id wraps, per keys-topic partition'),
+    'keys',
+  ).action((options: { json?: boolean }) => run(() => keysStatusCommand(options.json === true))());
+  withVariables(
+    program
+      .command('verify-erasure')
+      .argument('<subject>', 'subject id (the record key)')
+      .option('--json', 'print the receipt as JSON')
+      .description('show that a subject\'s keys are destroyed: exit 0 erased, 1 overdue, 3 pending, 4 not forgotten, 5 unknown'),
+    'verify-erasure',
+  ).action((subject: string, options: { json?: boolean }) => run(() => verifyErasureCommand(subject, options.json === true))());
   program
     .command('demo')
     .description('start a local single-node Apache Kafka and walk through produce, read, forget, read again')

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type ShredderConfig } from '../config/config.j
 import type { CommandName } from '../config/variables.js';
 import { explainConnectionError } from '../kafka/connection-errors.js';
 import { TopicLayoutError } from '../kafka/topics.js';
+import { Pkcs11MasterKeyError } from '../keys/pkcs11-master-keys.js';
 import { startHttpServer, type HttpEndpoints, type Observable } from '../observability/http-server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 
@@ -43,7 +44,13 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   const config = configOrReport(command);
   if (!config) return EXIT_USAGE;
   const logger = createLogger(config.logLevel);
-  const processor = create(config, logger);
+  let processor: Runnable;
+  try {
+    processor = create(config, logger); // (opens the master keys: an HSM may refuse)
+  } catch (err) {
+    logger.error({ error: (err as Error).message }, `${command} failed to start`);
+    return err instanceof Pkcs11MasterKeyError ? EXIT_USAGE : EXIT_FAILURE;
+  }
   let signals = 0;
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

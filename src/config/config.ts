@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
 import { parseJsonPath, pathCovers, type JsonPath } from '../fields/json-path.js';
+import { parseKeyProvider, type KeyProviderConfig } from './key-provider-config.js';
 import { unknownVariableProblems } from './unknown-variables.js';
 import { defaultOf, VARIABLES, type CommandName } from './variables.js';
 
@@ -38,10 +39,18 @@ export interface ShredderConfig {
   kafka: KafkaConnection;
   routes: Route[];
   keysTopic: string;
+  /** reencrypt: the old keyspace's keys topic. */
+  sourceKeysTopic?: string;
   dlqTopic: string;
+  /** The erasure audit trail (encrypt writes it, verify-erasure reads it). */
+  auditTopic: string;
+  /** Keys the audit trail's subject references; undefined: derived from the current master key. */
+  auditKey?: Uint8Array;
   groupId: string;
-  masterKey: Uint8Array;
-  masterKeyId: number;
+  /** Where the master keys are, and which one wraps new keys. */
+  keys: KeyProviderConfig;
+  /** After a change of the current master key, how many keys a second the encryptor re-wraps. */
+  rewrapKeysPerSecond: number;
   stateDir: string;
   algorithm: AlgorithmId;
   fields?: string[];
@@ -164,7 +173,8 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     }
     routes.push({ from: match[1], to: match[2] });
   }
-  if (routes.length === 0 && !problems.some((p) => p.startsWith('SHREDDER_ROUTES'))) {
+  // (`keys status` and `verify-erasure` read the keys topic, not the routes)
+  if (routes.length === 0 && command !== 'keys' && command !== 'verify-erasure' && !problems.some((p) => p.startsWith('SHREDDER_ROUTES'))) {
     problems.push('SHREDDER_ROUTES: at least one from->to pair is required');
   }
   const froms = routes.map((r) => r.from);
@@ -175,31 +185,40 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
 
   const keysTopic = topic('SHREDDER_KEYS_TOPIC');
   const dlqTopic = topic('SHREDDER_DLQ_TOPIC');
+  const auditTopic = topic('SHREDDER_AUDIT_TOPIC');
+  const sourceKeysTopic = raw('SHREDDER_SOURCE_KEYS_TOPIC');
+  if (command === 'reencrypt') {
+    if (sourceKeysTopic === undefined) problems.push('SHREDDER_SOURCE_KEYS_TOPIC: required by reencrypt, the keys topic of the encrypted topics to migrate');
+    else if (!TOPIC.test(sourceKeysTopic)) problems.push(`SHREDDER_SOURCE_KEYS_TOPIC: ${JSON.stringify(sourceKeysTopic)} is not a valid Kafka topic name`);
+    else if (sourceKeysTopic === keysTopic) problems.push('SHREDDER_SOURCE_KEYS_TOPIC: must differ from SHREDDER_KEYS_TOPIC (the new keyspace gets a keys topic of its own)');
+    else if ([...froms, ...tos, dlqTopic].includes(sourceKeysTopic)) problems.push('SHREDDER_SOURCE_KEYS_TOPIC: must not be a route or dead letter topic');
+  } else if (sourceKeysTopic !== undefined) {
+    problems.push('SHREDDER_SOURCE_KEYS_TOPIC: used only by reencrypt');
+  }
+  if ([...froms, ...tos, keysTopic, dlqTopic].includes(auditTopic)) problems.push('SHREDDER_AUDIT_TOPIC: must not be a route, keys or dead letter topic');
+  let auditKey: Uint8Array | undefined;
+  {
+    const text = raw('SHREDDER_AUDIT_KEY');
+    const file = raw('SHREDDER_AUDIT_KEY_FILE');
+    if (text !== undefined && file !== undefined) problems.push('SHREDDER_AUDIT_KEY, SHREDDER_AUDIT_KEY_FILE: set one of them, not both');
+    const base64 = file !== undefined ? readVariableFile('SHREDDER_AUDIT_KEY_FILE', file)?.toString('utf8').trim() : text;
+    if (base64 !== undefined) {
+      const decoded = /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? Buffer.from(base64, 'base64') : undefined;
+      if (!decoded || decoded.length !== 32) problems.push(`${file !== undefined ? 'SHREDDER_AUDIT_KEY_FILE' : 'SHREDDER_AUDIT_KEY'}: expected 32 bytes in base64 (44 characters)`);
+      else auditKey = new Uint8Array(decoded);
+    }
+  }
   if ([...froms, ...tos].includes(keysTopic)) problems.push('SHREDDER_KEYS_TOPIC: must not be a route topic');
   if ([...froms, ...tos, keysTopic].includes(dlqTopic)) problems.push('SHREDDER_DLQ_TOPIC: must not be a route or keys topic');
   const groupId = value('SHREDDER_GROUP_ID');
-  if (command !== 'forget' && !groupId) problems.push('SHREDDER_GROUP_ID: must not be empty');
+  if (command !== 'forget' && command !== 'keys' && !groupId) problems.push('SHREDDER_GROUP_ID: must not be empty');
 
-  // Master key
-  let masterKey = new Uint8Array(0);
-  const keyText = raw('SHREDDER_MASTER_KEY');
-  const keyFile = raw('SHREDDER_MASTER_KEY_FILE');
-  const needsMasterKey = command === 'encrypt' || command === 'decrypt';
-  if (keyText && keyFile) {
-    problems.push('SHREDDER_MASTER_KEY, SHREDDER_MASTER_KEY_FILE: set one of them, not both');
-  } else if (keyText || keyFile) {
-    const base64 = keyFile ? readVariableFile('SHREDDER_MASTER_KEY_FILE', keyFile)?.toString('utf8').trim() : keyText;
-    if (base64 !== undefined) {
-      const name = keyFile ? 'SHREDDER_MASTER_KEY_FILE' : 'SHREDDER_MASTER_KEY';
-      const decoded = /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? Buffer.from(base64, 'base64') : undefined;
-      // the value itself is never echoed: it is the secret
-      if (!decoded || decoded.length !== 32) problems.push(`${name}: expected 32 bytes in base64 (44 characters)`);
-      else masterKey = new Uint8Array(decoded);
-    }
-  } else if (needsMasterKey && !skip.has('SHREDDER_MASTER_KEY')) {
-    problems.push('SHREDDER_MASTER_KEY or SHREDDER_MASTER_KEY_FILE: required, 32 bytes in base64');
-  }
-  const masterKeyId = integer('SHREDDER_MASTER_KEY_ID', 0, 0xffffffff);
+  // Master keys
+  const keys = parseKeyProvider(
+    { raw, value, integer, readFile: readVariableFile, problems },
+    (command === 'encrypt' || command === 'decrypt' || command === 'reencrypt') && !skip.has('SHREDDER_MASTER_KEY'),
+  );
+  const rewrapKeysPerSecond = integer('SHREDDER_REWRAP_KEYS_PER_SECOND', 1, 1_000_000);
 
   let algorithm: AlgorithmId = 1;
   try {
@@ -252,10 +271,13 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     kafka: { brokers, clientId: value('KAFKA_CLIENT_ID'), ssl, tls, sasl },
     routes,
     keysTopic,
+    sourceKeysTopic,
     dlqTopic,
+    auditTopic,
+    auditKey,
     groupId,
-    masterKey,
-    masterKeyId,
+    keys,
+    rewrapKeysPerSecond,
     stateDir: value('SHREDDER_STATE_DIR'),
     algorithm,
     fields,

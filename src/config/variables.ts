@@ -1,7 +1,7 @@
 // Every environment variable the product reads, in one table: `--help` prints it, configuration loading
 // reads and validates from it, and a variable that looks like one of ours but is not in it is refused
 // (see unknown-variables.ts).
-export type CommandName = 'encrypt' | 'decrypt' | 'forget' | 'demo';
+export type CommandName = 'encrypt' | 'decrypt' | 'forget' | 'keys' | 'verify-erasure' | 'reencrypt' | 'demo';
 
 export interface VariableSpec {
   name: string;
@@ -31,16 +31,30 @@ export const VARIABLES: readonly VariableSpec[] = [
     defaultFor: { encrypt: 'to-encrypt->encrypted-data', forget: 'to-encrypt->encrypted-data', decrypt: 'encrypted-data->decrypted-data' },
     description: 'comma-separated from->to topic pairs; all from topics and the keys topic need the same partition count',
   },
-  { name: 'SHREDDER_KEYS_TOPIC', default: 'encryption-keys', description: 'compacted topic of wrapped per-subject keys' },
+  { name: 'SHREDDER_KEYS_TOPIC', default: 'encryption-keys', description: 'compacted topic of wrapped per-subject keys (reencrypt: the new keyspace\'s)' },
+  { name: 'SHREDDER_SOURCE_KEYS_TOPIC', description: 'reencrypt: the keys topic of the old keyspace, read only (required by reencrypt)' },
   { name: 'SHREDDER_DLQ_TOPIC', default: 'shredder-dlq', description: 'dead letter topic for records that cannot be processed' },
+  { name: 'SHREDDER_AUDIT_TOPIC', default: 'shredder-erasure-audit', description: 'encrypt: erasure audit trail, one entry per forget carried out (no personal data; kept forever)' },
+  { name: 'SHREDDER_AUDIT_KEY', secret: true, description: "32 bytes, base64 (or SHREDDER_AUDIT_KEY_FILE): keys the audit trail's subject references (unset: derived from the current master key, so they change with it)" },
+  { name: 'SHREDDER_AUDIT_KEY_FILE', description: 'file holding the base64 audit key, instead of SHREDDER_AUDIT_KEY' },
   {
     name: 'SHREDDER_GROUP_ID',
-    defaultFor: { encrypt: 'kafka-shredder-encrypt', decrypt: 'kafka-shredder-decrypt' },
+    defaultFor: { encrypt: 'kafka-shredder-encrypt', decrypt: 'kafka-shredder-decrypt', 'verify-erasure': 'kafka-shredder-encrypt', reencrypt: 'kafka-shredder-reencrypt' },
     description: 'consumer group id and transactional id prefix',
   },
-  { name: 'SHREDDER_MASTER_KEY', required: true, secret: true, description: '32-byte master key, base64 (or use SHREDDER_MASTER_KEY_FILE); wraps every data key' },
+  { name: 'SHREDDER_KEY_PROVIDER', default: 'local', description: 'where the master keys are: local (SHREDDER_MASTER_KEY or SHREDDER_MASTER_KEYS) or pkcs11 (non-extractable keys in an HSM token)' },
+  { name: 'SHREDDER_MASTER_KEY', required: true, secret: true, description: '32-byte master key, base64 (or use SHREDDER_MASTER_KEY_FILE, or a keyring: SHREDDER_MASTER_KEYS); wraps every data key' },
   { name: 'SHREDDER_MASTER_KEY_FILE', description: 'file holding the base64 master key, instead of SHREDDER_MASTER_KEY' },
-  { name: 'SHREDDER_MASTER_KEY_ID', default: '1', description: 'uint32 id of the master key, written beside every wrapped key' },
+  { name: 'SHREDDER_MASTER_KEYS', secret: true, description: 'a keyring instead of one key: comma-separated id:base64 entries; SHREDDER_MASTER_KEY_ID wraps new keys, the others only unwrap' },
+  { name: 'SHREDDER_MASTER_KEYS_FILE', description: 'file of the keyring, one id:base64 a line (# comments), instead of SHREDDER_MASTER_KEYS' },
+  { name: 'SHREDDER_MASTER_KEY_ID', default: '1', description: 'uint32 id of the master key that wraps new keys, written beside every wrapped key' },
+  { name: 'SHREDDER_PKCS11_MODULE', description: 'pkcs11: path of the PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so)' },
+  { name: 'SHREDDER_PKCS11_TOKEN_LABEL', description: 'pkcs11: label of the token holding the master keys (or SHREDDER_PKCS11_SLOT)' },
+  { name: 'SHREDDER_PKCS11_SLOT', description: 'pkcs11: slot index of the token, instead of SHREDDER_PKCS11_TOKEN_LABEL' },
+  { name: 'SHREDDER_PKCS11_PIN', secret: true, description: "pkcs11: the token user's PIN (never printed; or use SHREDDER_PKCS11_PIN_FILE)" },
+  { name: 'SHREDDER_PKCS11_PIN_FILE', description: 'pkcs11: file holding the PIN, instead of SHREDDER_PKCS11_PIN' },
+  { name: 'SHREDDER_PKCS11_KEY_LABEL', default: 'kafka-shredder-master-key-', description: 'pkcs11: label prefix of the master keys: master key id N is the AES-256 key labelled <prefix>N' },
+  { name: 'SHREDDER_REWRAP_KEYS_PER_SECOND', default: '1000', description: 'encrypt: how many keys a second are re-wrapped under the current master key after it changes' },
   { name: 'SHREDDER_STATE_DIR', default: './shredder-state', description: 'RocksDB key stores and checkpoints' },
   { name: 'SHREDDER_ALGORITHM', default: 'chacha20-poly1305', description: 'algorithm for new records: chacha20-poly1305 or aes-256-gcm' },
   { name: 'SHREDDER_FIELDS', description: 'comma-separated JSON paths ($.email, $.address.street, $.phones[*]) to encrypt field by field (unset: whole value)' },

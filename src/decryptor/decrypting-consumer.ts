@@ -8,11 +8,13 @@ import { loadAeadRegistry } from '../crypto/index.js';
 import { createKafka, type TlsOptions } from '../kafka/client.js';
 import { logDeadLetters } from '../kafka/dead-letter.js';
 import { prepareTopics } from '../kafka/topics.js';
-import { MasterKey } from '../keys/master-key.js';
+import { Keyring } from '../keys/keyring.js';
+import { LocalMasterKey } from '../keys/local-master-key.js';
 import { createLogger, subjectRefFor, type Logger } from '../observability/logger.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
-import { NOT_READY, STARTING_HEALTH, StreamProcessor, type Health, type Readiness } from '../processor/stream-processor.js';
+import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from '../processor/health.js';
+import { StreamProcessor } from '../processor/stream-processor.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { decryptBatch, type RecordStatus } from './decrypt-batch.js';
 
@@ -24,10 +26,16 @@ export interface DecryptingConsumerOptions {
   groupId: string;
   /** Encrypted topics to read (co-partitioned with the keys topic). */
   topics: string[];
-  /** The 32-byte master key that wrapped the data keys. */
-  masterKey: Uint8Array;
-  /** Default 1. */
+  /**
+   * The 32-byte master key that wrapped the data keys (its id: masterKeyId, default 1). Or, instead,
+   * `masterKeys` (a keyring by id: keys wrapped under any of them open) or your own `keyring` (e.g.
+   * of a PKCS#11 token's keys: openPkcs11MasterKeys). Exactly one of the three.
+   */
+  masterKey?: Uint8Array;
+  /** Default 1; with `masterKeys`, the one whose derived key makes the logs' subject references. */
   masterKeyId?: number;
+  masterKeys?: Record<number, Uint8Array>;
+  keyring?: Keyring;
   /** Default `encryption-keys`. */
   keysTopic?: string;
   /** Where records that cannot be opened go, with their reason. Default `shredder-dlq`. */
@@ -80,6 +88,16 @@ export interface DecryptingConsumerHandlers {
   eachBatch?: (messages: DecryptedMessage[]) => Promise<void> | void;
 }
 
+/** The keyring the options give: one master key, several by id, or the caller's own. */
+function keyringOf({ masterKey, masterKeys, masterKeyId, keyring }: DecryptingConsumerOptions): Keyring {
+  const given = [masterKey, masterKeys, keyring].filter((k) => k !== undefined).length;
+  if (given !== 1) throw new RangeError('DecryptingConsumer: give one of masterKey, masterKeys and keyring');
+  if (keyring) return keyring;
+  if (masterKey) return new Keyring([new LocalMasterKey(masterKey, masterKeyId ?? 1)], masterKeyId ?? 1);
+  const ciphers = Object.entries(masterKeys!).map(([id, key]) => new LocalMasterKey(key, Number(id)));
+  return new Keyring(ciphers, masterKeyId ?? Math.max(...ciphers.map((c) => c.id)));
+}
+
 export class DecryptingConsumer {
   private processor?: StreamProcessor;
   private readonly logger: Logger;
@@ -127,7 +145,7 @@ export class DecryptingConsumer {
     if (!eachMessage === !eachBatch) throw new RangeError('DecryptingConsumer.run: give eachMessage or eachBatch (one of them)');
     if (this.processor) throw new Error('DecryptingConsumer.run: already running');
     const options = this.options;
-    const masterKey = new MasterKey(options.masterKey, options.masterKeyId ?? 1); // validates before connecting
+    const masterKey = keyringOf(options); // validates before connecting
     const settings = {
       keysTopic: options.keysTopic ?? 'encryption-keys',
       dlqTopic: options.dlqTopic ?? 'shredder-dlq',
@@ -136,7 +154,7 @@ export class DecryptingConsumer {
     };
     const layout = await prepareTopics(this.kafka, settings, { inputs: options.topics, outputs: [], plaintext: [], encrypted: options.topics }, this.logger);
     const ciphers = await loadAeadRegistry();
-    const subjectRef = subjectRefFor(options.masterKey);
+    const subjectRef = subjectRefFor(masterKey);
     this.processor = new StreamProcessor({
       name: 'decrypting-consumer',
       kafka: this.kafka,

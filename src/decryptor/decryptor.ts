@@ -117,6 +117,7 @@ export class Decryptor extends RouteProcessor {
 
   async stop(): Promise<void> {
     await this.processor?.stop();
+    await this.closeKeyring();
     this.logger.info(this.stats, 'decryptor stopped');
   }
 }

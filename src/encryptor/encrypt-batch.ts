@@ -40,10 +40,23 @@ export interface EncryptContext {
 const tooLargeReason = (outputBytes: number, maxRecordBytes: number) =>
   `record too large once encrypted: ${outputBytes} bytes, the output topic takes ${maxRecordBytes} (max.message.bytes)`;
 
+/** A forget request carried out in a batch: what its erasure audit entry records (erasure-audit.ts). */
+export interface ForgetCarriedOut {
+  subject: Uint8Array;
+  /** The request's offset and timestamp on the input partition. */
+  offset: string;
+  timestamp: number;
+  /** Its tombstone's index among the batch's key records (all on the task's keys partition, in order). */
+  keyRecordIndex: number;
+  /** The key ids (hex) of the live key it destroyed; none when the subject had none (a copy on another route). */
+  keyIds: string[];
+}
+
 export interface EncryptedBatch {
   /** The output records, one per input record that was not dead-lettered, in input order. */
   outputs: Message[];
   keyRecords: KeyRecord[];
+  forgets: ForgetCarriedOut[];
   deadLetters: Message[];
   /**
    * cryptoNs: time in the batch cipher calls; sealedOffThread: envelopes sealed on the sealing thread;
@@ -252,6 +265,7 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
   const result: EncryptedBatch = {
     outputs,
     keyRecords: [],
+    forgets: [],
     deadLetters: [],
     stats: { encrypted: 0, forgotten: 0, keysDestroyed: 0, keysCreated: 0, bornShredded: 0, tombstones: 0, cryptoNs: 0, sealedOffThread: 0, sealedFromFetch: 0 },
   };
@@ -273,8 +287,16 @@ function sealBatchIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], co
     }
     if (slot.batch !== batch) renew(slot, batch); // (another batch of these keys overlapped this one)
     if (isForgetRequest(message.headers)) {
-      if (keys.hasLiveKey(subject, slot.id)) result.stats.keysDestroyed++;
+      const destroyed = keys.entry(subject, slot.id).wrapped;
+      if (destroyed) result.stats.keysDestroyed++;
       const forgotten = keys.forget(subject, Number(message.timestamp));
+      result.forgets.push({
+        subject,
+        offset: message.offset,
+        timestamp: Number(message.timestamp),
+        keyRecordIndex: result.keyRecords.length,
+        keyIds: destroyed ? [Buffer.from(destroyed.subarray(2, 10)).toString('hex')] : [],
+      });
       slot.looked = true;
       slot.key = undefined;
       slot.forgottenAt = forgotten.forgottenAt;

@@ -12,6 +12,8 @@ import { batchResult, StreamProcessor, type BatchResult } from '../processor/str
 import { commitTransaction } from '../kafka/transactions.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { encryptBatch, keyRecordMessage, type EncryptedBatch } from './encrypt-batch.js';
+import { AUDIT_KEY_PURPOSE, ErasureAudit } from './erasure-audit.js';
+import { KeyRewrapper } from './key-rewrapper.js';
 import { ROLL_MARKER_KEY, SegmentRoller } from './segment-roll.js';
 
 export interface EncryptorStats {
@@ -28,11 +30,17 @@ export interface EncryptorStats {
   sealedOffThread: number;
   /** Of those, envelopes of batches that took the span path (sealed from the fetched bytes: span-batch.ts). */
   sealedFromFetch: number;
+  /** Keys re-wrapped under the current master key (rotation). */
+  keysRewrapped: number;
 }
 
 export class Encryptor extends RouteProcessor {
-  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, forgetRequests: 0, bornShredded: 0, sealedOffThread: 0, sealedFromFetch: 0 };
+  readonly stats: EncryptorStats = { recordsIn: 0, recordsOut: 0, deadLettered: 0, keysCreated: 0, subjectsForgotten: 0, forgetRequests: 0, bornShredded: 0, sealedOffThread: 0, sealedFromFetch: 0, keysRewrapped: 0 };
   private roller?: SegmentRoller;
+  private rewrapper?: KeyRewrapper;
+  private audit?: ErasureAudit;
+  /** The master key ids each partition's gauge series were last set for. */
+  private readonly countedIds = new Map<number, number[]>();
   /**
    * Seals large batches off the main thread, which kafkajs needs for every partition; with a single
    * CPU the thread would only compete with the main thread, so there is none.
@@ -41,7 +49,15 @@ export class Encryptor extends RouteProcessor {
 
   async start(): Promise<void> {
     const { config } = this;
-    const layout = await prepareTopics(this.kafka, config, encryptorTopicRoles(config.routes), this.logger);
+    const layout = await prepareTopics(this.kafka, config, encryptorTopicRoles(config.routes, config.auditTopic), this.logger);
+    this.audit = new ErasureAudit({
+      topic: config.auditTopic,
+      keysTopic: config.keysTopic,
+      auditKey: config.auditKey ?? this.keys.keyring.derive(AUDIT_KEY_PURPOSE),
+      subjectRef: this.subjectRef,
+      erasureDeadlineMs: config.erasureDeadlineMs,
+      groupId: config.groupId,
+    });
     const ciphers = await loadAeadRegistry();
     this.roller = new SegmentRoller(Number(keysTopicConfig(config.erasureDeadlineMs)['segment.ms']), (p) => this.appendRollMarker(p), this.logger);
     this.processor = new StreamProcessor({
@@ -50,7 +66,30 @@ export class Encryptor extends RouteProcessor {
       handler: (batch, task) => this.encrypt(batch, task, ciphers, layout.outputMaxMessageBytes),
     });
     await this.processor.start();
-    this.logger.info({ routes: config.routes, partitions: layout.partitions, algorithm: config.algorithm }, 'encryptor started');
+    const { keyring } = this.keys;
+    this.rewrapper = new KeyRewrapper({
+      keyring,
+      keysTopic: config.keysTopic,
+      keysPerSecond: config.rewrapKeysPerSecond,
+      openTasks: () => this.processor!.openTasks(),
+      logger: this.logger,
+      onRewrapped: (partition, keys) => {
+        this.stats.keysRewrapped += keys;
+        this.metrics.keysRewrapped.inc({ partition: String(partition) }, keys);
+        // the superseded values go with the next compaction: roll the segment as after a forget
+        this.roller?.forgotten(partition);
+      },
+      onCounted: (partition, counts) => {
+        for (const id of this.countedIds.get(partition) ?? []) this.metrics.keysByMasterKey.remove({ partition: String(partition), master_key_id: String(id) });
+        for (const [id, n] of counts) this.metrics.keysByMasterKey.set({ partition: String(partition), master_key_id: String(id) }, n);
+        this.countedIds.set(partition, [...counts.keys()]);
+      },
+    });
+    this.rewrapper.start();
+    this.logger.info(
+      { routes: config.routes, partitions: layout.partitions, algorithm: config.algorithm, keyProvider: keyring.provider, masterKeyId: keyring.currentId, masterKeyIds: keyring.ids },
+      'encryptor started',
+    );
   }
 
   /** Synchronous when every key of the batch is in memory: see encryptBatch. */
@@ -80,6 +119,11 @@ export class Encryptor extends RouteProcessor {
         { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
         { topic: dlqTopic, messages: encrypted.deadLetters },
       ],
+      // each forget's audit entry names its tombstone's offset: made once the key records are sent
+      followUp:
+        encrypted.forgets.length > 0 && this.audit
+          ? (written) => [{ topic: this.audit!.topic, messages: this.audit!.entries({ topic: batch.topic, partition }, encrypted.forgets, encrypted.keyRecords.length, written) }]
+          : undefined,
       committed: async (written) => {
         encrypted.release?.(); // (its records are written: their envelopes' memory is reused)
         await task.keys.commit(written.get(`${keysTopic}/${partition}`));
@@ -125,9 +169,11 @@ export class Encryptor extends RouteProcessor {
   }
 
   async stop(): Promise<void> {
+    await this.rewrapper?.stop();
     this.roller?.stop();
     await this.processor?.stop();
     await this.sealingThread?.close();
+    await this.closeKeyring();
     this.logger.info(this.stats, 'encryptor stopped');
   }
 }

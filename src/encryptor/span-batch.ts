@@ -58,6 +58,7 @@ export function encryptSpanBatch(messages: readonly KafkaMessage[], context: Enc
   const result: EncryptedBatch = {
     outputs,
     keyRecords: [],
+    forgets: [],
     deadLetters: [],
     stats: { encrypted: batch.count, forgotten: 0, keysDestroyed: 0, keysCreated: 0, bornShredded: 0, tombstones, cryptoNs: 0, sealedOffThread: batch.count, sealedFromFetch: batch.count },
   };

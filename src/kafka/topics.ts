@@ -101,13 +101,20 @@ export interface TopicRoles {
   outputs: string[];
   plaintext: string[];
   encrypted: string[];
+  /** The erasure audit trail the encryptor writes (one partition, kept forever). */
+  audit?: string;
+  /**
+   * reencrypt: the old keys topic, read only. It and the inputs (the old encrypted topics) must exist
+   * (nothing to migrate otherwise) and are co-partitioned with the new keys topic.
+   */
+  sourceKeys?: string;
 }
 
-/** The encryptor reads plaintext from each route's `from` and writes encrypted records to its `to`. */
-export function encryptorTopicRoles(routes: readonly Route[]): TopicRoles {
+/** The encryptor reads plaintext from each route's `from` and writes encrypted records to its `to` (and erasures to the audit trail). */
+export function encryptorTopicRoles(routes: readonly Route[], audit?: string): TopicRoles {
   const from = routes.map((r) => r.from);
   const to = routes.map((r) => r.to);
-  return { inputs: from, outputs: to, plaintext: from, encrypted: to };
+  return { inputs: from, outputs: to, plaintext: from, encrypted: to, audit };
 }
 
 /** The decryptor reads encrypted records from each route's `from` and writes plaintext to its `to`. */
@@ -138,9 +145,13 @@ export async function ensureTopics(
   roles: TopicRoles,
   logger: Logger,
 ): Promise<TopicLayout> {
-  const all = [...new Set([...roles.inputs, ...roles.outputs, config.keysTopic, config.dlqTopic])];
-  const before = await describe(admin, all);
-  const coPartitioned = [...roles.inputs, config.keysTopic];
+  const all = [...new Set([...roles.inputs, ...roles.outputs, config.keysTopic, config.dlqTopic, ...(roles.audit ? [roles.audit] : [])])];
+  const before = await describe(admin, roles.sourceKeys ? [...all, roles.sourceKeys] : all);
+  if (roles.sourceKeys) {
+    const absent = [roles.sourceKeys, ...roles.inputs].filter((t) => !before.has(t));
+    if (absent.length > 0) throw new TopicLayoutError(`nothing to migrate: ${absent.join(', ')} do${absent.length === 1 ? 'es' : ''} not exist (SHREDDER_SOURCE_KEYS_TOPIC and the from topics of SHREDDER_ROUTES)`);
+  }
+  const coPartitioned = [...roles.inputs, config.keysTopic, ...(roles.sourceKeys ? [roles.sourceKeys] : [])];
   const counts = coPartitioned.filter((t) => before.has(t)).map((t) => [t, before.get(t)!.partitions] as const);
   const partitions = counts.length > 0 ? Math.max(...counts.map(([, n]) => n)) : DEFAULT_PARTITIONS;
   const mismatched = counts.filter(([, n]) => n !== partitions);
@@ -153,6 +164,7 @@ export async function ensureTopics(
   const settingsOf = (topic: string): Record<string, string> => {
     if (topic === config.keysTopic) return keysTopicConfig(config.erasureDeadlineMs);
     if (roles.encrypted.includes(topic)) return { 'retention.ms': '-1' };
+    if (topic === roles.audit) return { 'retention.ms': '-1', 'cleanup.policy': 'delete' }; // evidence: never compacted away
     if (topic === config.dlqTopic) {
       // plaintext (records that could not be processed), and room for one that was too large for its
       // output plus the reason headers
@@ -164,7 +176,7 @@ export async function ensureTopics(
     .filter((t) => !before.has(t))
     .map((topic) => ({
       topic,
-      numPartitions: topic === config.dlqTopic ? 1 : partitions,
+      numPartitions: topic === config.dlqTopic || topic === roles.audit ? 1 : partitions,
       configEntries: Object.entries(settingsOf(topic)).map(([name, value]) => ({ name, value })),
     }));
   if (missing.length > 0) {

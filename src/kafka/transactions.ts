@@ -30,6 +30,11 @@ export interface TransactionalWrite {
   offsets?: Offsets & { consumerGroupId: string };
   /** Of the written record batches (default none; see src/kafka/compression.ts). */
   compression?: CompressionTypes;
+  /**
+   * Records that name offsets of the records above (an erasure's audit entry names its tombstone's):
+   * made once those are sent, from their partitions' next offsets, and sent in the same transaction.
+   */
+  followUp?: (written: WrittenOffsets) => TopicMessages[];
 }
 
 /** Next offset of each written topic-partition (`topic/partition`), after the transaction's records. */
@@ -97,8 +102,8 @@ export function chunkMessages(topicMessages: TopicMessages[], maxRequestBytes = 
 export async function commitTransaction(producer: { transaction(): Promise<Transaction> }, write: TransactionalWrite, maxRequestBytes = MAX_REQUEST_BYTES): Promise<WrittenOffsets> {
   const txn = await producer.transaction();
   const written: WrittenOffsets = new Map();
-  try {
-    for (const request of chunkMessages(write.topicMessages.filter((t) => t.messages.length > 0), maxRequestBytes)) {
+  const send = async (topicMessages: TopicMessages[]) => {
+    for (const request of chunkMessages(topicMessages.filter((t) => t.messages.length > 0), maxRequestBytes)) {
       const metadata = await txn.sendBatch({ topicMessages: request, compression: write.compression });
       for (const { topic, messages } of request) {
         const counts = new Map<number, number>();
@@ -109,6 +114,10 @@ export async function commitTransaction(producer: { transaction(): Promise<Trans
         }
       }
     }
+  };
+  try {
+    await send(write.topicMessages);
+    if (write.followUp) await send(write.followUp(new Map(written)));
     if (write.offsets) await sendOffsetsRetrying(txn, write.offsets);
     await txn.commit();
     return written;

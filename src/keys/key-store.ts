@@ -102,6 +102,33 @@ export class KeyStore {
     }
   }
 
+  /**
+   * Up to `limit` subjects' entries in key order, after `after` (exclusive; undefined: from the
+   * first): how a background pass (re-wrapping, key counts) walks the store a slice at a time.
+   */
+  async entriesAfter(after: Uint8Array | undefined, limit: number): Promise<KeyChange[]> {
+    const iterator = this.db.iterator({
+      ...(after ? { gt: subjectKey(after) } : { gte: Buffer.from([SUBJECT_PREFIX]) }),
+      lt: Buffer.from([SUBJECT_PREFIX + 1]),
+      limit,
+      keyAsBuffer: true,
+      valueAsBuffer: true,
+    });
+    const entries: KeyChange[] = [];
+    try {
+      for (;;) {
+        const [key, value] = await new Promise<[Buffer | undefined, Buffer | undefined]>((resolve, reject) =>
+          iterator.next((err, k, v) => (err ? reject(err) : resolve([k, v]))),
+        );
+        if (!key || !value) break;
+        entries.push({ subject: new Uint8Array(key.subarray(1)), ...decodeEntry(value) });
+      }
+    } finally {
+      await call((cb) => iterator.end(cb));
+    }
+    return entries;
+  }
+
   /** Forgets everything, for a full restore. */
   async clear(): Promise<void> {
     await call((cb) => this.db.clear({}, cb));

@@ -2,7 +2,7 @@
 // of unwrapped keys, and the changes of the transaction in progress. Changes reach the store only
 // after their transaction has committed (commit()); an aborted transaction leaves no trace (rollback()).
 import type { AlgorithmId } from '../crypto/aead-algorithms.js';
-import { type DataKey, MasterKey } from './master-key.js';
+import { type DataKey, Keyring } from './keyring.js';
 import type { KeyChange, KeyStore, SubjectEntry } from './key-store.js';
 import { LruCache } from './lru-cache.js';
 import { subjectId } from './subject-ids.js';
@@ -41,7 +41,7 @@ export class PartitionKeys {
   constructor(
     readonly partition: number,
     readonly store: KeyStore,
-    private readonly masterKey: MasterKey,
+    private readonly masterKey: Keyring,
     cacheSize = 100_000,
   ) {
     this.cache = new LruCache(cacheSize);
@@ -106,6 +106,12 @@ export class PartitionKeys {
     return this.lookup(subject, subjectKey).key;
   }
 
+  /** What is known of the subject now (its live key's keys-topic value, its last forget), staged changes included. Requires load(). */
+  entry(subject: Uint8Array, subjectKey?: string): SubjectEntry {
+    const { wrapped, forgottenAt } = this.known(subject, subjectKey);
+    return { wrapped, forgottenAt };
+  }
+
   /** Whether the subject has a live key (without unwrapping it). Requires load(). */
   hasLiveKey(subject: Uint8Array, subjectKey?: string): boolean {
     return this.known(subject, subjectKey).wrapped !== undefined;
@@ -127,7 +133,7 @@ export class PartitionKeys {
   createKey(subject: Uint8Array, algorithm: AlgorithmId, now: number, subjectKey?: string): { key: DataKey; record: KeyRecord } {
     const known = this.known(subject, subjectKey);
     if (known.wrapped) throw new Error('the subject already has a live key'); // one live key per subject, always
-    const key = MasterKey.newDataKey(algorithm);
+    const key = Keyring.newDataKey(algorithm);
     const wrapped = this.masterKey.wrap(subject, key);
     this.stage(subject, { wrapped, forgottenAt: known.forgottenAt, key }, subjectKey);
     return { key, record: { subject, value: wrapped, forgottenAt: known.forgottenAt, timestamp: now } };

@@ -14,6 +14,12 @@ declare module 'rocksdb' {
     batch(operations: BatchOperation[], options: { sync?: boolean }, callback: Callback): void;
     compactRange(start: Buffer, end: Buffer, callback: Callback): void;
     clear(options: Record<string, never>, callback: Callback): void;
+    iterator(options: { gt?: Buffer; gte?: Buffer; lt?: Buffer; limit?: number; keyAsBuffer: true; valueAsBuffer: true }): Iterator;
+  }
+  export interface Iterator {
+    /** Calls back with no key and no value past the end. */
+    next(callback: (err: Error | undefined, key?: Buffer, value?: Buffer) => void): void;
+    end(callback: Callback): void;
   }
   interface RocksDBConstructor {
     (location: string): RocksDB;

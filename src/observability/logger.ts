@@ -3,6 +3,7 @@
 // holds it find a given subject's lines.
 import { createHmac } from 'node:crypto';
 import { pino, type Logger } from 'pino';
+import type { Keyring } from '../keys/keyring.js';
 
 export type { Logger };
 
@@ -15,8 +16,11 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
 
 export type SubjectRef = (subject: Uint8Array) => string;
 
-/** A subject's reference for logs: HMAC-SHA256 under a key derived from the master key, 16 hex digits. */
-export function subjectRefFor(masterKey: Uint8Array): SubjectRef {
-  const logKey = createHmac('sha256', masterKey).update('kafka-shredder log subject reference v1').digest();
+/**
+ * A subject's reference for logs: HMAC-SHA256 under a key derived from the current master key (any
+ * provider can derive it, an HSM too), 16 hex digits. It changes when the current master key does.
+ */
+export function subjectRefFor(keyring: Keyring): SubjectRef {
+  const logKey = keyring.derive('log subject reference v1');
   return (subject) => createHmac('sha256', logKey).update(subject).digest('hex').slice(0, 16);
 }

@@ -23,6 +23,8 @@ export class ProcessorMetrics {
   readonly keysCreated: Counter;
   readonly subjectsForgotten: Counter;
   readonly forgetRequests: Counter<'route'>;
+  readonly keysRewrapped: Counter<'partition'>;
+  readonly keysByMasterKey: Gauge<'partition' | 'master_key_id'>;
   readonly restoreProgress: Gauge<'partition'>;
   readonly restoredRecords: Counter<'partition'>;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
@@ -53,6 +55,13 @@ export class ProcessorMetrics {
       [],
     );
     this.forgetRequests = counter('shredder_forget_requests_total', 'Forget requests carried out (encrypt) or forget markers forwarded (decrypt), per route', ['route']);
+    this.keysRewrapped = counter('shredder_keys_rewrapped_total', 'Keys re-wrapped under the current master key after a rotation (encrypt)', ['partition']);
+    this.keysByMasterKey = new Gauge({
+      name: 'shredder_keys_by_master_key',
+      help: 'Live keys of a keys partition that each master key id wraps, as of the last pass over its store (encrypt)',
+      labelNames: ['partition', 'master_key_id'],
+      registers,
+    });
     this.restoreProgress = new Gauge({
       name: 'shredder_keys_restore_progress',
       help: 'Restore of a keys-topic partition into its store, from 0 to 1 (1: restored)',

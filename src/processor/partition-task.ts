@@ -6,14 +6,14 @@ import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { EndOffsets } from '../kafka/end-offsets.js';
 import { KeyStore } from '../keys/key-store.js';
 import type { KeysTopicReader } from '../keys/keys-topic-reader.js';
-import type { MasterKey } from '../keys/master-key.js';
+import type { Keyring } from '../keys/keyring.js';
 import { PartitionKeys } from '../keys/partition-keys.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface TaskContext {
   kafka: Kafka;
   reader: KeysTopicReader;
-  masterKey: MasterKey;
+  masterKey: Keyring;
   keysTopic: string;
   groupId: string;
   stateDir: string;

@@ -8,10 +8,11 @@ import { subjectRefFor, type Logger, type SubjectRef } from '../observability/lo
 import { logDeadLetters } from '../kafka/dead-letter.js';
 import type { TopicLayout } from '../kafka/topics.js';
 import { requestBytesFor } from '../kafka/transactions.js';
-import { MasterKey } from '../keys/master-key.js';
+import { openKeyring, type OpenKeyring } from '../keys/key-providers.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
-import { NOT_READY, STARTING_HEALTH, type Health, type Readiness, type StreamProcessor, type StreamProcessorOptions } from './stream-processor.js';
+import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from './health.js';
+import type { StreamProcessor, StreamProcessorOptions } from './stream-processor.js';
 
 export abstract class RouteProcessor {
   protected processor?: StreamProcessor;
@@ -21,6 +22,8 @@ export abstract class RouteProcessor {
   readonly metrics: ProcessorMetrics;
   /** Field-level encryption settings; undefined: whole values. */
   protected readonly fields: FieldMode | undefined;
+  /** The master keys (SHREDDER_KEY_PROVIDER), open from construction to closeKeyring(). */
+  protected readonly keys: OpenKeyring;
 
   constructor(
     protected readonly config: ShredderConfig,
@@ -28,7 +31,8 @@ export abstract class RouteProcessor {
     protected readonly kafka: Kafka = createKafka(config.kafka, logger),
   ) {
     this.routes = new Map(config.routes.map((r) => [r.from, r.to]));
-    this.subjectRef = subjectRefFor(config.masterKey);
+    this.keys = openKeyring(config.keys, (message) => logger.warn({ provider: config.keys.provider }, message));
+    this.subjectRef = subjectRefFor(this.keys.keyring);
     this.metrics = new ProcessorMetrics(config.command);
     this.fields = fieldMode(config.fields, config.subjectField, config.shreddedFieldValue);
   }
@@ -75,13 +79,18 @@ export abstract class RouteProcessor {
       keysTopic: config.keysTopic,
       groupId: config.groupId,
       stateDir: config.stateDir,
-      masterKey: new MasterKey(config.masterKey, config.masterKeyId),
+      masterKey: this.keys.keyring,
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
       maxRequestBytes: requestBytesFor(layout.writtenMaxMessageBytes),
       logger: this.logger,
       metrics: this.metrics,
       taskOpenTimeoutMs: config.taskOpenTimeoutMs,
     };
+  }
+
+  /** Releases the master keys' provider (an HSM session): the last step of a stop. */
+  protected async closeKeyring(): Promise<void> {
+    await this.keys.close().catch((err: Error) => this.logger.warn({ error: err.message }, 'closing the master keys failed'));
   }
 
   protected logDeadLetters(deadLetters: readonly Message[]): void {

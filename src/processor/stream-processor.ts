@@ -7,7 +7,8 @@ import { EndOffsets } from '../kafka/end-offsets.js';
 import { chunkMessages, commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import { IntolerableRecordError } from './errors-tolerance.js';
-import type { MasterKey } from '../keys/master-key.js';
+import type { Health, Readiness } from './health.js';
+import type { Keyring } from '../keys/keyring.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProcessorMetrics } from '../observability/metrics.js';
 import { PartitionTask, type RestoreStats } from './partition-task.js';
@@ -15,6 +16,8 @@ import { PartitionTask, type RestoreStats } from './partition-task.js';
 /** What one input batch writes, and what to do once that is committed or aborted. */
 export interface BatchResult {
   topicMessages: TopicMessages[];
+  /** Transactional only: records made from the offsets the others got, in the same transaction (see TransactionalWrite.followUp). */
+  followUp?: (written: WrittenOffsets) => TopicMessages[];
   /** Called after the commit with the next offset of each partition written to (records with an explicit partition). */
   committed?(written: WrittenOffsets): Promise<void>;
   aborted?(): void;
@@ -43,7 +46,7 @@ export interface StreamProcessorOptions {
   keysTopic: string;
   groupId: string;
   stateDir: string;
-  masterKey: MasterKey;
+  masterKey: Keyring;
   checkpointMaxAgeMs: number;
   handler: BatchHandler;
   logger: Logger;
@@ -62,6 +65,14 @@ export interface StreamProcessorOptions {
    * process reports itself unhealthy. Default TASK_OPEN_TIMEOUT_MS.
    */
   taskOpenTimeoutMs?: number;
+  /** After a partition's task was closed because the partition moved to another instance. */
+  onRevoked?: (partition: number) => Promise<void>;
+  /**
+   * Commit the offset past a batch that holds only transaction markers (read_committed hands it over
+   * empty), so that a caught-up partition's committed offset reaches its end: how a migration (reencrypt)
+   * tells its lag is 0. Transactional processors only.
+   */
+  commitMarkerBatches?: boolean;
   /** Produce requests are cut at this many bytes (default MAX_REQUEST_BYTES; see requestBytesFor). */
   maxRequestBytes?: number;
   /**
@@ -71,27 +82,6 @@ export interface StreamProcessorOptions {
   compression?: CompressionTypes;
   metrics?: ProcessorMetrics;
 }
-
-/** `/healthz`: the process is alive, its consumer is running, and no task has kept failing to open. */
-export interface Health {
-  live: boolean;
-  consumer: 'starting' | 'running' | 'restarting' | 'crashed' | 'stopped';
-  /** Why it is not live, when something other than the consumer's state says so. */
-  problem?: string;
-}
-
-/** `/readyz`: partitions assigned and every one of their key stores restored, and no stop begun. */
-export interface Readiness {
-  ready: boolean;
-  joinedGroup: boolean;
-  /** A stop has begun: not ready from then on, so traffic and rollouts move on at once. */
-  stopping: boolean;
-  partitions: { partition: number; state: 'restoring' | 'ready' | 'failing'; progress: number; error?: string }[];
-}
-
-/** Before the processor exists: alive, not ready. */
-export const STARTING_HEALTH: Health = { live: true, consumer: 'starting' };
-export const NOT_READY: Readiness = { ready: false, joinedGroup: false, stopping: false, partitions: [] };
 
 /** Default of StreamProcessorOptions.taskOpenTimeoutMs (SHREDDER_TASK_OPEN_TIMEOUT_MS). */
 export const TASK_OPEN_TIMEOUT_MS = 60_000;
@@ -138,6 +128,8 @@ export class StreamProcessor {
   /** Why the processor failed for good, for /healthz. */
   private failure?: string;
   private readonly openFailures = new Map<number, OpenFailure>();
+  /** The next offset committed last, per input `topic/partition` (see commitMarkers). */
+  private readonly committedNext = new Map<string, number>();
   /** The error line of taskOpenFailed was written for the current run of failures. */
   private reportedUnhealthy = false;
 
@@ -176,6 +168,14 @@ export class StreamProcessor {
       // without its keys reader no task can restore or catch up: as fatal as the consumer crashing
       this.reader.failed.catch(crashed);
     });
+    if (options.commitMarkerBatches && (options.transactional ?? true)) {
+      this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+        if (payload.batchSize !== 0 || !options.inputs.includes(payload.topic)) return;
+        this.commitMarkers(payload.topic, payload.partition, Number(payload.lastOffset)).catch((err: Error) =>
+          options.logger.debug({ topic: payload.topic, partition: payload.partition, error: err.message }, 'committing past transaction markers failed; the next batch commits past them'),
+        );
+      });
+    }
     this.consumer.on(this.consumer.events.STOP, () => {
       if (this.stopping) this.consumerState = 'stopped'; // (a crash is reported by CRASH, a restart too)
     });
@@ -331,6 +331,16 @@ export class StreamProcessor {
     }
   }
 
+  /** The open tasks of the partitions this instance owns (key stores restored), by partition. */
+  async openTasks(): Promise<PartitionTask[]> {
+    const open: PartitionTask[] = [];
+    for (const partition of [...this.ready].sort((a, b) => a - b)) {
+      const task = this.assigned.has(partition) ? this.tasks.get(partition) : undefined;
+      if (task) open.push(await task);
+    }
+    return open;
+  }
+
   /** The task of a partition this instance owns, if it has been opened. */
   ownedTask(partition: number): Promise<PartitionTask> | undefined {
     return this.assigned.has(partition) ? this.tasks.get(partition) : undefined;
@@ -340,11 +350,12 @@ export class StreamProcessor {
     return this.options.transactional ?? true;
   }
 
-  private async commit(task: PartitionTask, batch: Batch, topicMessages: TopicMessages[]) {
+  private async commit(task: PartitionTask, batch: Batch, { topicMessages, followUp }: BatchResult) {
     const next = String(Number(batch.lastOffset()) + 1);
     if (this.transactional) {
       return commitTransaction(task.producer!, {
         topicMessages,
+        followUp,
         offsets: { consumerGroupId: this.options.groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] },
         compression: this.options.compression,
       }, this.options.maxRequestBytes);
@@ -379,7 +390,8 @@ export class StreamProcessor {
         result = handled instanceof Promise ? await handled : handled;
         this.batchTimings.push({ ms: Number(process.hrtime.bigint() - handlerStarted) / 1e6, records: batch.messages.length });
         if (this.batchTimings.length > 10_000) this.batchTimings.splice(0, 5_000);
-        const written = await this.commit(task, batch, result.topicMessages);
+        const written = await this.commit(task, batch, result);
+        this.committedNext.set(`${batch.topic}/${batch.partition}`, Number(batch.lastOffset()) + 1);
         await result.committed?.(written);
         const metrics = this.options.metrics;
         if (metrics) {
@@ -408,6 +420,26 @@ export class StreamProcessor {
     });
   }
 
+  /**
+   * Commits the offset past a fetched batch of transaction markers (kafkajs hands no such batch to
+   * eachBatch: see commitMarkerBatches), in a transaction of its task, unless a later batch of the
+   * partition has committed past it meanwhile.
+   */
+  private async commitMarkers(topic: string, partition: number, lastOffset: number): Promise<void> {
+    const task = await this.ownedTask(partition);
+    if (!task || this.stopping) return;
+    await task.exclusive(async () => {
+      const key = `${topic}/${partition}`;
+      const next = lastOffset + 1;
+      if ((this.committedNext.get(key) ?? -1) >= next || this.stopping || !this.assigned.has(partition)) return;
+      await commitTransaction(task.producer!, {
+        topicMessages: [],
+        offsets: { consumerGroupId: this.options.groupId, topics: [{ topic, partitions: [{ partition, offset: String(next) }] }] },
+      });
+      this.committedNext.set(key, next);
+    });
+  }
+
   /** Closes the tasks of partitions no longer owned, and opens (restores) those of owned ones. */
   private async applyAssignment(): Promise<void> {
     for (const [partition, task] of [...this.tasks]) {
@@ -418,6 +450,7 @@ export class StreamProcessor {
       this.clearOpenFailure(partition);
       this.options.metrics?.restoreProgress.remove({ partition: String(partition) });
       await task.then((t) => t.close(true), () => {});
+      await this.options.onRevoked?.(partition).catch(() => {});
       this.options.logger.info({ processor: this.options.name, partition }, 'partition revoked, its key store dropped');
     }
     // Restore every owned partition's keys now, not at its first record: readiness means restored.

@@ -312,7 +312,8 @@ describe('encryptor', function () {
       return records.length > 0 ? records : undefined;
     });
     expect(dead.map((m) => m.value!.toString())).to.deep.equal(['ivan-2']);
-    expect(dead[0].headers!['shredder.error']!.toString()).to.match(/key unavailable: .*master key id 1, this process has id 2/);
+    expect(dead[0].headers!['shredder.error']!.toString()).to.equal("key unavailable: data key wrapped with master key id 1, which is not in this process's keyring (ids 2)");
+    expect(dead[0].headers!['shredder.error.class']!.toString()).to.equal('KeyUnavailable');
     // ivan still has exactly one key: the processor did not replace the one it could not read
     const ivanKeys = (await readTopic(kafka, setup.keysTopic)).get(0)!.filter((m) => m.key!.toString() === 'ivan');
     expect(ivanKeys).to.have.length(1);

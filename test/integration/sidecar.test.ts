@@ -172,7 +172,7 @@ describe('sidecar', function () {
     const lines = output.split('\n').filter((l) => l.trim() !== '');
     expect(lines.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } })).to.deep.equal([]);
     const forgotten = encrypt.logs.find((l) => l.msg === 'subject forgotten: key destroyed')!;
-    expect(forgotten.subject).to.equal(subjectRefFor(setup.masterKey)(Buffer.from(subjects[0])));
+    expect(forgotten.subject).to.equal(subjectRefFor(new MasterKey(setup.masterKey, 1))(Buffer.from(subjects[0])));
     for (const msg of ['partitions assigned', 'keys partition restored', 'encryptor started', 'encryptor stopped']) expect(encrypt.logs.map((l) => l.msg)).to.include(msg);
     for (const msg of ['partitions assigned', 'keys partition restored', 'decryptor started', 'decryptor stopped']) expect(decryptChild.logs.map((l) => l.msg)).to.include(msg);
   });

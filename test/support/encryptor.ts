@@ -28,6 +28,7 @@ export function encryptorSetup(overrides: Record<string, string> = {}): Encrypto
     SHREDDER_ROUTES: `${input}->${output}`,
     SHREDDER_KEYS_TOPIC: uniqueName('keys'),
     SHREDDER_DLQ_TOPIC: uniqueName('dlq'),
+    SHREDDER_AUDIT_TOPIC: uniqueName('audit'),
     SHREDDER_GROUP_ID: uniqueName('encrypt'),
     SHREDDER_MASTER_KEY: masterKey.toString('base64'),
     SHREDDER_STATE_DIR: mkdtempSync(join(tmpdir(), 'shredder-state-')),

@@ -28,7 +28,6 @@ describe('configuration', () => {
       keysTopic: 'encryption-keys',
       dlqTopic: 'shredder-dlq',
       groupId: 'kafka-shredder-encrypt',
-      masterKeyId: 1,
       stateDir: './shredder-state',
       algorithm: 1,
       erasureDeadlineMs: 86_400_000,
@@ -38,7 +37,8 @@ describe('configuration', () => {
       logLevel: 'info',
     });
     expect(config.kafka).to.deep.equal({ brokers: ['localhost:9092'], clientId: 'kafka-shredder', ssl: false, tls: undefined, sasl: undefined });
-    expect(config).to.include({ errorsTolerance: 'all', outputCompression: 'none', taskOpenTimeoutMs: 60_000 });
+    expect(config).to.include({ errorsTolerance: 'all', outputCompression: 'none', taskOpenTimeoutMs: 60_000, rewrapKeysPerSecond: 1000 });
+    expect(config.keys).to.deep.equal({ provider: 'local', masterKeys: [{ id: 1, key: new Uint8Array(Buffer.from(KEY, 'base64')) }], currentId: 1 });
     expect(loadConfig('decrypt', valid).routes).to.deep.equal([{ from: 'encrypted-data', to: 'decrypted-data' }]);
     expect(loadConfig('decrypt', valid).groupId).to.equal('kafka-shredder-decrypt');
   });
@@ -189,5 +189,40 @@ describe('configuration', () => {
     expect(problems({ ...valid, SHREDDER_ERRORS_TOLERANCE: 'some' })[0]).to.match(/^SHREDDER_ERRORS_TOLERANCE: expected all or none/);
     expect(problems({ ...valid, KAFKA_COMPRESSION: 'brotli' })[0]).to.match(/^KAFKA_COMPRESSION: expected none, gzip, snappy, lz4, zstd/);
     expect(problems({ ...valid, SHREDDER_TASK_OPEN_TIMEOUT_MS: '10' })[0]).to.match(/^SHREDDER_TASK_OPEN_TIMEOUT_MS/);
+  });
+
+  it('reads a keyring of master keys by id, and the PKCS#11 provider\'s settings', () => {
+    const one = Buffer.alloc(32, 1).toString('base64');
+    const two = Buffer.alloc(32, 2).toString('base64');
+    const ring = loadConfig('encrypt', { KAFKA_BROKERS: 'localhost:9092', SHREDDER_MASTER_KEYS: `1:${one}, 2:${two}`, SHREDDER_MASTER_KEY_ID: '2' }).keys;
+    expect(ring).to.deep.equal({ provider: 'local', currentId: 2, masterKeys: [{ id: 1, key: new Uint8Array(Buffer.alloc(32, 1)) }, { id: 2, key: new Uint8Array(Buffer.alloc(32, 2)) }] });
+    const dir = mkdtempSync(join(tmpdir(), 'shredder-keyring-'));
+    writeFileSync(join(dir, 'keys'), `# rotated 2026-12\n1:${one}\n\n7:${two}\n`);
+    writeFileSync(join(dir, 'pin'), '1234\n');
+    expect(loadConfig('decrypt', { KAFKA_BROKERS: 'localhost:9092', SHREDDER_MASTER_KEYS_FILE: join(dir, 'keys'), SHREDDER_MASTER_KEY_ID: '7' }).keys).to.deep.include({ currentId: 7 });
+    // the current id must be in the keyring; entries must be id:base64 of 32 bytes; never both forms
+    expect(problems({ KAFKA_BROKERS: 'h:1', SHREDDER_MASTER_KEYS: `1:${one}` , SHREDDER_MASTER_KEY_ID: '2' })[0]).to.match(/^SHREDDER_MASTER_KEY_ID: master key id 2 is not in SHREDDER_MASTER_KEYS \(ids 1\)/);
+    expect(problems({ KAFKA_BROKERS: 'h:1', SHREDDER_MASTER_KEYS: `1:${one},x:${two}` })[0]).to.match(/^SHREDDER_MASTER_KEYS: entry 2 is not id:base64/);
+    expect(problems({ KAFKA_BROKERS: 'h:1', SHREDDER_MASTER_KEYS: `1:${one},1:${two}` })[0]).to.match(/master key id 1 appears twice/);
+    expect(problems({ KAFKA_BROKERS: 'h:1', SHREDDER_MASTER_KEYS: '1:c2hvcnQ=' })[0]).to.match(/^SHREDDER_MASTER_KEYS: master key id 1: expected 32 bytes/);
+    expect(problems({ KAFKA_BROKERS: 'h:1', SHREDDER_MASTER_KEY: one, SHREDDER_MASTER_KEYS: `1:${one}` })[0]).to.match(/set one of them, not both/);
+    expect(problems({ KAFKA_BROKERS: 'h:1', SHREDDER_MASTER_KEYS: `1:${one},2:${two}` }).join('\n')).to.not.contain(one.slice(0, 20));
+
+    const pkcs11 = loadConfig('encrypt', {
+      KAFKA_BROKERS: 'localhost:9092',
+      SHREDDER_KEY_PROVIDER: 'pkcs11',
+      SHREDDER_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+      SHREDDER_PKCS11_TOKEN_LABEL: 'shredder',
+      SHREDDER_PKCS11_PIN_FILE: join(dir, 'pin'),
+      SHREDDER_MASTER_KEY_ID: '3',
+    }).keys;
+    expect(pkcs11).to.deep.equal({ provider: 'pkcs11', modulePath: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'shredder', slot: undefined, pin: '1234', keyLabelPrefix: 'kafka-shredder-master-key-', currentId: 3 });
+    const missing = problems({ KAFKA_BROKERS: 'h:1', SHREDDER_KEY_PROVIDER: 'pkcs11', SHREDDER_MASTER_KEY: one });
+    for (const name of ['SHREDDER_MASTER_KEY:', 'SHREDDER_PKCS11_MODULE:', 'SHREDDER_PKCS11_TOKEN_LABEL or SHREDDER_PKCS11_SLOT:', 'SHREDDER_PKCS11_PIN or SHREDDER_PKCS11_PIN_FILE:']) {
+      expect(missing.some((p) => p.startsWith(name)), name).to.equal(true);
+    }
+    expect(problems({ ...valid, SHREDDER_PKCS11_PIN: '1234' })[0]).to.match(/^SHREDDER_PKCS11_PIN: used only with SHREDDER_KEY_PROVIDER=pkcs11/);
+    expect(problems({ ...valid, SHREDDER_KEY_PROVIDER: 'vault' })[0]).to.match(/^SHREDDER_KEY_PROVIDER: expected local or pkcs11/);
+    expect(problems({ KAFKA_BROKERS: 'h:1', SHREDDER_KEY_PROVIDER: 'pkcs11', SHREDDER_PKCS11_MODULE: 'm', SHREDDER_PKCS11_SLOT: '0', SHREDDER_PKCS11_PIN: 's3cret' }).join('\n')).to.not.contain('s3cret');
   });
 });

@@ -1,0 +1,72 @@
+// The erasure audit trail (SHREDDER_AUDIT_TOPIC): one entry per forget request carried out, written
+// in the same transaction as its tombstone, so the trail holds exactly the erasures that happened.
+// No personal data: the subject appears as the logs' keyed hash and as a reference that whoever holds
+// the audit key can recompute from the subject id (`kafka-shredder verify-erasure` does), neither of
+// which can be reversed. Retained forever: it is the controller's evidence (GDPR accountability).
+import { createHmac } from 'node:crypto';
+import type { Message } from 'kafkajs';
+import type { WrittenOffsets } from '../kafka/transactions.js';
+import type { SubjectRef } from '../observability/logger.js';
+import { VERSION } from '../version.js';
+import type { ForgetCarriedOut } from './encrypt-batch.js';
+
+export const AUDIT_ENTRY_VERSION = 1;
+
+/** The audit key when SHREDDER_AUDIT_KEY is unset: derived from the current master key for this purpose. */
+export const AUDIT_KEY_PURPOSE = 'erasure audit reference v1';
+
+/** One audit entry's value (JSON). */
+export interface ErasureAuditEntry {
+  version: typeof AUDIT_ENTRY_VERSION;
+  type: 'erasure';
+  subject: { ref: string; logRef: string };
+  requested: { topic: string; partition: number; offset: string; timestamp: string };
+  keyDestroyed: { keysTopic: string; partition: number; tombstoneOffset: number; keyIds: string[]; at: string };
+  erasureDeadline: { deadlineMs: number; by: string };
+  processor: { groupId: string; version: string };
+}
+
+/** The subject's audit reference: HMAC-SHA256 under the audit key, hex. */
+export function auditReference(auditKey: Uint8Array, subject: Uint8Array): string {
+  return createHmac('sha256', auditKey).update('kafka-shredder erasure audit reference v1').update(subject).digest('hex');
+}
+
+export interface ErasureAuditOptions {
+  topic: string;
+  keysTopic: string;
+  auditKey: Uint8Array;
+  subjectRef: SubjectRef;
+  erasureDeadlineMs: number;
+  groupId: string;
+}
+
+export class ErasureAudit {
+  constructor(private readonly options: ErasureAuditOptions) {}
+
+  get topic(): string {
+    return this.options.topic;
+  }
+
+  /**
+   * The audit entries of a batch's forgets, once its key records are sent: `keyRecords` records went
+   * to keys partition `partition`, in order, ending before `written`'s next offset there.
+   */
+  entries(source: { topic: string; partition: number }, forgets: readonly ForgetCarriedOut[], keyRecords: number, written: WrittenOffsets, now = Date.now()): Message[] {
+    const { keysTopic, auditKey, subjectRef, erasureDeadlineMs, groupId } = this.options;
+    const next = written.get(`${keysTopic}/${source.partition}`);
+    if (next === undefined) throw new Error(`no offset was written to ${keysTopic}/${source.partition} for the batch's tombstones`);
+    return forgets.map((forget) => {
+      const ref = auditReference(auditKey, forget.subject);
+      const entry: ErasureAuditEntry = {
+        version: AUDIT_ENTRY_VERSION,
+        type: 'erasure',
+        subject: { ref, logRef: subjectRef(forget.subject) },
+        requested: { topic: source.topic, partition: source.partition, offset: forget.offset, timestamp: new Date(forget.timestamp).toISOString() },
+        keyDestroyed: { keysTopic, partition: source.partition, tombstoneOffset: next - keyRecords + forget.keyRecordIndex, keyIds: forget.keyIds, at: new Date(now).toISOString() },
+        erasureDeadline: { deadlineMs: erasureDeadlineMs, by: new Date(now + erasureDeadlineMs).toISOString() },
+        processor: { groupId, version: VERSION },
+      };
+      return { key: Buffer.from(ref), value: Buffer.from(JSON.stringify(entry)), timestamp: String(now) };
+    });
+  }
+}

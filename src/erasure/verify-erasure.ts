@@ -1,0 +1,245 @@
+// `kafka-shredder verify-erasure <subject>`: evidence, for one subject, that its keys are destroyed
+// everywhere this product controls, and when. It reads the subject's keys-topic partition from its log
+// start (the source of truth), the erasure audit trail, and the files of this state dir's local key
+// store, and tells: erased; pending (an old key value can still be read, within the erasure deadline);
+// overdue (past it); not forgotten (a live key and no forget); or unknown (nothing of the subject).
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Partitioners, type Kafka } from 'kafkajs';
+import { auditReference, type ErasureAuditEntry } from '../encryptor/erasure-audit.js';
+import { readToEnd } from '../kafka/read-to-end.js';
+import { TopicLayoutError } from '../kafka/topics.js';
+import type { SubjectRef } from '../observability/logger.js';
+import { storeLocation } from '../processor/partition-task.js';
+import { parseWrappedKey } from '../wire/wrapped-key.js';
+
+export type ErasureStatus = 'erased' | 'pending' | 'overdue' | 'not-forgotten' | 'unknown';
+
+/** verify-erasure's exit codes: 0 erased, 1 overdue, 3 pending; and, where the issue left it open, 4 not forgotten, 5 unknown. */
+export const ERASURE_EXIT_CODES: Record<ErasureStatus, number> = { erased: 0, overdue: 1, pending: 3, 'not-forgotten': 4, unknown: 5 };
+
+export interface VerifyErasureOptions {
+  kafka: Kafka;
+  subject: Uint8Array;
+  keysTopic: string;
+  auditTopic: string;
+  /** The audit trail's key; without it (and without subjectRef) the trail cannot be searched. */
+  auditKey?: Uint8Array;
+  /** The logs' subject reference (from the master key), also in every audit entry. */
+  subjectRef?: SubjectRef;
+  erasureDeadlineMs: number;
+  stateDir: string;
+  groupId: string;
+  /** Every keys partition (SHREDDER_SUBJECT_FIELD: a subject has a key on each partition its records reach). */
+  allPartitions?: boolean;
+  now?: number;
+}
+
+export interface KeyValueSeen {
+  offset: number;
+  timestamp: string;
+  keyId: string;
+  masterKeyId?: number;
+}
+
+export interface PartitionErasure {
+  partition: number;
+  /** The subject's last tombstone in the keys topic, if still there (compaction removes it after delete.retention.ms). */
+  tombstone?: { offset: number; timestamp: string };
+  /** When the subject was last forgotten on this partition (its tombstone, else its audit entry). */
+  forgottenAt?: string;
+  /** Key values from before that forget that can still be read from the broker: compaction pending. */
+  readableOldKeys: KeyValueSeen[];
+  /** A key created after the forget (the subject's later records are readable under it). */
+  liveKeyAfterForget?: KeyValueSeen;
+  /** By when compaction must have erased the old values. */
+  deadline?: string;
+  localStore: { location: string; present: boolean; filesScanned: number; holdsOldKey: boolean; keyIdsChecked: string[] };
+}
+
+export interface ErasureReceipt {
+  status: ErasureStatus;
+  exitCode: number;
+  verifiedAt: string;
+  subject: { ref?: string; logRef?: string };
+  keysTopic: { topic: string; partitions: PartitionErasure[] };
+  audit: { topic: string; searched: boolean; entries: ErasureAuditEntry[] };
+  /** What this cannot prove (README, "Proof of erasure"). */
+  outOfReach: string[];
+}
+
+const OUT_OF_REACH = [
+  'copies of the keys topic outside this cluster (mirrors, backups taken before the forget) until they are compacted or expire',
+  'other key stores than the one in this state dir (other instances, their disks)',
+  "the plaintext input topics and the dead letter topic, until their retention.ms ends",
+  'anything a consumer derived from the subject’s records (projections it must purge on the forget marker)',
+];
+
+/** Whether any of `needles` occurs in the files under `dir` (RocksDB's SST files, its write-ahead log, ...). */
+function scanFiles(dir: string, needles: Buffer[]): { files: number; found: boolean } {
+  let files = 0;
+  let found = false;
+  const walk = (path: string) => {
+    for (const name of readdirSync(path)) {
+      const file = join(path, name);
+      const stat = statSync(file);
+      if (stat.isDirectory()) walk(file);
+      else if (stat.isFile()) {
+        files++;
+        const bytes = readFileSync(file);
+        if (needles.some((needle) => bytes.includes(needle))) found = true;
+      }
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return { files, found };
+}
+
+function keyValueSeen(offset: number, timestamp: string, value: Buffer): KeyValueSeen {
+  let masterKeyId: number | undefined;
+  try {
+    masterKeyId = parseWrappedKey(value).masterKeyId;
+  } catch {
+    // (not a value of this product: its key id bytes are reported as they are)
+  }
+  return { offset, timestamp: new Date(Number(timestamp)).toISOString(), keyId: value.subarray(2, 10).toString('hex'), masterKeyId };
+}
+
+export async function verifyErasure(options: VerifyErasureOptions): Promise<ErasureReceipt> {
+  const { kafka, subject, keysTopic, auditTopic } = options;
+  const now = options.now ?? Date.now();
+  const subjectBytes = Buffer.from(subject);
+  const ref = options.auditKey ? auditReference(options.auditKey, subject) : undefined;
+  const logRef = options.subjectRef?.(subject);
+
+  const admin = kafka.admin();
+  await admin.connect();
+  let partitions: number[];
+  let auditExists: boolean;
+  try {
+    const topics = await admin.listTopics();
+    if (!topics.includes(keysTopic)) throw new TopicLayoutError(`the keys topic ${keysTopic} does not exist (SHREDDER_KEYS_TOPIC)`);
+    auditExists = topics.includes(auditTopic);
+    const [metadata] = (await admin.fetchTopicMetadata({ topics: [keysTopic] })).topics;
+    const all = metadata.partitions.map((p) => p.partitionId).sort((a, b) => a - b);
+    // the partition the encryptor's task keeps the subject's key on: the producers' default partitioner (murmur2)
+    const own = Partitioners.DefaultPartitioner()({ topic: keysTopic, partitionMetadata: metadata.partitions, message: { key: subjectBytes, value: null } });
+    partitions = options.allPartitions ? all : [own];
+  } finally {
+    await admin.disconnect();
+  }
+
+  const seen = new Map<number, { offset: number; timestamp: string; value: Buffer | null }[]>(partitions.map((p) => [p, []]));
+  await readToEnd(
+    kafka,
+    keysTopic,
+    (partition, message) => {
+      if (message.key && message.key.equals(subjectBytes)) seen.get(partition)?.push({ offset: Number(message.offset), timestamp: message.timestamp, value: message.value });
+    },
+    { partitions, groupPrefix: 'kafka-shredder-verify-erasure' },
+  );
+
+  const entries: ErasureAuditEntry[] = [];
+  const searched = auditExists && (ref !== undefined || logRef !== undefined);
+  if (searched) {
+    await readToEnd(
+      kafka,
+      auditTopic,
+      (_, message) => {
+        if (!message.value) return;
+        let entry: ErasureAuditEntry;
+        try {
+          entry = JSON.parse(message.value.toString('utf8')) as ErasureAuditEntry;
+        } catch {
+          return;
+        }
+        if ((ref !== undefined && entry.subject?.ref === ref) || (ref === undefined && entry.subject?.logRef === logRef)) entries.push(entry);
+      },
+      { groupPrefix: 'kafka-shredder-verify-erasure' },
+    );
+  }
+
+  const results = partitions.map((partition): PartitionErasure => {
+    const records = seen.get(partition)!;
+    const tombstone = [...records].reverse().find((r) => r.value === null);
+    const audited = entries.filter((e) => e.keyDestroyed.keysTopic === keysTopic && e.keyDestroyed.partition === partition).sort((a, b) => a.keyDestroyed.tombstoneOffset - b.keyDestroyed.tombstoneOffset).at(-1);
+    // the last forget: the tombstone if still in the log, else (compacted away) the audit entry's
+    const forgetOffset = Math.max(tombstone?.offset ?? -1, audited?.keyDestroyed.tombstoneOffset ?? -1);
+    const forgottenAtMs = tombstone && tombstone.offset >= forgetOffset ? Number(tombstone.timestamp) : audited ? Date.parse(audited.keyDestroyed.at) : undefined;
+    const values = records.filter((r): r is { offset: number; timestamp: string; value: Buffer } => r.value !== null).map((r) => keyValueSeen(r.offset, r.timestamp, r.value));
+    const readableOldKeys = forgetOffset >= 0 ? values.filter((v) => v.offset < forgetOffset) : [];
+    const after = forgetOffset >= 0 ? values.filter((v) => v.offset > forgetOffset).at(-1) : undefined;
+    // the local store: its files must hold none of the destroyed keys' values (found by their key ids)
+    const location = storeLocation(options.stateDir, options.groupId, keysTopic, partition);
+    const destroyedIds = new Set([...readableOldKeys.map((v) => v.keyId), ...entries.filter((e) => e.keyDestroyed.partition === partition).flatMap((e) => e.keyDestroyed.keyIds)]);
+    if (after) destroyedIds.delete(after.keyId);
+    const scan = forgetOffset >= 0 ? scanFiles(location, [...destroyedIds].map((id) => Buffer.from(id, 'hex'))) : { files: 0, found: false };
+    return {
+      partition,
+      tombstone: tombstone ? { offset: tombstone.offset, timestamp: new Date(Number(tombstone.timestamp)).toISOString() } : undefined,
+      forgottenAt: forgottenAtMs !== undefined ? new Date(forgottenAtMs).toISOString() : undefined,
+      readableOldKeys,
+      liveKeyAfterForget: after,
+      deadline: forgottenAtMs !== undefined ? new Date(forgottenAtMs + options.erasureDeadlineMs).toISOString() : undefined,
+      localStore: { location, present: existsSync(location), filesScanned: scan.files, holdsOldKey: scan.found, keyIdsChecked: [...destroyedIds] },
+    };
+  });
+
+  const forgotten = results.filter((r) => r.forgottenAt !== undefined);
+  const incomplete = forgotten.filter((r) => r.readableOldKeys.length > 0 || r.localStore.holdsOldKey);
+  let status: ErasureStatus;
+  if (incomplete.length > 0) status = incomplete.some((r) => now > Date.parse(r.deadline!)) ? 'overdue' : 'pending';
+  else if (forgotten.length > 0) status = 'erased';
+  else if (results.some((r) => (seen.get(r.partition) ?? []).length > 0)) status = 'not-forgotten';
+  else status = 'unknown';
+  return {
+    status,
+    exitCode: ERASURE_EXIT_CODES[status],
+    verifiedAt: new Date(now).toISOString(),
+    subject: { ref, logRef },
+    keysTopic: { topic: keysTopic, partitions: results },
+    audit: { topic: auditTopic, searched, entries },
+    outOfReach: OUT_OF_REACH,
+  };
+}
+
+/** The human summary of a receipt. */
+export function formatErasureReceipt(receipt: ErasureReceipt): string {
+  const lines: string[] = [];
+  const who = receipt.subject.logRef ? `subject ${receipt.subject.logRef}` : 'the subject';
+  const verdict: Record<ErasureStatus, string> = {
+    erased: 'ERASED: no key of it from before its forget can be read from the keys topic or this key store',
+    pending: 'PENDING: a key from before its forget can still be read; compaction must erase it by the deadline',
+    overdue: 'OVERDUE: a key from before its forget can still be read past the erasure deadline',
+    'not-forgotten': 'NOT FORGOTTEN: it has a live key and no forget was carried out',
+    unknown: 'UNKNOWN: the keys topic and the audit trail hold nothing of it',
+  };
+  lines.push(`${who}: ${verdict[receipt.status]} (verified ${receipt.verifiedAt})`);
+  for (const p of receipt.keysTopic.partitions) {
+    lines.push(`  ${receipt.keysTopic.topic} partition ${p.partition}:`);
+    if (p.tombstone) lines.push(`    tombstone at offset ${p.tombstone.offset}, written ${p.tombstone.timestamp}`);
+    else if (p.forgottenAt) lines.push(`    tombstone already compacted away; forgotten ${p.forgottenAt} (audit trail)`);
+    if (p.forgottenAt) {
+      lines.push(
+        p.readableOldKeys.length > 0
+          ? `    ${p.readableOldKeys.length} earlier key value(s) still readable (offsets ${p.readableOldKeys.map((k) => k.offset).join(', ')}): compaction pending, deadline ${p.deadline}`
+          : `    no earlier key value readable: compaction done (deadline was ${p.deadline})`,
+      );
+      if (p.liveKeyAfterForget) lines.push(`    a new key (key id ${p.liveKeyAfterForget.keyId}) was created after the forget: later records of the subject are readable under it`);
+      lines.push(
+        p.localStore.present
+          ? `    local key store ${p.localStore.location}: ${p.localStore.holdsOldKey ? 'STILL HOLDS a destroyed key' : 'holds no destroyed key'} (${p.localStore.filesScanned} files scanned)`
+          : `    local key store ${p.localStore.location}: not on this machine`,
+      );
+    } else if (p.liveKeyAfterForget === undefined && (receipt.status === 'not-forgotten')) {
+      lines.push('    a live key, no tombstone');
+    }
+  }
+  if (!receipt.audit.searched) lines.push(`  audit trail ${receipt.audit.topic}: not searched (it does not exist, or neither the audit key nor the master key was given)`);
+  else lines.push(`  audit trail ${receipt.audit.topic}: ${receipt.audit.entries.length} erasure entr${receipt.audit.entries.length === 1 ? 'y' : 'ies'}`);
+  for (const e of receipt.audit.entries) {
+    lines.push(`    requested ${e.requested.timestamp} (${e.requested.topic}/${e.requested.partition}/${e.requested.offset}); key destroyed ${e.keyDestroyed.at}, tombstone ${e.keyDestroyed.keysTopic}/${e.keyDestroyed.partition}/${e.keyDestroyed.tombstoneOffset}, key ids [${e.keyDestroyed.keyIds.join(', ')}]; erased by ${e.erasureDeadline.by}`);
+  }
+  lines.push('  not covered: ' + receipt.outOfReach.join('; '));
+  return `${lines.join('\n')}\n`;
+}

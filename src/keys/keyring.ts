@@ -1,0 +1,110 @@
+// The master keys a processor holds, by id: the current one wraps every new data key, the others
+// only unwrap (keys wrapped before a rotation, until they are re-wrapped: see key-rewrapper.ts). It
+// writes and reads the keys-topic value (contract: "Wire format v1: a keys-topic value"); what runs
+// AES-256-GCM under each master key is its provider's MasterKeyCipher.
+import { createHmac } from 'node:crypto';
+import type { AlgorithmId } from '../crypto/aead-algorithms.js';
+import { DATA_KEY_BYTES, parseWrappedKey, WRAPPED_KEY_BYTES, WRAPPED_KEY_HEADER_BYTES, wrappedKeyHeader, WrappedKeyError } from '../wire/wrapped-key.js';
+import { KeyMaterialPool } from './key-material.js';
+import type { MasterKeyCipher } from './master-key-cipher.js';
+
+export interface DataKey {
+  algorithm: AlgorithmId;
+  /** 8 bytes, random: names this generation of the subject's key. */
+  keyId: Uint8Array;
+  /** 32 bytes. */
+  key: Uint8Array;
+}
+
+/** Random bytes of new keys, key ids and wrapping nonces (see key-material.ts). */
+const keyMaterial = new KeyMaterialPool();
+
+/** The associated data of a wrapped key: its header || subject. */
+function aad(header: Uint8Array, subject: Uint8Array): Buffer {
+  return Buffer.concat([header, subject]);
+}
+
+export class Keyring {
+  readonly #ciphers: ReadonlyMap<number, MasterKeyCipher>;
+  readonly #current: MasterKeyCipher;
+
+  constructor(ciphers: readonly MasterKeyCipher[], currentId: number) {
+    const byId = new Map<number, MasterKeyCipher>();
+    for (const cipher of ciphers) {
+      if (byId.has(cipher.id)) throw new RangeError(`master key id ${cipher.id} appears twice in the keyring`);
+      byId.set(cipher.id, cipher);
+    }
+    const current = byId.get(currentId);
+    if (!current) throw new RangeError(`the current master key id ${currentId} is not in the keyring (ids ${[...byId.keys()].join(', ') || 'none'})`);
+    this.#ciphers = byId;
+    this.#current = current;
+  }
+
+  /** The master key id that wraps new keys. */
+  get currentId(): number {
+    return this.#current.id;
+  }
+
+  /** Every master key id this keyring unwraps, ascending. */
+  get ids(): number[] {
+    return [...this.#ciphers.keys()].sort((a, b) => a - b);
+  }
+
+  /** The provider of the current master key (`local`, `pkcs11`). */
+  get provider(): string {
+    return this.#current.provider;
+  }
+
+  /** A fresh data key for a subject: 32 random bytes and a random 8-byte key id. */
+  static newDataKey(algorithm: AlgorithmId): DataKey {
+    // plain Uint8Arrays (not Buffers): the hot path reads them byte by byte, monomorphically
+    const bytes = keyMaterial.take(40);
+    return { algorithm, keyId: bytes.subarray(0, 8), key: bytes.subarray(8, 40) };
+  }
+
+  /** The 74-byte keys-topic value for `dataKey`, bound to `subject`, under the current master key. */
+  wrap(subject: Uint8Array, dataKey: DataKey): Uint8Array {
+    const cipher = this.#current;
+    const header = wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: cipher.id, nonce: keyMaterial.take(12) });
+    const sealed = cipher.seal(header.subarray(14, 26), aad(header, subject), dataKey.key);
+    const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (a Buffer: the key record takes it without a copy)
+    value.set(header, 0);
+    value.set(sealed, WRAPPED_KEY_HEADER_BYTES);
+    return value;
+  }
+
+  /** Unwraps a keys-topic value of `subject`; WrappedKeyError when it is malformed, of a master key not held, or forged. */
+  unwrap(subject: Uint8Array, value: Uint8Array): DataKey {
+    const wrapped = parseWrappedKey(value);
+    const cipher = this.#ciphers.get(wrapped.masterKeyId);
+    if (!cipher) {
+      throw new WrappedKeyError(`data key wrapped with master key id ${wrapped.masterKeyId}, which is not in this process's keyring (ids ${this.ids.join(', ')})`);
+    }
+    let key: Uint8Array;
+    try {
+      key = cipher.open(wrapped.nonce, aad(wrapped.header, subject), wrapped.sealed);
+    } catch {
+      throw new WrappedKeyError('wrapped data key failed authentication (wrong master key, subject or forged)');
+    }
+    if (key.length !== DATA_KEY_BYTES) throw new WrappedKeyError(`unwrapped data key is ${key.length} bytes, ${DATA_KEY_BYTES} expected`);
+    return { algorithm: wrapped.algorithm, keyId: Uint8Array.from(wrapped.keyId), key };
+  }
+
+  /**
+   * The same data key (algorithm, key id, key) wrapped under the current master key: what a rotation
+   * writes for a key another master key wrapped.
+   */
+  rewrap(subject: Uint8Array, value: Uint8Array): Uint8Array {
+    return this.wrap(subject, this.unwrap(subject, value));
+  }
+
+  /**
+   * A secret derived from the current master key for `purpose` (the logs' subject references): the
+   * master key seals 32 zero bytes under a fixed nonce and the purpose as associated data, which any
+   * provider can do, an HSM that never releases its key included.
+   */
+  derive(purpose: string): Buffer {
+    const sealed = this.#current.seal(new Uint8Array(12), Buffer.from(`kafka-shredder derived key: ${purpose}`), new Uint8Array(DATA_KEY_BYTES));
+    return createHmac('sha256', sealed.subarray(0, DATA_KEY_BYTES)).update(purpose).digest();
+  }
+}

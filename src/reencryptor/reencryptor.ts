@@ -1,0 +1,194 @@
+// `kafka-shredder reencrypt`: migrates an encrypted log to a new keyspace (a new keys topic, new data
+// keys, SHREDDER_ALGORITHM, the current master key): for each route old->new it reads the old
+// encrypted topic, opens each record with the old keys (SHREDDER_SOURCE_KEYS_TOPIC) and seals it
+// again under its subject's key in the new keys topic (SHREDDER_KEYS_TOPIC), in memory only, in one
+// transaction per batch with the new keys and the input offsets, as the encryptor does. It follows
+// the old topic continuously, so forgets issued during a migration reach the new keyspace.
+// - Records keep key, partition, order, timestamp and headers; tombstones stay tombstones.
+// - A forget marker forgets its subject in the new keyspace too (a tombstone there) and is carried over.
+// - A record already shredded (its key destroyed in the old keyspace) is copied as it is: no key of the
+//   new keyspace opens it, so it stays unreadable; nothing is ever resurrected.
+// - A record that cannot be opened goes to the dead letter topic as it was read (encrypted): no
+//   plaintext ever reaches Kafka.
+import type { Batch, KafkaMessage, Message } from 'kafkajs';
+import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
+import { decryptBatch } from '../decryptor/decrypt-batch.js';
+import { encryptBatch, keyRecordMessage } from '../encryptor/encrypt-batch.js';
+import { outputRecord } from '../encryptor/output-records.js';
+import { deadLetter } from '../kafka/dead-letter.js';
+import { prepareTopics, type TopicRoles } from '../kafka/topics.js';
+import type { PartitionTask } from '../processor/partition-task.js';
+import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
+import { RouteProcessor } from '../processor/route-processor.js';
+import type { Readiness } from '../processor/health.js';
+import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
+import { ERROR_HEADER, ERROR_OFFSET_HEADER, headerText } from '../wire/headers.js';
+import { SourceKeyspace } from './source-keyspace.js';
+
+export interface ReencryptorStats {
+  recordsIn: number;
+  recordsOut: number;
+  /** Sealed again under the new keyspace. */
+  reencrypted: number;
+  /** Copied as they were: already shredded in the old keyspace. */
+  shredded: number;
+  forgets: number;
+  deadLettered: number;
+  keysCreated: number;
+}
+
+/** How often the migration's lag (committed offsets to end offsets of the old topics) is measured. */
+const LAG_INTERVAL_MS = 2000;
+
+export class Reencryptor extends RouteProcessor {
+  readonly stats: ReencryptorStats = { recordsIn: 0, recordsOut: 0, reencrypted: 0, shredded: 0, forgets: 0, deadLettered: 0, keysCreated: 0 };
+  private source?: SourceKeyspace;
+  private lagTimer?: NodeJS.Timeout;
+  /** Records of the old topics not yet re-encrypted, as last measured; undefined before the first measure. */
+  private lag?: number;
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const sourceKeysTopic = config.sourceKeysTopic!;
+    const roles: TopicRoles = { inputs: config.routes.map((r) => r.from), outputs: config.routes.map((r) => r.to), plaintext: [], encrypted: config.routes.flatMap((r) => [r.from, r.to]), sourceKeys: sourceKeysTopic };
+    const layout = await prepareTopics(this.kafka, config, roles, this.logger);
+    const ciphers = await loadAeadRegistry();
+    this.source = new SourceKeyspace({
+      kafka: this.kafka,
+      keysTopic: sourceKeysTopic,
+      groupId: config.groupId,
+      stateDir: config.stateDir,
+      keyring: this.keys.keyring,
+      checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
+      logger: this.logger,
+    });
+    await this.source.start();
+    this.processor = new StreamProcessor({
+      ...this.commonOptions(layout),
+      name: 'reencrypt',
+      commitMarkerBatches: true,
+      onRevoked: (partition) => this.source!.revoke(partition),
+      handler: (batch, task, heartbeat) => this.reencrypt(batch, task, heartbeat, ciphers, layout.outputMaxMessageBytes),
+    });
+    this.source.failed.catch((err: Error) => this.logger.error({ error: err.message }, 'the source keys topic reader failed'));
+    await this.processor.start();
+    this.measureLag();
+    this.logger.info({ routes: config.routes, sourceKeysTopic, keysTopic: config.keysTopic, algorithm: config.algorithm, masterKeyId: this.keys.keyring.currentId }, 'reencryptor started');
+  }
+
+  /** Measures the lag every LAG_INTERVAL_MS: what /readyz and shredder_consumer_lag show of the migration. */
+  private measureLag(): void {
+    const admin = this.kafka.admin();
+    const inputs = this.config.routes.map((r) => r.from);
+    const measure = async () => {
+      let total = 0;
+      const committed = await admin.fetchOffsets({ groupId: this.config.groupId, topics: inputs });
+      for (const topic of inputs) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const byPartition = new Map((committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+        for (const end of ends) {
+          const from = Math.max(byPartition.get(end.partition) ?? -1, Number(end.low));
+          const lag = Math.max(0, Number(end.high) - from);
+          total += lag;
+          this.metrics.consumerLag.set({ topic, partition: String(end.partition) }, lag);
+        }
+      }
+      this.lag = total;
+    };
+    const tick = () => {
+      this.lagTimer = setTimeout(() => measure().catch(() => {}).finally(tick), LAG_INTERVAL_MS);
+      this.lagTimer.unref();
+    };
+    admin.connect().then(() => measure().catch(() => {}).finally(tick), () => {});
+    this.stopLag = async () => {
+      clearTimeout(this.lagTimer);
+      await admin.disconnect().catch(() => {});
+    };
+  }
+
+  private stopLag: () => Promise<void> = async () => {};
+
+  /** Ready once restored and caught up: every record of the old topics so far is re-encrypted (the cut-over signal). */
+  override readiness(): Readiness {
+    const base = super.readiness();
+    return { ...base, ready: base.ready && this.lag === 0, lag: this.lag };
+  }
+
+  private async reencrypt(batch: Batch, task: PartitionTask, heartbeat: () => Promise<void>, ciphers: AeadRegistry, maxRecordBytes: number): Promise<BatchResult> {
+    const { topic, partition } = batch;
+    const source = await this.source!.partition(partition, heartbeat);
+    const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: source.keys, ciphers, catchUpKeys: () => source.catchUpKeys(), fields: this.fields });
+    // readable records and forget markers are sealed again (a forget forgets in the new keyspace);
+    // shredded ones are copied as they are, in their place
+    const plain: KafkaMessage[] = [];
+    const order: (KafkaMessage | number)[] = [];
+    for (const record of decrypted.records) {
+      if (record.status === 'shredded') {
+        order.push(record.message);
+      } else {
+        order.push(plain.length);
+        plain.push({ ...record.message, value: record.value });
+      }
+    }
+    const encrypted = await encryptBatch(plain, {
+      topic,
+      partition,
+      keys: task.keys,
+      ciphers,
+      algorithm: this.config.algorithm,
+      now: Date.now,
+      maxRecordBytes,
+      fields: this.fields,
+    });
+    // (the encryptor's dead letters hold the plaintext: dead-letter the record as it was read instead)
+    const originals = new Map(batch.messages.map((m) => [m.offset, m]));
+    const rejected = new Map(encrypted.deadLetters.map((d) => [headerText(d.headers as never, ERROR_OFFSET_HEADER)!, headerText(d.headers as never, ERROR_HEADER)!]));
+    const deadLetters: Message[] = [...decrypted.deadLetters, ...[...rejected].map(([offset, reason]) => deadLetter(originals.get(offset)!, topic, partition, reason))];
+    const outputs: Message[] = [];
+    let next = 0;
+    for (const item of order) {
+      if (typeof item !== 'number') outputs.push(outputRecord(item, partition, item.value));
+      else if (!rejected.has(plain[item].offset)) outputs.push(encrypted.outputs[next++]);
+    }
+    enforceErrorsTolerance(this.config.errorsTolerance, deadLetters);
+    const { keysTopic, dlqTopic } = this.config;
+    const shredded = order.length - plain.length;
+    return {
+      topicMessages: [
+        { topic: this.routes.get(topic)!, messages: outputs },
+        { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
+        { topic: dlqTopic, messages: deadLetters },
+      ],
+      committed: async (written) => {
+        await task.keys.commit(written.get(`${keysTopic}/${partition}`));
+        const s = this.stats;
+        s.recordsIn += batch.messages.length;
+        s.recordsOut += outputs.length;
+        s.reencrypted += encrypted.stats.encrypted;
+        s.shredded += shredded;
+        s.forgets += encrypted.stats.forgotten;
+        s.deadLettered += deadLetters.length;
+        s.keysCreated += encrypted.stats.keysCreated;
+        this.metrics.countBatch(this.route(topic), topic, {
+          in: batch.messages.length,
+          out: outputs.length,
+          deadLettered: deadLetters.length,
+          shredded,
+          keysCreated: encrypted.stats.keysCreated,
+          forgetRequests: encrypted.stats.forgotten,
+          cryptoNs: decrypted.stats.cryptoNs + encrypted.stats.cryptoNs,
+          cryptoRecords: encrypted.stats.encrypted,
+        });
+        this.logDeadLetters(deadLetters);
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.stopLag();
+    await this.processor?.stop();
+    await this.source?.stop();
+    await this.closeKeyring();
+    this.logger.info(this.stats, 'reencryptor stopped');
+  }
+}

@@ -1,0 +1,82 @@
+// The old keyspace of a re-encryption: the source keys topic, read like the decryptor reads its keys
+// (restored per partition into a RocksDB store of its own, then followed, read_committed), and never
+// written. A partition's keys open when its first batch needs them and close when it is revoked.
+import type { Kafka } from 'kafkajs';
+import { EndOffsets } from '../kafka/end-offsets.js';
+import type { Keyring } from '../keys/keyring.js';
+import { KeysTopicReader } from '../keys/keys-topic-reader.js';
+import type { Logger } from '../observability/logger.js';
+import { PartitionTask } from '../processor/partition-task.js';
+
+export interface SourceKeyspaceOptions {
+  kafka: Kafka;
+  keysTopic: string;
+  groupId: string;
+  stateDir: string;
+  keyring: Keyring;
+  checkpointMaxAgeMs: number;
+  logger: Logger;
+}
+
+export class SourceKeyspace {
+  private readonly admin;
+  private readonly endOffsets: EndOffsets;
+  private readonly reader: KeysTopicReader;
+  private readonly tasks = new Map<number, Promise<PartitionTask>>();
+
+  constructor(private readonly options: SourceKeyspaceOptions) {
+    this.admin = options.kafka.admin();
+    this.endOffsets = new EndOffsets(options.kafka, this.admin);
+    this.reader = new KeysTopicReader(options.kafka, options.keysTopic, `${options.groupId}.source`, options.logger);
+  }
+
+  /** Rejects when the source keys reader fails for good. */
+  get failed(): Promise<never> {
+    return this.reader.failed;
+  }
+
+  async start(): Promise<void> {
+    await this.admin.connect();
+    await this.reader.start();
+  }
+
+  /** The source keys of `partition`, restored and followed (heartbeating through a long restore). */
+  partition(partition: number, heartbeat: () => Promise<void>): Promise<PartitionTask> {
+    let task = this.tasks.get(partition);
+    if (!task) {
+      const { kafka, keysTopic, groupId, stateDir, keyring, checkpointMaxAgeMs, logger } = this.options;
+      task = PartitionTask.open(partition, {
+        kafka,
+        reader: this.reader,
+        masterKey: keyring,
+        keysTopic,
+        groupId,
+        stateDir,
+        checkpointMaxAgeMs,
+        transactional: false,
+        followKeys: true,
+        endOffsets: this.endOffsets,
+        logger: logger.child({ keyspace: 'source' }),
+        onHeartbeat: heartbeat,
+      });
+      this.tasks.set(partition, task);
+      task.catch(() => this.tasks.get(partition) === task && this.tasks.delete(partition));
+    }
+    return task;
+  }
+
+  /** Closes a revoked partition's source keys and deletes their store (state moves through Kafka). */
+  async revoke(partition: number): Promise<void> {
+    const task = this.tasks.get(partition);
+    this.tasks.delete(partition);
+    await task?.then((t) => t.close(true), () => {});
+  }
+
+  async stop(): Promise<void> {
+    await this.reader.stop().catch(() => {});
+    for (const task of this.tasks.values()) await task.then((t) => t.close(false), () => {});
+    this.tasks.clear();
+    await this.endOffsets.close();
+    await this.admin.disconnect().catch(() => {});
+  }
+}

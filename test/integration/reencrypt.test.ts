@@ -1,0 +1,181 @@
+// `kafka-shredder reencrypt` against the real broker: an encrypted log migrated to a new keyspace
+// (new keys topic, other algorithm, new master key) and back, record for record; a forget issued
+// during the migration; already shredded subjects staying shredded; a SIGKILL mid-migration.
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { loadConfig } from '../../src/config/config.js';
+import { DecryptingConsumer, type DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
+import { requestForget } from '../../src/encryptor/forget-request.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Reencryptor } from '../../src/reencryptor/reencryptor.js';
+import { killRepeatedly, startChildProcessor } from '../support/child-processor.js';
+import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
+import { eventually, produce, readExactly, readTopic, testBrokers, uniqueName } from '../support/kafka.js';
+import { testKafka } from '../support/kafka.js';
+
+const b64 = (key: Buffer) => key.toString('base64');
+
+interface Keyspace {
+  output: string;
+  keysTopic: string;
+  keys: Record<number, Buffer>;
+  current: number;
+}
+
+/** Environment of a reencrypt from `from` (an encrypted topic and its keys topic) to a fresh keyspace. */
+function reencryptEnv(setup: EncryptorSetup, from: Keyspace, to: Keyspace, algorithm: string): Record<string, string> {
+  return {
+    ...setup.env,
+    SHREDDER_ROUTES: `${from.output}->${to.output}`,
+    SHREDDER_SOURCE_KEYS_TOPIC: from.keysTopic,
+    SHREDDER_KEYS_TOPIC: to.keysTopic,
+    SHREDDER_GROUP_ID: uniqueName('reencrypt'),
+    SHREDDER_STATE_DIR: mkdtempSync(join(tmpdir(), 'shredder-reencrypt-')),
+    SHREDDER_ALGORITHM: algorithm,
+    SHREDDER_MASTER_KEY: '',
+    SHREDDER_MASTER_KEYS: Object.entries({ ...from.keys, ...to.keys }).map(([id, key]) => `${id}:${b64(key)}`).join(','),
+    SHREDDER_MASTER_KEY_ID: String(to.current),
+  };
+}
+
+async function startReencryptor(env: Record<string, string>): Promise<Reencryptor> {
+  const reencryptor = new Reencryptor(loadConfig('reencrypt', env), createLogger(env.SHREDDER_LOG_LEVEL ?? 'silent'));
+  await reencryptor.start();
+  return reencryptor;
+}
+
+/** Everything the library hands an application reading `space`, once it has `count` records. */
+async function readKeyspace(space: Keyspace, count: number): Promise<DecryptedMessage[]> {
+  const consumer = new DecryptingConsumer({
+    brokers: testBrokers(),
+    groupId: uniqueName('reader'),
+    topics: [space.output],
+    masterKeys: space.keys,
+    masterKeyId: space.current,
+    keysTopic: space.keysTopic,
+    dlqTopic: uniqueName('reader-dlq'),
+    stateDir: mkdtempSync(join(tmpdir(), 'shredder-reader-')),
+    logger: createLogger('silent'),
+  });
+  const received: DecryptedMessage[] = [];
+  await consumer.run({ eachMessage: (m) => void received.push(m) });
+  try {
+    await eventually(`${count} records of ${space.output}`, async () => received.length >= count, 90_000, 300);
+  } finally {
+    await consumer.stop();
+  }
+  return received;
+}
+
+/** Per partition, the (status, key, value, timestamp, headers) of each record, in order. */
+const shape = (records: DecryptedMessage[]) => {
+  const byPartition = new Map<number, string[]>();
+  for (const r of records) {
+    const headers = Object.entries(r.headers).filter(([k]) => k !== 'shredder.status').map(([k, v]) => `${k}=${v}`).sort().join(';');
+    byPartition.set(r.partition, [...(byPartition.get(r.partition) ?? []), `${r.status}|${r.key}|${r.value?.toString('base64') ?? 'null'}|${r.timestamp}|${headers}`]);
+  }
+  return byPartition;
+};
+
+/** The algorithm bytes of the records' envelopes, but those of `except` (shredded subjects: they keep the envelope they had). */
+const algorithms = (records: Map<number, KafkaMessage[]>, except: string) =>
+  new Set([...records.values()].flat().filter((r) => r.value?.length && r.key?.toString() !== except).map((r) => r.value![1]));
+
+describe('reencrypt', function () {
+  this.timeout(240_000);
+  let kafka: Kafka;
+  const running: { stop(): Promise<void> }[] = [];
+  before(() => {
+    kafka = testKafka();
+  });
+  afterEach(async () => {
+    for (const processor of running.splice(0).reverse()) await processor.stop();
+  });
+
+  it('migrates ChaCha20-Poly1305 to AES-256-GCM and back: every record the same, in order, shredded subjects still shredded', async () => {
+    const setup = encryptorSetup();
+    const old: Keyspace = { output: setup.output, keysTopic: setup.keysTopic, keys: { 1: setup.masterKey }, current: 1 };
+    const encryptor = await startEncryptor(setup);
+    running.push(encryptor);
+    const sent = Array.from({ length: 300 }, (_, i) => ({ key: `user-${i % 30}`, value: randomBytes(20 + (i % 50)), headers: { 'x-seq': String(i) } }));
+    await produce(kafka, setup.input, [...sent, { key: 'user-3', value: null }]); // a tombstone too
+    await requestForget(kafka, [setup.input], Buffer.from('user-7')); // forgotten before the migration
+    await readExactly(kafka, setup.output, sent.length + 2);
+    const before = await readKeyspace(old, sent.length + 2);
+    expect(before.filter((m) => m.status === 'shredded').map((m) => m.key!.toString())).to.deep.equal(Array(10).fill('user-7'));
+
+    const aes: Keyspace = { output: uniqueName('migrated'), keysTopic: uniqueName('keys-v2'), keys: { 2: randomBytes(32) }, current: 2 };
+    const first = await startReencryptor(reencryptEnv(setup, old, aes, 'aes-256-gcm'));
+    running.push(first);
+    await eventually('the migration caught up (/readyz)', async () => first.readiness().ready && first.readiness().lag === 0, 90_000, 500);
+    const migrated = await readExactly(kafka, aes.output, sent.length + 2);
+    expect([...algorithms(migrated, 'user-7')]).to.deep.equal([2]);
+    const inAes = await readKeyspace(aes, sent.length + 2);
+    expect(shape(inAes)).to.deep.equal(shape(before));
+    expect(first.stats).to.include({ shredded: 10, forgets: 1 });
+
+    const back: Keyspace = { output: uniqueName('migrated-back'), keysTopic: uniqueName('keys-v3'), keys: { 3: randomBytes(32) }, current: 3 };
+    const second = await startReencryptor(reencryptEnv(setup, aes, back, 'chacha20-poly1305'));
+    running.push(second);
+    const returned = await readExactly(kafka, back.output, sent.length + 2);
+    expect([...algorithms(returned, 'user-7')]).to.deep.equal([1]);
+    expect([...algorithms(new Map([[0, [...returned.values()].flat().filter((r) => r.key?.toString() === 'user-7')]]), '')]).to.deep.equal([1]); // (shredded: the envelope they had)
+    expect(shape(await readKeyspace(back, sent.length + 2))).to.deep.equal(shape(before));
+    // the new keyspace never held a key of the forgotten subject's old records
+    const newKeys = [...(await readTopic(kafka, aes.keysTopic)).values()].flat();
+    expect(newKeys.filter((k) => k.key?.toString() === 'user-7').map((k) => k.value)).to.deep.equal([null]);
+  });
+
+  it('follows the old topic: a forget during the migration forgets the subject in the new keyspace too', async () => {
+    const setup = encryptorSetup();
+    const old: Keyspace = { output: setup.output, keysTopic: setup.keysTopic, keys: { 1: setup.masterKey }, current: 1 };
+    running.push(await startEncryptor(setup));
+    await produce(kafka, setup.input, Array.from({ length: 40 }, (_, i) => ({ key: `user-${i % 4}`, value: `v-${i}` })));
+    const next: Keyspace = { output: uniqueName('migrated'), keysTopic: uniqueName('keys-v2'), keys: { 2: randomBytes(32) }, current: 2 };
+    const reencryptor = await startReencryptor(reencryptEnv(setup, old, next, 'aes-256-gcm'));
+    running.push(reencryptor);
+    await readExactly(kafka, next.output, 40);
+    await requestForget(kafka, [setup.input], Buffer.from('user-2'));
+    await produce(kafka, setup.input, [{ key: 'user-2', value: 'after the forget' }]);
+    await readExactly(kafka, next.output, 42);
+    const records = await readKeyspace(next, 42);
+    const user2 = records.filter((r) => r.key?.toString() === 'user-2');
+    expect(user2.map((r) => r.status)).to.deep.equal([...Array(10).fill('shredded'), 'forget', 'ok']);
+    expect(user2.at(-1)!.value!.toString()).to.equal('after the forget');
+    expect(records.filter((r) => r.key?.toString() !== 'user-2').every((r) => r.status === 'ok')).to.equal(true);
+  });
+
+  it('loses and doubles nothing when the reencrypt process is SIGKILLed mid-migration', async () => {
+    const setup = encryptorSetup();
+    const old: Keyspace = { output: setup.output, keysTopic: setup.keysTopic, keys: { 1: setup.masterKey }, current: 1 };
+    const encryptor = await startEncryptor(setup);
+    const total = 30_000;
+    for (let sent = 0; sent < total; sent += 5000) {
+      await produce(kafka, setup.input, Array.from({ length: 5000 }, (_, i) => ({ key: `user-${(sent + i) % 500}`, value: `record-${sent + i}` })));
+    }
+    await readExactly(kafka, setup.output, total, 120_000);
+    await encryptor.stop();
+    const next: Keyspace = { output: uniqueName('migrated'), keysTopic: uniqueName('keys-v2'), keys: { 2: randomBytes(32) }, current: 2 };
+    const env = { ...reencryptEnv(setup, old, next, 'aes-256-gcm'), SHREDDER_LOG_LEVEL: 'info' };
+    const last = await killRepeatedly(startChildProcessor('reencrypt', env), 'reencrypt', env, 2);
+    try {
+      const migrated = await readExactly(kafka, next.output, total, 120_000);
+      const records = await readKeyspace(next, total);
+      expect(records.filter((r) => r.status !== 'ok')).to.deep.equal([]);
+      // in order per partition, each exactly once: the old topic's order
+      const original = await readTopic(kafka, setup.output);
+      for (const [partition, records_] of migrated) {
+        expect(records_.map((r) => r.timestamp), `partition ${partition}`).to.deep.equal((original.get(partition) ?? []).map((r) => r.timestamp));
+      }
+      const values = records.map((r) => r.value!.toString());
+      expect(new Set(values).size).to.equal(total);
+    } finally {
+      last.child.kill('SIGTERM');
+      await last.exited;
+    }
+  });
+});
