@@ -20,7 +20,7 @@ import { Decryptor } from '../src/decryptor/decryptor.js';
 import { Encryptor } from '../src/encryptor/encryptor.js';
 import { createKafka } from '../src/kafka/client.js';
 import { encryptorTopicRoles, ensureTopics } from '../src/kafka/topics.js';
-import { LocalKafkaBroker } from '../src/kafka/local-broker/index.js';
+import { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
 import { openKeyring } from '../src/keys/key-providers.js';
 import { createLogger } from '../src/observability/logger.js';
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD } from '../src/wire/envelope.js';

@@ -11,7 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../src/config/config.js';
 import { Decryptor } from '../src/decryptor/decryptor.js';
 import { Encryptor } from '../src/encryptor/encryptor.js';
-import { LocalKafkaBroker } from '../src/kafka/local-broker/index.js';
+import { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
 import { createLogger } from '../src/observability/logger.js';
 import { Reencryptor } from '../src/reencryptor/reencryptor.js';
 

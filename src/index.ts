@@ -1,10 +1,11 @@
-// kafka-shredder as a library (package main). See README, "Library".
+// kafka-shredder as a library (package main). See docs/library.md.
 // kafkajs gets snappy, lz4 and zstd codecs: the DecryptingConsumer reads Java producers' batches.
 import './kafka/compression.js';
 export {
   loadCryptoCore,
   aes256Gcm,
   randomNonces,
+  sealWithFreshNonces,
   loadAeadRegistry,
   algorithmId,
   algorithmName,

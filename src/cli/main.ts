@@ -4,7 +4,7 @@ import '../kafka/linear-grouping.js'; // (first: before kafkajs loads, see there
 import '../kafka/compression.js'; // snappy, lz4 and zstd batches from Java producers (after linear-grouping: it loads kafkajs)
 import { Command, CommanderError } from 'commander';
 import { variablesHelp, type CommandName } from '../config/variables.js';
-import { runDemo } from '../demo/demo.js';
+import { runDemo } from '../dev/demo.js';
 import { Decryptor } from '../decryptor/decryptor.js';
 import { Encryptor } from '../encryptor/encryptor.js';
 import { Reencryptor } from '../reencryptor/reencryptor.js';

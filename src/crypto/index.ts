@@ -5,6 +5,7 @@ export type { CryptoCore } from './crypto-core.js';
 export { loadCryptoCore } from './crypto-core.js';
 export { aes256Gcm } from './aes-256-gcm.js';
 export { NoncePool, randomNonces } from './nonces.js';
+export { sealWithFreshNonces, type FreshSealItem, type FreshlySealed } from './fresh-nonces.js';
 export type { AeadRegistry, AlgorithmId, AlgorithmName } from './aead-algorithms.js';
 export {
   AES_256_GCM,

@@ -1,4 +1,4 @@
-// The in-process decrypting consumer (library API, see README "Library"): a kafkajs-style consumer of
+// The in-process decrypting consumer (library API, see docs/library.md): a kafkajs-style consumer of
 // encrypted topics that hands the application each record's plaintext and status, and never writes
 // plaintext back to Kafka. Same tasks, key stores and key-race rule as `kafka-shredder decrypt`;
 // delivery is at-least-once (offsets are committed after the application's handler returns).

@@ -64,7 +64,7 @@ export interface ErasureReceipt {
   subject: { ref?: string; logRef?: string };
   keysTopic: { topic: string; partitions: PartitionErasure[] };
   audit: { topic: string; searched: boolean; entries: ErasureAuditEntry[] };
-  /** What this cannot prove (README, "Proof of erasure"). */
+  /** What this cannot prove (docs/operations.md, "Proof of erasure"). */
   outOfReach: string[];
 }
 

@@ -32,7 +32,7 @@ export type ErrorClass =
 
 /**
  * Every reason the processors give starts with one of these (the reasons are the contract's
- * `shredder.error` texts, README "Bad input"); the class and stage follow from it.
+ * `shredder.error` texts, docs/processors.md "Bad input"); the class and stage follow from it.
  */
 const CLASSES: readonly [prefix: string, errorClass: ErrorClass, stage: ErrorStage][] = [
   ['no subject:', 'NoSubject', 'subject'],

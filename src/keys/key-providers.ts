@@ -1,6 +1,6 @@
 // Opens the keyring a processor's configuration names (SHREDDER_KEY_PROVIDER): local keys, or the
 // master keys of a PKCS#11 token. Another key-management system plugs in as one more MasterKeySource
-// (README, "Key management").
+// (docs/operations.md, "Key management").
 import type { KeyProviderConfig } from '../config/key-provider-config.js';
 import { Keyring } from './keyring.js';
 import { LocalMasterKey } from './local-master-key.js';

@@ -1,5 +1,5 @@
 // A single local master key as a keyring of one: the library's way to read a keys-topic value by hand
-// (`new MasterKey(bytes, id).unwrap(subject, value)`, README "Library"), and the form every processor
+// (`new MasterKey(bytes, id).unwrap(subject, value)`, docs/library.md), and the form every processor
 // took before keyrings. Everything it does is Keyring's.
 import { Keyring } from './keyring.js';
 import { LocalMasterKey } from './local-master-key.js';

@@ -19,7 +19,7 @@ export const ERROR_OFFSET_HEADER = 'shredder.error.offset';
 /**
  * Not in the contract (an implementation detail of the keys topic): on a tombstone and on the first key
  * record created after a forget, the forget's time in ms, so a restored store still knows that records of
- * the subject produced before it must not become readable (see README, "Forget").
+ * the subject produced before it must not become readable (see docs/processors.md, "Forget").
  */
 export const FORGOTTEN_AT_HEADER = 'shredder.forgotten-at';
 

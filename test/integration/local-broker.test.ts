@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { resolveKafkaJars } from '../../src/kafka/local-broker/index.js';
+import { resolveKafkaJars } from '../../src/dev/local-broker/index.js';
 import { eventually } from '../support/kafka.js';
 import { repoRoot } from '../support/repo-root.js';
 
@@ -35,7 +35,7 @@ describe('local Kafka broker launcher', () => {
   it('stops the broker and removes its data folder when the parent process is killed', async function () {
     this.timeout(120_000);
     const launcher = `
-      import { LocalKafkaBroker } from ${JSON.stringify(join(repoRoot(), 'dist/src/kafka/local-broker/index.js'))};
+      import { LocalKafkaBroker } from ${JSON.stringify(join(repoRoot(), 'dist/src/dev/local-broker/index.js'))};
       const broker = new LocalKafkaBroker();
       await broker.start();
       console.log(JSON.stringify({ port: Number(broker.brokers[0].split(':')[1]), dataDir: broker.dataDirectory }));

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { DecryptingConsumer, type DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
-import { LocalKafkaBroker } from '../../src/kafka/local-broker/index.js';
+import { LocalKafkaBroker } from '../../src/dev/local-broker/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certificates.js';
 import { startChildProcessor, type ChildProcessor } from '../support/child-processor.js';

@@ -3,7 +3,7 @@
 import '../../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../../src/kafka/compression.js'; // snappy, lz4 and zstd codecs, as the CLI and the library register them
 import { join } from 'node:path';
-import { LocalKafkaBroker } from '../../src/kafka/local-broker/index.js';
+import { LocalKafkaBroker } from '../../src/dev/local-broker/index.js';
 
 let broker: LocalKafkaBroker | undefined;
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveKafkaJars } from '../../src/kafka/local-broker/kafka-jars.js';
+import { resolveKafkaJars } from '../../src/dev/local-broker/kafka-jars.js';
 
 /** A small, quick-starting JVM: these tools run for seconds. */
 const JVM_FLAGS = ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true'];

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_KAFKA_VERSION, resolveKafkaJars, runtimePom } from '../../../src/kafka/local-broker/kafka-jars.js';
+import { DEFAULT_KAFKA_VERSION, resolveKafkaJars, runtimePom } from '../../../src/dev/local-broker/kafka-jars.js';
 
 describe('Kafka broker jars cache', () => {
   /** A cache folder holding `pom` and a classpath of files that exist; PATH without Maven while `work` runs. */

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-/** The newest Kafka line that kafkajs 2.2.4 talks to (see README, "The local Kafka broker"). */
+/** The newest Kafka line that kafkajs 2.2.4 talks to (see docs/testing.md, "The local Kafka broker"). */
 export const DEFAULT_KAFKA_VERSION = '4.4.0';
 const LOG4J_VERSION = '2.25.3';
 // kafka_2.13's POM drags in slf4j-api 1.7 through scala-logging; log4j-slf4j2-impl needs 2.x.

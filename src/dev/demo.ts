@@ -1,4 +1,4 @@
-// `kafka-shredder demo` (`npm start`): a local Apache Kafka, the encryptor and the decryptor, and a
+// Development tooling (src/dev/). `kafka-shredder demo` (`npm start`): a local Apache Kafka, the encryptor and the decryptor, and a
 // scripted walk through produce, read, forget and read again, in plain words.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { Decryptor } from '../decryptor/decryptor.js';
 import { Encryptor } from '../encryptor/encryptor.js';
 import { requestForget } from '../encryptor/forget-request.js';
 import { createKafka } from '../kafka/client.js';
-import { LocalKafkaBroker } from '../kafka/local-broker/index.js';
+import { LocalKafkaBroker } from './local-broker/index.js';
 import { createLogger } from '../observability/logger.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
