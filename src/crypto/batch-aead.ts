@@ -1,22 +1,8 @@
 // The batch AEAD interface shared by every algorithm, and the argument checks they all apply.
+import { KEY_BYTES, NONCE_BYTES, TAG_BYTES, type OpenItem, type SealItem } from './aead-items.js';
 import type { EnvelopeAead } from './envelope-batch.js';
 
-/** One record to encrypt. `prefix` (not encrypted, not authenticated by itself) is copied before the result. */
-export interface SealItem {
-  key: Uint8Array;
-  nonce: Uint8Array;
-  aad: Uint8Array;
-  plaintext: Uint8Array;
-  prefix?: Uint8Array;
-}
-
-/** One record to decrypt: `sealed` = ciphertext || 16-byte tag. */
-export interface OpenItem {
-  key: Uint8Array;
-  nonce: Uint8Array;
-  aad: Uint8Array;
-  sealed: Uint8Array;
-}
+export { KEY_BYTES, NONCE_BYTES, TAG_BYTES, type OpenItem, type SealItem };
 
 /**
  * An AEAD with 32-byte keys, 12-byte nonces and 16-byte tags, driven a batch at a time: of items, or
@@ -31,9 +17,6 @@ export interface BatchAead extends EnvelopeAead {
   openBatch(items: readonly OpenItem[]): (Uint8Array | null)[];
 }
 
-export const KEY_BYTES = 32;
-export const NONCE_BYTES = 12;
-export const TAG_BYTES = 16;
 
 /** `label` names what `index` counts in the message (an item of the batch, or one of its keys). */
 export function requireBytes(value: unknown, what: string, index: number, label = 'item'): asserts value is Uint8Array {

@@ -16,10 +16,11 @@
 
 import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
 import { NONCE_BYTES, TAG_BYTES, checkSealItem, isWellFormedOpenItem } from './batch-aead.js';
+import { checkArenaLayout, DESC_SIZE, KEY_ENTRY, SPAN_ITEM_WORDS } from './arena-layout.js';
 import { canHoldEnvelope, checkEnvelopeOpenBatch, checkEnvelopeSealBatch, type EnvelopeOpenBatch, type EnvelopeSealBatch } from './envelope-batch.js';
 import { NoncePool } from './nonces.js';
-import type { PackedEnvelopes } from './packed-envelopes.js';
-import type { SpanRunLayout } from './span-envelopes.js';
+import type { PackedEnvelopes } from './off-thread/packed-envelopes.js';
+import type { SpanRunLayout } from './off-thread/span-envelopes.js';
 import { type CoreExports, instantiateCore } from './wasm-module.js';
 
 /** The WebAssembly ChaCha20-Poly1305 (RFC 8439) core. */
@@ -36,13 +37,6 @@ export interface PackedSealer extends CryptoCore {
   sealSpanRun(bytes: Uint8Array, layout: SpanRunLayout): void;
 }
 
-const DESC_SIZE = 64; // checked against the module's DESC_SIZE at load
-/** Bytes of a key table entry: the 32-byte key, then its prefix (at most 32 bytes). */
-export const KEY_ENTRY = 64; // checked against the module's KEY_ENTRY at load
-/** Words per item of a span run (see span-envelopes.ts). */
-export const SPAN_ITEM_WORDS = 3; // checked against the module's SPAN_ITEM_WORDS at load
-/** Where in a key table entry a span run puts its subject's offset and length (see span-envelopes.ts). */
-export const SUBJECT_AT = 56; // checked against the module's SUBJECT_AT at load
 const STATUS_OK = 0;
 /**
  * A batch larger than this is cut into several calls, so the arena (which wasm cannot shrink) stays
@@ -562,10 +556,6 @@ export function loadCryptoCore(): Promise<CryptoCore> {
 /** An instance of the core with its packed-batch entry, for the sealing thread. */
 export async function loadPackedSealer(): Promise<PackedSealer> {
   const core = await instantiateCore();
-  if (core.DESC_SIZE.value !== DESC_SIZE) {
-    throw new Error(`crypto core descriptor size ${core.DESC_SIZE.value} != ${DESC_SIZE}: stale build/shredder-core.wasm`);
-  }
-  if (core.SPAN_ITEM_WORDS?.value !== SPAN_ITEM_WORDS || core.SUBJECT_AT?.value !== SUBJECT_AT) throw new Error('crypto core span layout differs from the host\'s: stale build/shredder-core.wasm');
-  if (core.KEY_ENTRY?.value !== KEY_ENTRY) throw new Error(`crypto core key entry size ${core.KEY_ENTRY?.value} != ${KEY_ENTRY}: stale build/shredder-core.wasm`);
+  checkArenaLayout(core);
   return new WasmCryptoCore(core);
 }

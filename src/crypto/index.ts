@@ -1,6 +1,6 @@
 // Public crypto API of kafka-shredder.
-export type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
-export { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
+export type { BatchAead } from './batch-aead.js';
+export { KEY_BYTES, NONCE_BYTES, TAG_BYTES, type OpenItem, type SealItem } from './aead-items.js';
 export type { CryptoCore } from './crypto-core.js';
 export { loadCryptoCore } from './crypto-core.js';
 export { aes256Gcm } from './aes-256-gcm.js';

@@ -4,7 +4,7 @@
 
 import { randomFillSync } from 'node:crypto';
 
-import { NONCE_BYTES } from './batch-aead.js';
+import { NONCE_BYTES } from './aead-items.js';
 
 /** `count` fresh nonces of `size` bytes, as views of one freshly filled buffer (never reused). */
 export function randomNonces(count: number, size: number = NONCE_BYTES): Uint8Array[] {

@@ -5,7 +5,7 @@
 import type { KafkaMessage, Message } from 'kafkajs';
 import type { AeadRegistry, AlgorithmId } from '../crypto/index.js';
 import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
-import type { SealingThread } from '../crypto/sealing-thread.js';
+import type { SealingThread } from '../crypto/off-thread/sealing-thread.js';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
 import { subjectId, type KeyRecord, type PartitionKeys } from '../keys/partition-keys.js';
 import { renew, subjectSlots, type SubjectSlot } from './subject-slots.js';

@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import type { Batch } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
-import { SealingThread } from '../crypto/sealing-thread.js';
+import { SealingThread } from '../crypto/off-thread/sealing-thread.js';
 import { encryptorTopicRoles, keysTopicConfig, prepareTopics } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';

@@ -6,7 +6,7 @@
 // since (PartitionKeys.changesSince: a new key, a forget, a key record applied, a rollback), or
 // everything when it cannot tell, so it never holds a key the store would not give.
 import { CHACHA20_POLY1305 } from '../crypto/aead-algorithms.js';
-import { SpanKey } from '../crypto/span-envelopes.js';
+import { SpanKey } from '../crypto/off-thread/span-envelopes.js';
 import type { DataKey } from '../keys/master-key.js';
 import type { PartitionKeys } from '../keys/partition-keys.js';
 import { subjectHash } from '../keys/subject-ids.js';

@@ -11,7 +11,7 @@
 // would, envelopes being random.
 import type { KafkaMessage, Message } from 'kafkajs';
 import { CHACHA20_POLY1305 } from '../crypto/aead-algorithms.js';
-import { SpanBatch } from '../crypto/span-envelopes.js';
+import { SpanBatch } from '../crypto/off-thread/span-envelopes.js';
 import { ENVELOPE_NONCE_AT } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
 import type { EncryptContext, EncryptedBatch } from './encrypt-batch.js';

@@ -133,7 +133,14 @@ export const allRecords = (byPartition: Map<number, KafkaMessage[]>): KafkaMessa
 /** The topic's records by partition once it holds at least `count` (more: duplicates, for the caller's assertions to show). */
 export async function readAtLeast(kafka: Kafka, topic: string, count: number, timeoutMs = 60_000, intervalMs = 300): Promise<Map<number, KafkaMessage[]>> {
   return eventually(`${count} records in ${topic}`, async () => {
-    const byPartition = await readTopic(kafka, topic);
+    let byPartition: Map<number, KafkaMessage[]>;
+    try {
+      byPartition = await readTopic(kafka, topic);
+    } catch (err) {
+      // a topic a processor has just created may not have its leader in the metadata yet: try again
+      if ((err as { retriable?: boolean }).retriable || /not the leader|does not host this topic-partition|UNKNOWN_TOPIC/i.test(String((err as Error).message))) return undefined;
+      throw err;
+    }
     return allRecords(byPartition).length >= count ? byPartition : undefined;
   }, timeoutMs, intervalMs);
 }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 
 import { AES_256_GCM, CHACHA20_POLY1305 } from '../../../src/crypto/index.js';
-import { SEALING_THREAD_MIN_BYTES, SealingThread } from '../../../src/crypto/sealing-thread.js';
+import { SEALING_THREAD_MIN_BYTES, SealingThread } from '../../../src/crypto/off-thread/sealing-thread.js';
 import { prng, testSeed } from './helpers.js';
 import { expectEnvelopesOpen as expectOpens, nonceOf, PREFIX, randomCases, sealBatch } from './envelope-cases.js';
 

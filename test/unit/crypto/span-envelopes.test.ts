@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 
 import { loadPackedSealer } from '../../../src/crypto/crypto-core.js';
-import { SealingThread } from '../../../src/crypto/sealing-thread.js';
-import { packSpanRun, SpanBatch, SpanKey } from '../../../src/crypto/span-envelopes.js';
+import { SealingThread } from '../../../src/crypto/off-thread/sealing-thread.js';
+import { packSpanRun, SpanBatch, SpanKey } from '../../../src/crypto/off-thread/span-envelopes.js';
 import { prng, testSeed } from './helpers.js';
 import { expectEnvelopesOpen as expectOpens, nonceOf, PREFIX, sealKey, type Case } from './envelope-cases.js';
 

@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import type { KafkaMessage, Message } from 'kafkajs';
 
 import { loadAeadRegistry, type AeadRegistry, type AlgorithmId } from '../../../src/crypto/index.js';
-import { SealingThread } from '../../../src/crypto/sealing-thread.js';
+import { SealingThread } from '../../../src/crypto/off-thread/sealing-thread.js';
 import { decryptBatch } from '../../../src/decryptor/decrypt-batch.js';
 import { encryptBatch } from '../../../src/encryptor/encrypt-batch.js';
 import { KeyStore } from '../../../src/keys/key-store.js';

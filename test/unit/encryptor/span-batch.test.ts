@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import type { KafkaMessage, Message } from 'kafkajs';
 
 import { loadAeadRegistry, type AeadRegistry } from '../../../src/crypto/index.js';
-import { SealingThread } from '../../../src/crypto/sealing-thread.js';
+import { SealingThread } from '../../../src/crypto/off-thread/sealing-thread.js';
 import { encryptBatch, type EncryptContext } from '../../../src/encryptor/encrypt-batch.js';
 import { encryptSpanBatch } from '../../../src/encryptor/span-batch.js';
 import { KeyStore } from '../../../src/keys/key-store.js';

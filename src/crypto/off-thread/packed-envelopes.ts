@@ -10,9 +10,9 @@
 // to run (a fresh one per run would cost the main thread its page faults), so a buffer may be longer
 // than its layout: bytes past it mean nothing. The sealing thread wipes the key table and the aad
 // before a buffer comes back.
-import { NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
-import { KEY_ENTRY } from './crypto-core.js';
-import { checkItem, type EnvelopeSealBatch } from './envelope-batch.js';
+import { NONCE_BYTES, TAG_BYTES } from '../aead-items.js';
+import { KEY_ENTRY } from '../arena-layout.js';
+import { checkItem, type EnvelopeSealBatch } from '../envelope-batch.js';
 
 export interface PackedLayout {
   count: number;

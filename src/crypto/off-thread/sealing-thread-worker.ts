@@ -3,7 +3,7 @@
 // and associated data wiped: the envelopes are views of it until the batch is released. A span run
 // (span-envelopes.ts) is sealed into its out area, and goes back with its key table and span wiped.
 import { parentPort } from 'node:worker_threads';
-import { loadPackedSealer } from './crypto-core.js';
+import { loadPackedSealer } from '../crypto-core.js';
 import { packedView, wipePackedSecrets } from './packed-envelopes.js';
 import type { SealReply, SealRequest } from './sealing-thread.js';
 import { wipeSpanSecrets } from './span-envelopes.js';

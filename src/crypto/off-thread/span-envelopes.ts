@@ -13,9 +13,9 @@
 // holds the key and its envelope prefix, and at SUBJECT_AT the offset and length of its subject in the
 // subjects area. The thread seals into out, then zeroes the key table, subjects and span (keys,
 // subject ids, plaintexts) before the buffer comes back.
-import { NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
-import { KEY_ENTRY, SPAN_ITEM_WORDS, SUBJECT_AT } from './crypto-core.js';
-import type { EnvelopeSealKey } from './envelope-batch.js';
+import { NONCE_BYTES, TAG_BYTES } from '../aead-items.js';
+import { KEY_ENTRY, SPAN_ITEM_WORDS, SUBJECT_AT } from '../arena-layout.js';
+import type { EnvelopeSealKey } from '../envelope-batch.js';
 const KEY_ENTRY_WORDS = KEY_ENTRY / 4;
 const SUBJECT_WORD = SUBJECT_AT / 4;
 

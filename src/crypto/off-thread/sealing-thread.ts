@@ -9,9 +9,9 @@
 // Small batches stay on the main thread (see SEALING_THREAD_MIN_BYTES): the round trip would be most of
 // their latency. Keys cross to the thread inside the packed buffer and are wiped there.
 import { Worker } from 'node:worker_threads';
-import { CHACHA20_POLY1305, type AlgorithmId } from './aead-algorithms.js';
-import { NONCE_BYTES, TAG_BYTES } from './batch-aead.js';
-import { checkEnvelopeSealBatchArrays, type EnvelopeSealBatch } from './envelope-batch.js';
+import { CHACHA20_POLY1305, type AlgorithmId } from '../aead-algorithms.js';
+import { NONCE_BYTES, TAG_BYTES } from '../aead-items.js';
+import { checkEnvelopeSealBatchArrays, type EnvelopeSealBatch } from '../envelope-batch.js';
 import { keyTableWords, packRun, type PackedLayout } from './packed-envelopes.js';
 import { packSpanRun, type SpanBatch, type SpanRunLayout } from './span-envelopes.js';
 
