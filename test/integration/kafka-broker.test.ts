@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import type { Kafka } from 'kafkajs';
 import { linearGroupingInstalled, linearlyGroupedRequests } from '../../src/kafka/linear-grouping.js';
-import { createTopic, readPartition, testKafka, uniqueName } from '../support/kafka.js';
+import { createTopic, eventually, readPartition, testKafka, uniqueName } from '../support/kafka.js';
 
 const text = (value: Buffer | null) => (value === null ? null : value.toString('utf8'));
 
@@ -71,7 +71,12 @@ describe('local Apache Kafka broker', () => {
       await producer.disconnect();
     }
 
-    const readCommitted = await readPartition(kafka, topic);
+    // (commit() returns before the broker has written the transaction's markers: until then the
+    // partition's last stable offset is below committed-2, and a read to the end offsets stops there)
+    const readCommitted = await eventually('both committed records readable', async () => {
+      const records = await readPartition(kafka, topic);
+      return records.length >= 2 ? records : undefined;
+    });
     expect(readCommitted.map((m) => text(m.value))).to.deep.equal(['committed-1', 'committed-2']);
     // the aborted record is in the log: only the isolation level hides it
     const readUncommitted = await readPartition(kafka, topic, 0, { readUncommitted: true });
