@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
 import { parseJsonPath, pathCovers, type JsonPath } from '../fields/json-path.js';
-import { parseKeyProvider, type KeyProviderConfig } from './key-provider-config.js';
+import { keyBytes, parseKeyProvider, valueOrFile, type KeyProviderConfig, type VariableReader } from './key-provider-config.js';
 import { unknownVariableProblems } from './unknown-variables.js';
 import { defaultOf, VARIABLES, type CommandName } from './variables.js';
 
@@ -120,6 +120,8 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     }
   };
   problems.push(...unknownVariableProblems(env));
+  /** What the key and secret parsers read variables with (key-provider-config.ts). */
+  const secrets: VariableReader = { raw, value, integer, readFile: readVariableFile, problems };
 
   // Kafka connection
   const brokersText = raw('KAFKA_BROKERS');
@@ -196,18 +198,9 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     problems.push('SHREDDER_SOURCE_KEYS_TOPIC: used only by reencrypt');
   }
   if ([...froms, ...tos, keysTopic, dlqTopic].includes(auditTopic)) problems.push('SHREDDER_AUDIT_TOPIC: must not be a route, keys or dead letter topic');
-  let auditKey: Uint8Array | undefined;
-  {
-    const text = raw('SHREDDER_AUDIT_KEY');
-    const file = raw('SHREDDER_AUDIT_KEY_FILE');
-    if (text !== undefined && file !== undefined) problems.push('SHREDDER_AUDIT_KEY, SHREDDER_AUDIT_KEY_FILE: set one of them, not both');
-    const base64 = file !== undefined ? readVariableFile('SHREDDER_AUDIT_KEY_FILE', file)?.toString('utf8').trim() : text;
-    if (base64 !== undefined) {
-      const decoded = /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? Buffer.from(base64, 'base64') : undefined;
-      if (!decoded || decoded.length !== 32) problems.push(`${file !== undefined ? 'SHREDDER_AUDIT_KEY_FILE' : 'SHREDDER_AUDIT_KEY'}: expected 32 bytes in base64 (44 characters)`);
-      else auditKey = new Uint8Array(decoded);
-    }
-  }
+  const auditKeyText = valueOrFile(secrets, 'SHREDDER_AUDIT_KEY');
+  const auditKey =
+    auditKeyText === undefined ? undefined : keyBytes(raw('SHREDDER_AUDIT_KEY_FILE') !== undefined ? 'SHREDDER_AUDIT_KEY_FILE' : 'SHREDDER_AUDIT_KEY', auditKeyText, problems);
   if ([...froms, ...tos].includes(keysTopic)) problems.push('SHREDDER_KEYS_TOPIC: must not be a route topic');
   if ([...froms, ...tos, keysTopic].includes(dlqTopic)) problems.push('SHREDDER_DLQ_TOPIC: must not be a route or keys topic');
   const groupId = value('SHREDDER_GROUP_ID');
@@ -215,7 +208,7 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
 
   // Master keys
   const keys = parseKeyProvider(
-    { raw, value, integer, readFile: readVariableFile, problems },
+    secrets,
     (command === 'encrypt' || command === 'decrypt' || command === 'reencrypt') && !skip.has('SHREDDER_MASTER_KEY'),
   );
   const rewrapKeysPerSecond = integer('SHREDDER_REWRAP_KEYS_PER_SECOND', 1, 1_000_000);

@@ -33,7 +33,7 @@ const MASTER_KEY_VARIABLES = ['SHREDDER_MASTER_KEY', 'SHREDDER_MASTER_KEY_FILE',
 const PKCS11_VARIABLES = ['SHREDDER_PKCS11_MODULE', 'SHREDDER_PKCS11_TOKEN_LABEL', 'SHREDDER_PKCS11_SLOT', 'SHREDDER_PKCS11_PIN', 'SHREDDER_PKCS11_PIN_FILE', 'SHREDDER_PKCS11_KEY_LABEL'];
 
 /** 32 bytes from base64, or a problem naming `name` (never the value: it is the secret). */
-function masterKeyBytes(name: string, base64: string, problems: string[]): Uint8Array | undefined {
+export function keyBytes(name: string, base64: string, problems: string[]): Uint8Array | undefined {
   const decoded = /^[A-Za-z0-9+/]*={0,2}$/.test(base64) ? Buffer.from(base64, 'base64') : undefined;
   if (!decoded || decoded.length !== 32) {
     problems.push(`${name}: expected 32 bytes in base64 (44 characters)`);
@@ -54,7 +54,7 @@ function keyringEntries(name: string, text: string, problems: string[]): { id: n
       return;
     }
     if (entries.some((e) => e.id === id)) problems.push(`${name}: master key id ${id} appears twice`);
-    const key = masterKeyBytes(`${name}: master key id ${id}`, match[2], problems);
+    const key = keyBytes(`${name}: master key id ${id}`, match[2], problems);
     if (key) entries.push({ id, key });
   });
   if (items.length === 0) problems.push(`${name}: holds no id:base64 entry`);
@@ -62,7 +62,7 @@ function keyringEntries(name: string, text: string, problems: string[]): { id: n
 }
 
 /** One of a value variable and its _FILE form: the value, the file's text, or undefined. */
-function valueOrFile(reader: VariableReader, name: string, trim: (text: string) => string = (t) => t.trim()): string | undefined {
+export function valueOrFile(reader: VariableReader, name: string, trim: (text: string) => string = (t) => t.trim()): string | undefined {
   const text = reader.raw(name);
   const file = reader.raw(`${name}_FILE`);
   if (text !== undefined && file !== undefined) {
@@ -107,7 +107,7 @@ export function parseKeyProvider(reader: VariableReader, needed: boolean): KeyPr
     problems.push('SHREDDER_MASTER_KEY, SHREDDER_MASTER_KEYS: set one of them, not both (a keyring holds every key, SHREDDER_MASTER_KEY_ID names the current one)');
   } else if (single !== undefined) {
     const name = reader.raw('SHREDDER_MASTER_KEY_FILE') !== undefined ? 'SHREDDER_MASTER_KEY_FILE' : 'SHREDDER_MASTER_KEY';
-    const key = masterKeyBytes(name, single, problems);
+    const key = keyBytes(name, single, problems);
     if (key) masterKeys.push({ id: currentId, key });
   } else if (ring !== undefined) {
     const name = reader.raw('SHREDDER_MASTER_KEYS_FILE') !== undefined ? 'SHREDDER_MASTER_KEYS_FILE' : 'SHREDDER_MASTER_KEYS';

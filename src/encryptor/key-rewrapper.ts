@@ -11,7 +11,7 @@ import type { KeyRecord } from '../keys/partition-keys.js';
 import { commitTransaction } from '../kafka/transactions.js';
 import type { Logger } from '../observability/logger.js';
 import type { PartitionTask } from '../processor/partition-task.js';
-import { parseWrappedKey } from '../wire/wrapped-key.js';
+import { wrappedMasterKeyId } from '../wire/wrapped-key.js';
 import { keyRecordMessage } from './encrypt-batch.js';
 
 export interface KeyRewrapperOptions {
@@ -87,6 +87,7 @@ export class KeyRewrapper {
     if (!pass) this.passes.set(task.partition, (pass = { counts: new Map(), notBefore: 0 }));
     if (now < pass.notBefore) return 0;
     const current = keyring.currentId;
+    const held = new Set(keyring.ids);
     const candidates: Uint8Array[] = [];
     // (a bounded walk a slice, so a large store that needs nothing costs little each second)
     for (let read = 0; candidates.length < budget && read < 10 * SCAN_CHUNK; ) {
@@ -96,13 +97,9 @@ export class KeyRewrapper {
         if (candidates.length >= budget) break;
         pass.after = entry.subject;
         if (!entry.wrapped) continue;
-        let id: number;
-        try {
-          id = parseWrappedKey(entry.wrapped).masterKeyId;
-        } catch {
-          continue; // (not a key value this product wrote: left alone, as every reader refuses it)
-        }
-        if (id !== current && keyring.ids.includes(id)) {
+        let id = wrappedMasterKeyId(entry.wrapped);
+        if (id === undefined) continue; // (not a key value this product wrote: left alone, as every reader refuses it)
+        if (id !== current && held.has(id)) {
           candidates.push(entry.subject);
           id = current; // (counted as it will stand)
         } else if (id !== current && !this.warned.has(id)) {
@@ -135,7 +132,7 @@ export class KeyRewrapper {
       for (const subject of subjects) {
         // (as it stands now, after every batch before this: destroyed or re-wrapped meanwhile means nothing to do)
         const { wrapped, forgottenAt } = keys.entry(subject);
-        if (!wrapped || parseWrappedKey(wrapped).masterKeyId === keyring.currentId) continue;
+        if (!wrapped || wrappedMasterKeyId(wrapped) === keyring.currentId) continue;
         const value = keyring.rewrap(subject, wrapped);
         keys.applyRecord(subject, value, forgottenAt);
         records.push({ subject, value, forgottenAt, timestamp: Date.now() });

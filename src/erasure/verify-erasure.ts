@@ -11,7 +11,7 @@ import { readToEnd } from '../kafka/read-to-end.js';
 import { TopicLayoutError } from '../kafka/topics.js';
 import type { SubjectRef } from '../observability/logger.js';
 import { storeLocation } from '../processor/partition-task.js';
-import { parseWrappedKey } from '../wire/wrapped-key.js';
+import { wrappedMasterKeyId } from '../wire/wrapped-key.js';
 
 export type ErasureStatus = 'erased' | 'pending' | 'overdue' | 'not-forgotten' | 'unknown';
 
@@ -96,13 +96,8 @@ function scanFiles(dir: string, needles: Buffer[]): { files: number; found: bool
 }
 
 function keyValueSeen(offset: number, timestamp: string, value: Buffer): KeyValueSeen {
-  let masterKeyId: number | undefined;
-  try {
-    masterKeyId = parseWrappedKey(value).masterKeyId;
-  } catch {
-    // (not a value of this product: its key id bytes are reported as they are)
-  }
-  return { offset, timestamp: new Date(Number(timestamp)).toISOString(), keyId: value.subarray(2, 10).toString('hex'), masterKeyId };
+  // (a value not of this product has no master key id: its key id bytes are reported as they are)
+  return { offset, timestamp: new Date(Number(timestamp)).toISOString(), keyId: value.subarray(2, 10).toString('hex'), masterKeyId: wrappedMasterKeyId(value) };
 }
 
 export async function verifyErasure(options: VerifyErasureOptions): Promise<ErasureReceipt> {

@@ -1,6 +1,7 @@
 // Reads partitions of a topic from their log start up to their end offsets at the time of the call
-// (read_committed: aborted records are skipped, as every processor skips them), for the tools that
-// inspect a topic once and exit (`keys status`). A consumer in a group of its own that commits nothing.
+// (read_committed unless asked otherwise: aborted records are skipped, as every processor skips them),
+// for the tools that inspect a topic once and exit (`keys status`, `verify-erasure`) and the tests. A
+// consumer in a group of its own that commits nothing.
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 
@@ -17,7 +18,7 @@ export async function readToEnd(
   kafka: Kafka,
   topic: string,
   onRecord: (partition: number, message: KafkaMessage) => void,
-  options: { partitions?: number[]; timeoutMs?: number; groupPrefix?: string } = {},
+  options: { partitions?: number[]; timeoutMs?: number; groupPrefix?: string; readUncommitted?: boolean } = {},
 ): Promise<PartitionEnd[]> {
   const admin = kafka.admin();
   await admin.connect();
@@ -33,7 +34,7 @@ export async function readToEnd(
     .sort((a, b) => a.partition - b.partition);
   const pending = new Map(ends.filter((e) => e.high > e.low).map((e) => [e.partition, e.high]));
   if (pending.size === 0) return ends;
-  const consumer = kafka.consumer({ groupId: `${options.groupPrefix ?? 'kafka-shredder-reader'}.${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 100 });
+  const consumer = kafka.consumer({ groupId: `${options.groupPrefix ?? 'kafka-shredder-reader'}.${randomUUID()}`, readUncommitted: options.readUncommitted ?? false, maxWaitTimeInMs: 100 });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });

@@ -5,7 +5,7 @@
 // left: compaction has erased them.
 import type { Kafka } from 'kafkajs';
 import { readToEnd } from '../kafka/read-to-end.js';
-import { parseWrappedKey } from '../wire/wrapped-key.js';
+import { wrappedMasterKeyId } from '../wire/wrapped-key.js';
 
 export interface PartitionKeyStatus {
   partition: number;
@@ -29,11 +29,8 @@ export interface KeysStatus {
 }
 
 const masterKeyIdOf = (value: Buffer): string | undefined => {
-  try {
-    return String(parseWrappedKey(value).masterKeyId);
-  } catch {
-    return undefined;
-  }
+  const id = wrappedMasterKeyId(value);
+  return id === undefined ? undefined : String(id);
 };
 
 const add = (counts: Record<string, number>, id: string, n = 1) => void (counts[id] = (counts[id] ?? 0) + n);

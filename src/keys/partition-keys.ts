@@ -112,11 +112,6 @@ export class PartitionKeys {
     return { wrapped, forgottenAt };
   }
 
-  /** Whether the subject has a live key (without unwrapping it). Requires load(). */
-  hasLiveKey(subject: Uint8Array, subjectKey?: string): boolean {
-    return this.known(subject, subjectKey).wrapped !== undefined;
-  }
-
   /** When the subject was last forgotten, if ever. Requires load(). */
   forgottenAt(subject: Uint8Array, subjectKey?: string): number | undefined {
     return this.known(subject, subjectKey).forgottenAt;

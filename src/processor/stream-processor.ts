@@ -391,7 +391,7 @@ export class StreamProcessor {
         this.batchTimings.push({ ms: Number(process.hrtime.bigint() - handlerStarted) / 1e6, records: batch.messages.length });
         if (this.batchTimings.length > 10_000) this.batchTimings.splice(0, 5_000);
         const written = await this.commit(task, batch, result);
-        this.committedNext.set(`${batch.topic}/${batch.partition}`, Number(batch.lastOffset()) + 1);
+        if (this.options.commitMarkerBatches) this.committedNext.set(`${batch.topic}/${batch.partition}`, Number(batch.lastOffset()) + 1);
         await result.committed?.(written);
         const metrics = this.options.metrics;
         if (metrics) {

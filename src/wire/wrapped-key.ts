@@ -49,6 +49,16 @@ export function wrappedKeyHeader({ algorithm, keyId, masterKeyId, nonce }: Wrapp
   return header;
 }
 
+/** The master key id of a keys-topic value, or undefined when it is not a v1 value (tools that count or scan values leave those alone). */
+export function wrappedMasterKeyId(value: Uint8Array): number | undefined {
+  try {
+    return parseWrappedKey(value).masterKeyId;
+  } catch (err) {
+    if (err instanceof WrappedKeyError) return undefined;
+    throw err;
+  }
+}
+
 export function parseWrappedKey(value: Uint8Array): WrappedKey {
   if (value.length !== WRAPPED_KEY_BYTES) {
     throw new WrappedKeyError(`wrapped key must be ${WRAPPED_KEY_BYTES} bytes, got ${value.length}`);

@@ -2,6 +2,7 @@
 // from offset 0 up to its end.
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type CompressionTypes, type Admin, type ConsumerConfig, type ConsumerRunConfig, type ITopicConfig, type KafkaMessage } from 'kafkajs';
+import { readToEnd } from '../../src/kafka/read-to-end.js';
 import { createTopicsAndWait } from '../../src/kafka/topics.js';
 
 // Test producers use kafkajs' default partitioner; its v2 migration warning is noise here.
@@ -46,42 +47,13 @@ export interface ReadOptions {
  * skipped but still count towards the end offset.
  */
 export async function readTopic(kafka: Kafka, topic: string, options: ReadOptions = {}): Promise<Map<number, KafkaMessage[]>> {
-  const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topic));
-  const byPartition = new Map<number, KafkaMessage[]>(ends.map((o) => [o.partition, []]));
-  const pending = new Map(ends.filter((o) => Number(o.high) > Number(o.low)).map((o) => [o.partition, Number(o.high)]));
-  if (pending.size === 0) return byPartition;
-  const consumer = kafka.consumer({ groupId: uniqueName('test-reader'), readUncommitted: options.readUncommitted ?? false, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`reading ${topic} to its end offsets timed out (partitions left: ${[...pending.keys()]})`)),
-        options.timeoutMs ?? 30_000,
-      );
-      // END_BATCH_PROCESS also fires for batches that read_committed filtered down to nothing
-      // (only control records or aborted data), which eachBatch never sees.
-      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-        const end = pending.get(payload.partition);
-        if (end !== undefined && Number(payload.lastOffset) + 1 >= end) pending.delete(payload.partition);
-        if (pending.size === 0) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      consumer
-        .run({
-          eachBatch: async ({ batch }) => {
-            const end = Number(ends.find((o) => o.partition === batch.partition)?.high ?? 0);
-            byPartition.get(batch.partition)!.push(...batch.messages.filter((m) => Number(m.offset) < end));
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return byPartition;
+  const read = new Map<number, KafkaMessage[]>();
+  const ends = await readToEnd(kafka, topic, (partition, message) => (read.get(partition) ?? read.set(partition, []).get(partition)!).push(message), {
+    readUncommitted: options.readUncommitted,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    groupPrefix: 'test-reader',
+  });
+  return new Map(ends.map((e) => [e.partition, read.get(e.partition) ?? []]));
 }
 
 /** Every record of one partition (see readTopic). */
