@@ -27,7 +27,7 @@ const TAIL: usize = memory.data(256, 16);
 const ZEROS: usize = memory.data(256, 16);
 
 // A rotation by 16 is a byte permutation V8 emits as two word shuffles. Rotations by 12, 8 and 7 are
-// two shifts and an or (for 8 this measured faster than a byte shuffle: V8 rebuilds the shuffle mask).
+// two shifts and an or (for 8 too: V8 rebuilds a byte shuffle's mask each time).
 @inline function rotl16(x: v128): v128 {
   return i8x16.shuffle(x, x, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
 }

@@ -486,8 +486,8 @@ function wellFormedIndexes(count: number, wellFormed: (i: number) => boolean): n
 /**
  * Where results are copied out of wasm memory: copies under half a slab are packed into a shared 64 KiB
  * slab, filled in order and never rewritten (Node's Buffer pool does the same at 8 KiB). A new
- * ArrayBuffer costs about 1.5 us, as much as sealing a few records, which every small batch (low
- * rates) would otherwise pay; larger copies get their own.
+ * ArrayBuffer costs as much as sealing a few records, which every small batch (low rates) would
+ * otherwise pay; larger copies get their own.
  */
 class ResultSlabs {
   private slab = new Uint8Array(0);

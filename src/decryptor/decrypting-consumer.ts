@@ -13,7 +13,7 @@ import { LocalMasterKey } from '../keys/local-master-key.js';
 import { createLogger, subjectRefFor, type Logger } from '../observability/logger.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
-import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from '../processor/health.js';
+import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from '../observability/health.js';
 import { StreamProcessor } from '../processor/stream-processor.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { decryptBatch, type RecordStatus } from './decrypt-batch.js';

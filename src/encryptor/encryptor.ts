@@ -11,7 +11,8 @@ import { RouteProcessor } from '../processor/route-processor.js';
 import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { commitTransaction } from '../kafka/transactions.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
-import { encryptBatch, keyRecordMessage, type EncryptedBatch } from './encrypt-batch.js';
+import { encryptBatch, type EncryptedBatch } from './encrypt-batch.js';
+import { keyRecordMessage } from './output-records.js';
 import { AUDIT_KEY_PURPOSE, ErasureAudit } from './erasure-audit.js';
 import { KeyRewrapper } from './key-rewrapper.js';
 import { ROLL_MARKER_KEY, SegmentRoller } from './segment-roll.js';
@@ -28,7 +29,7 @@ export interface EncryptorStats {
   bornShredded: number;
   /** Envelopes sealed on the sealing thread (large batches), not on the main thread. */
   sealedOffThread: number;
-  /** Of those, envelopes of batches that took the span path (sealed from the fetched bytes: span-batch.ts). */
+  /** Of those, envelopes of batches sealed from the fetched bytes (seal-from-fetch.ts). */
   sealedFromFetch: number;
   /** Keys re-wrapped under the current master key (rotation). */
   keysRewrapped: number;

@@ -8,7 +8,7 @@ import type { Message } from 'kafkajs';
 import type { WrittenOffsets } from '../kafka/transactions.js';
 import type { SubjectRef } from '../observability/logger.js';
 import { VERSION } from '../version.js';
-import type { ForgetCarriedOut } from './encrypt-batch.js';
+import type { ForgetCarriedOut } from './encrypted-batch.js';
 
 export const AUDIT_ENTRY_VERSION = 1;
 

@@ -12,7 +12,7 @@ import { commitTransaction } from '../kafka/transactions.js';
 import type { Logger } from '../observability/logger.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { wrappedMasterKeyId } from '../wire/wrapped-key.js';
-import { keyRecordMessage } from './encrypt-batch.js';
+import { keyRecordMessage } from './output-records.js';
 
 export interface KeyRewrapperOptions {
   keyring: Keyring;

@@ -1,7 +1,7 @@
-// Subjects whose records a large batch can seal straight from the fetched bytes (span-batch.ts),
+// Subjects whose records a large batch can seal straight from the fetched bytes (seal-from-fetch.ts),
 // without looking their keys up: each has a live key of the sealing thread's algorithm, and the time
 // it was last forgotten, if ever (its records from before then are born shredded, which only the
-// batches that look keys up do). Batches that look keys up (encrypt-batch.ts) fill the table with
+// batches that look keys up do). Batches that look keys up (seal-records.ts) fill the table with
 // their subjects. Before each use it drops, keys wiped, every subject whose key or forget time changed
 // since (PartitionKeys.changesSince: a new key, a forget, a key record applied, a rollback), or
 // everything when it cannot tell, so it never holds a key the store would not give.

@@ -1,7 +1,7 @@
 // kafkajs 2.2.4 groups each produce request's messages by partition with `[...current, message]`: a
-// copy of the partition's array per message, quadratic in the request's size. At the 512 KiB requests
-// a processor writes (some 1,400 records of 256 bytes) that cost about 3 us a record and most of the
-// garbage a processor makes: some 15% of its main thread, which bounds its throughput. This module
+// copy of the partition's array per message, quadratic in the request's size. At the request sizes a
+// processor writes (about a thousand records each) that is most of the garbage a processor makes, and
+// a large share of its main thread, which bounds its throughput. This module
 // puts a linear grouping, with the same result, in kafkajs's place before kafkajs loads: it must be
 // evaluated before kafkajs, so the CLI, the e2e benchmark and the integration test hooks import it
 // first; the library entry does not (it would change a host application's kafkajs). Loaded too late,

@@ -1,7 +1,7 @@
 // Random bytes for new data keys, their key ids and the nonces that wrap them, drawn from the CSPRNG a
-// few KiB at a time and each handed out once. One randomBytes call cost about 6 us here, and creating
-// a key took two: a third of the main thread's cost of a new subject, which a backlog's first batches
-// pay once per subject. Bytes handed out are zeroed in the pool, so it never keeps a copy of a key.
+// few KiB at a time and each handed out once: a randomBytes call costs far more than the bytes it
+// returns, and creating a key took two, a large share of the main thread's cost of a new subject,
+// which a backlog's first batches pay once per subject. Bytes handed out are zeroed in the pool, so it never keeps a copy of a key.
 import { randomFillSync } from 'node:crypto';
 
 export class KeyMaterialPool {

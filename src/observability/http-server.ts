@@ -2,7 +2,7 @@
 // (partitions assigned, key stores restored; with restore progress) and `/metrics` (Prometheus text).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Health, Readiness } from '../processor/health.js';
+import type { Health, Readiness } from './health.js';
 import type { Logger } from './logger.js';
 import type { ProcessorMetrics } from './metrics.js';
 

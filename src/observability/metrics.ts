@@ -6,11 +6,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { VERSION } from '../version.js';
 
 /**
- * Buckets of shredder_crypto_seconds_per_record, from what a batch's cipher time per record is
- * (npm run bench:crypto): 0.5 to 3 us for ChaCha20-Poly1305 in the WebAssembly core on records of 64 B
- * to 1 KiB, about 1 us a record on the sealing thread, 10 to 20 us for AES-256-GCM through node:crypto,
- * some 30 us at 16 KiB and milliseconds for records of megabytes. A 1-2-5 series over that range, so
- * that a change of either algorithm's cost moves observations across a bucket.
+ * Buckets of shredder_crypto_seconds_per_record: a 1-2-5 series from a tenth of a microsecond (small
+ * records in the WebAssembly core) to 10 ms (records of megabytes), so that a change of either
+ * algorithm's cost moves observations across a bucket (what each costs: docs/performance.md).
  */
 export const CRYPTO_SECONDS_BUCKETS = [1e-7, 2e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2];
 

@@ -11,7 +11,7 @@ import { requestBytesFor } from '../kafka/transactions.js';
 import { openKeyring, type OpenKeyring } from '../keys/key-providers.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
-import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from './health.js';
+import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from '../observability/health.js';
 import type { StreamProcessor, StreamProcessorOptions } from './stream-processor.js';
 
 export abstract class RouteProcessor {

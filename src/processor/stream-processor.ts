@@ -7,11 +7,12 @@ import { EndOffsets } from '../kafka/end-offsets.js';
 import { chunkMessages, commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import { IntolerableRecordError } from './errors-tolerance.js';
-import type { Health, Readiness } from './health.js';
+import type { Health, Readiness } from '../observability/health.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProcessorMetrics } from '../observability/metrics.js';
 import { PartitionTask, type RestoreStats } from './partition-task.js';
+import { TaskLifecycle, type OpenFailure } from './task-lifecycle.js';
 
 /** What one input batch writes, and what to do once that is committed or aborted. */
 export interface BatchResult {
@@ -89,17 +90,6 @@ export const TASK_OPEN_TIMEOUT_MS = 60_000;
 const TASK_RETRY_FIRST_MS = 2000;
 const TASK_RETRY_MAX_MS = 30_000;
 
-/** A partition whose task keeps failing to open. */
-interface OpenFailure {
-  since: number;
-  attempts: number;
-  error: string;
-  /** What tells this failure from another: the error's code, else its message. */
-  reason: string;
-  /** Fires once at the timeout: the one error line saying the process is now unhealthy. */
-  timer: NodeJS.Timeout;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class StreamProcessor {
@@ -107,16 +97,14 @@ export class StreamProcessor {
   private readonly admin: Admin;
   private readonly reader: KeysTopicReader;
   private readonly endOffsets: EndOffsets;
-  private readonly tasks = new Map<number, Promise<PartitionTask>>();
+  /** Each partition's task and where it is in its life (task-lifecycle.ts), from its first batch or assignment until it is revoked. */
+  private readonly lifecycles = new Map<number, TaskLifecycle>();
   private assigned = new Set<number>();
   private stopping = false;
   private plainProducer?: Promise<Producer>;
   private rebalancing: Promise<void> = Promise.resolve();
   private consumerState: Health['consumer'] = 'starting';
   private joinedGroup = false;
-  private readonly restoreProgress = new Map<number, number>();
-  /** Owned partitions whose task is open (key store restored). */
-  private readonly ready = new Set<number>();
   /** The heartbeat of the batch being handled: a long restore keeps the membership alive with it. */
   private heartbeat?: () => Promise<void>;
   readonly restores: RestoreStats[] = [];
@@ -127,7 +115,6 @@ export class StreamProcessor {
   private fail!: (error: Error) => void;
   /** Why the processor failed for good, for /healthz. */
   private failure?: string;
-  private readonly openFailures = new Map<number, OpenFailure>();
   /** The next offset committed last, per input `topic/partition` (see commitMarkers). */
   private readonly committedNext = new Map<string, number>();
   /** The error line of taskOpenFailed was written for the current run of failures. */
@@ -213,54 +200,68 @@ export class StreamProcessor {
     });
   }
 
+  private lifecycle(partition: number): TaskLifecycle {
+    let lifecycle = this.lifecycles.get(partition);
+    if (!lifecycle) this.lifecycles.set(partition, (lifecycle = new TaskLifecycle(partition)));
+    return lifecycle;
+  }
+
+  /** The partition's task: the open one, the attempt under way, or a new attempt. */
   private task(partition: number): Promise<PartitionTask> {
-    let task = this.tasks.get(partition);
-    if (!task) {
-      task = PartitionTask.open(partition, {
-        kafka: this.options.kafka,
-        reader: this.reader,
-        masterKey: this.options.masterKey,
-        keysTopic: this.options.keysTopic,
-        groupId: this.options.groupId,
-        stateDir: this.options.stateDir,
-        checkpointMaxAgeMs: this.options.checkpointMaxAgeMs,
-        transactional: this.transactional,
-        followKeys: this.options.followKeys,
-        endOffsets: this.endOffsets,
-        logger: this.options.logger,
-        onHeartbeat: () => this.heartbeat?.() ?? Promise.resolve(),
-        onRestoreProgress: (p, fraction) => {
-          this.restoreProgress.set(p, fraction);
-          this.options.metrics?.restoreProgress.set({ partition: String(p) }, fraction);
-        },
-      });
-      this.tasks.set(partition, task);
-      task.then(
-        (t) => {
-          if (this.tasks.get(partition) === task) this.ready.add(partition);
-          const failure = this.clearOpenFailure(partition);
-          if (failure) this.options.logger.info({ processor: this.options.name, partition, attempts: failure.attempts, failedForMs: Date.now() - failure.since }, 'task opened after failed attempts');
-          this.restores.push(t.restoreStats);
-          this.options.metrics?.restoredRecords.inc({ partition: String(partition) }, t.restoreStats.records);
-        },
-        (err: Error) => {
-          if (this.tasks.get(partition) === task) this.tasks.delete(partition);
-          if (this.stopping || !this.assigned.has(partition)) return;
-          const attempts = this.taskOpenFailed(partition, err);
-          // Retried here, not by the batches waiting for it (see taskWhenOpen), so that a task that
-          // cannot open costs one attempt per delay. An idle partition gets no batch to retry it either.
-          const delay = Math.min(TASK_RETRY_MAX_MS, TASK_RETRY_FIRST_MS * 2 ** (attempts - 1));
-          setTimeout(() => {
-            if (!this.stopping && this.assigned.has(partition) && !this.tasks.has(partition)) this.task(partition).catch(() => {});
-          }, delay).unref();
-        },
-      );
-    }
+    const lifecycle = this.lifecycle(partition);
+    const current = lifecycle.task;
+    if (current) return current;
+    if (lifecycle.state === 'closed') return Promise.reject(new Error(`partition ${partition}: its task is closed: the processor is stopping`));
+    const task = PartitionTask.open(partition, {
+      kafka: this.options.kafka,
+      reader: this.reader,
+      masterKey: this.options.masterKey,
+      keysTopic: this.options.keysTopic,
+      groupId: this.options.groupId,
+      stateDir: this.options.stateDir,
+      checkpointMaxAgeMs: this.options.checkpointMaxAgeMs,
+      transactional: this.transactional,
+      followKeys: this.options.followKeys,
+      endOffsets: this.endOffsets,
+      logger: this.options.logger,
+      onHeartbeat: () => this.heartbeat?.() ?? Promise.resolve(),
+      onRestoreProgress: (p, fraction) => {
+        lifecycle.restoreProgress = fraction;
+        this.options.metrics?.restoreProgress.set({ partition: String(p) }, fraction);
+      },
+    });
+    lifecycle.opening(task);
+    task.then(
+      (t) => {
+        const failure = lifecycle.openedBy(task, t);
+        if (failure) {
+          this.unhealthyReportEnds();
+          this.options.logger.info({ processor: this.options.name, partition, attempts: failure.attempts, failedForMs: Date.now() - failure.since }, 'task opened after failed attempts');
+        }
+        this.restores.push(t.restoreStats);
+        this.options.metrics?.restoredRecords.inc({ partition: String(partition) }, t.restoreStats.records);
+      },
+      (err: Error) => {
+        if (this.stopping || lifecycle.state === 'closed' || !this.assigned.has(partition)) return lifecycle.failedBy(task, undefined);
+        const attempts = this.taskOpenFailed(lifecycle, task, err);
+        // Retried here, not by the batches waiting for it (see taskWhenOpen), so that a task that
+        // cannot open costs one attempt per delay. An idle partition gets no batch to retry it either.
+        const delay = Math.min(TASK_RETRY_MAX_MS, TASK_RETRY_FIRST_MS * 2 ** (attempts - 1));
+        setTimeout(() => {
+          if (!this.stopping && this.lifecycles.get(partition) === lifecycle && lifecycle.state !== 'closed' && this.assigned.has(partition) && !lifecycle.task) this.task(partition).catch(() => {});
+        }, delay).unref();
+      },
+    );
     return task;
   }
 
   private get taskOpenTimeoutMs(): number {
     return this.options.taskOpenTimeoutMs ?? TASK_OPEN_TIMEOUT_MS;
+  }
+
+  /** The lifecycles whose tasks keep failing to open, by partition. */
+  private failing(): TaskLifecycle[] {
+    return [...this.lifecycles.values()].filter((l) => l.openFailure !== undefined).sort((a, b) => a.partition - b.partition);
   }
 
   /**
@@ -269,44 +270,39 @@ export class StreamProcessor {
    * one error line says when the failures have lasted taskOpenTimeoutMs: from then on /healthz says
    * the process is unhealthy, until every task has opened.
    */
-  private taskOpenFailed(partition: number, err: Error): number {
+  private taskOpenFailed(lifecycle: TaskLifecycle, attempt: Promise<PartitionTask>, err: Error): number {
     const { logger, name } = this.options;
-    let failure = this.openFailures.get(partition);
+    const { partition } = lifecycle;
+    let failure = lifecycle.openFailure;
     const fields = { processor: name, partition, error: err.message };
     // (the same failure on other partitions differs only by the partition's store path: compared by its code)
     const reason = (err as NodeJS.ErrnoException).code ?? err.message;
-    const reasonIsNew = ![...this.openFailures.values()].some((f) => f.reason === reason);
+    const reasonIsNew = !this.failing().some((l) => l.openFailure!.reason === reason);
     if (!failure) {
       const timeoutMs = this.taskOpenTimeoutMs;
       const timer = setTimeout(() => {
-        const current = this.openFailures.get(partition);
+        const current = lifecycle.openFailure;
         if (current === undefined || current !== failure || this.stopping || this.reportedUnhealthy) return;
         this.reportedUnhealthy = true;
         logger.error(
-          { processor: name, partitions: [...this.openFailures.keys()].sort((a, b) => a - b), error: current.error, attempts: current.attempts, failingForMs: Date.now() - current.since },
+          { processor: name, partitions: this.failing().map((l) => l.partition), error: current.error, attempts: current.attempts, failingForMs: Date.now() - current.since },
           `task could not be opened for ${Math.round(timeoutMs / 1000)} s: the process is unhealthy (/healthz 503) until it opens`,
         );
       }, timeoutMs);
       timer.unref();
       failure = { since: Date.now(), attempts: 0, error: err.message, reason, timer };
-      this.openFailures.set(partition, failure);
     }
     failure.error = err.message;
     failure.reason = reason;
+    lifecycle.failedBy(attempt, failure);
     if (reasonIsNew) logger.warn(fields, 'task could not be opened; retrying');
     else logger.debug(fields, 'task could not be opened; retrying');
     return ++failure.attempts;
   }
 
-  /** Forgets a partition's open failures (it opened, or it is no longer owned). */
-  private clearOpenFailure(partition: number): OpenFailure | undefined {
-    const failure = this.openFailures.get(partition);
-    if (failure) {
-      clearTimeout(failure.timer);
-      this.openFailures.delete(partition);
-      if (this.openFailures.size === 0) this.reportedUnhealthy = false;
-    }
-    return failure;
+  /** Once no task keeps failing, a new run of failures gets its error line again. */
+  private unhealthyReportEnds(): void {
+    if (this.failing().length === 0) this.reportedUnhealthy = false;
   }
 
   /**
@@ -316,7 +312,8 @@ export class StreamProcessor {
    */
   private async taskWhenOpen(partition: number, heartbeat: () => Promise<void>, isStale: () => boolean): Promise<PartitionTask | undefined> {
     for (;;) {
-      const attempt = this.tasks.get(partition) ?? (this.openFailures.has(partition) ? undefined : this.task(partition));
+      const lifecycle = this.lifecycle(partition);
+      const attempt = lifecycle.task ?? (lifecycle.openFailure ? undefined : this.task(partition));
       if (attempt) {
         try {
           return await attempt;
@@ -334,8 +331,8 @@ export class StreamProcessor {
   /** The open tasks of the partitions this instance owns (key stores restored), by partition. */
   async openTasks(): Promise<PartitionTask[]> {
     const open: PartitionTask[] = [];
-    for (const partition of [...this.ready].sort((a, b) => a - b)) {
-      const task = this.assigned.has(partition) ? this.tasks.get(partition) : undefined;
+    for (const lifecycle of [...this.lifecycles.values()].sort((a, b) => a.partition - b.partition)) {
+      const task = lifecycle.state === 'ready' && this.assigned.has(lifecycle.partition) ? lifecycle.task : undefined;
       if (task) open.push(await task);
     }
     return open;
@@ -343,7 +340,7 @@ export class StreamProcessor {
 
   /** The task of a partition this instance owns, if it has been opened. */
   ownedTask(partition: number): Promise<PartitionTask> | undefined {
-    return this.assigned.has(partition) ? this.tasks.get(partition) : undefined;
+    return this.assigned.has(partition) ? this.lifecycles.get(partition)?.task : undefined;
   }
 
   private get transactional(): boolean {
@@ -411,8 +408,7 @@ export class StreamProcessor {
         }
         // A failed transaction may mean this task was fenced by a newer owner: reopen it from Kafka
         // before touching its partition again.
-        this.tasks.delete(batch.partition);
-        this.ready.delete(batch.partition);
+        this.lifecycles.get(batch.partition)?.aborted(task);
         void task.close(false);
         this.options.logger.warn({ processor: this.options.name, topic: batch.topic, partition: batch.partition, error: (err as Error).message }, 'batch aborted; it will be retried from the last committed offset');
         throw err;
@@ -442,14 +438,13 @@ export class StreamProcessor {
 
   /** Closes the tasks of partitions no longer owned, and opens (restores) those of owned ones. */
   private async applyAssignment(): Promise<void> {
-    for (const [partition, task] of [...this.tasks]) {
+    for (const [partition, lifecycle] of [...this.lifecycles]) {
       if (this.assigned.has(partition)) continue;
-      this.tasks.delete(partition);
-      this.ready.delete(partition);
-      this.restoreProgress.delete(partition);
-      this.clearOpenFailure(partition);
+      this.lifecycles.delete(partition);
+      const task = lifecycle.close();
+      this.unhealthyReportEnds();
       this.options.metrics?.restoreProgress.remove({ partition: String(partition) });
-      await task.then((t) => t.close(true), () => {});
+      await task?.then((t) => t.close(true), () => {});
       await this.options.onRevoked?.(partition).catch(() => {});
       this.options.logger.info({ processor: this.options.name, partition }, 'partition revoked, its key store dropped');
     }
@@ -461,10 +456,11 @@ export class StreamProcessor {
     const consumer = this.consumerState;
     if (this.failure !== undefined) return { live: false, consumer, problem: this.failure };
     const now = Date.now();
-    for (const [partition, failure] of this.openFailures) {
-      const failingForMs = now - failure.since;
+    // (a stop closes every task, failing ones included: their failures no longer say anything)
+    for (const { partition, openFailure: failure } of this.stopping ? [] : this.failing()) {
+      const failingForMs = now - failure!.since;
       if (failingForMs >= this.taskOpenTimeoutMs) {
-        return { live: false, consumer, problem: `partition ${partition}: its task could not be opened for ${Math.round(failingForMs / 1000)} s: ${failure.error}` };
+        return { live: false, consumer, problem: `partition ${partition}: its task could not be opened for ${Math.round(failingForMs / 1000)} s: ${failure!.error}` };
       }
     }
     return { live: consumer !== 'crashed' && consumer !== 'stopped', consumer };
@@ -472,10 +468,11 @@ export class StreamProcessor {
 
   readiness(): Readiness {
     const partitions = this.assignedPartitions.map((partition) => {
-      const progress = this.restoreProgress.get(partition) ?? 0;
-      if (this.ready.has(partition)) return { partition, state: 'ready' as const, progress };
-      const failure = this.openFailures.get(partition);
-      return failure ? { partition, state: 'failing' as const, progress, error: failure.error } : { partition, state: 'restoring' as const, progress };
+      const lifecycle = this.lifecycles.get(partition);
+      const state = lifecycle?.state ?? 'restoring';
+      const progress = lifecycle?.restoreProgress ?? 0;
+      const failure = lifecycle?.openFailure;
+      return failure ? { partition, state, progress, error: failure.error } : { partition, state, progress };
     });
     const ready = !this.stopping && this.joinedGroup && this.consumerState === 'running' && partitions.every((p) => p.state === 'ready');
     return { ready, joinedGroup: this.joinedGroup, stopping: this.stopping, partitions };
@@ -484,13 +481,11 @@ export class StreamProcessor {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const partition of [...this.openFailures.keys()]) this.clearOpenFailure(partition);
     // the keys reader first: a batch waiting for a restore or a key fails now instead of holding up
     // the consumer's disconnect (it is not committed, so it is read again after the restart)
     await this.reader.stop().catch(() => {});
     await this.consumer.disconnect().catch(() => {});
-    for (const task of this.tasks.values()) await task.then((t) => t.close(false), () => {});
-    this.tasks.clear();
+    for (const lifecycle of this.lifecycles.values()) await lifecycle.close()?.then((t) => t.close(false), () => {});
     await this.plainProducer?.then((p) => p.disconnect()).catch(() => {});
     await this.rebalancing;
     await this.endOffsets.close();

@@ -13,14 +13,15 @@
 import type { Batch, KafkaMessage, Message } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { decryptBatch } from '../decryptor/decrypt-batch.js';
-import { encryptBatch, keyRecordMessage } from '../encryptor/encrypt-batch.js';
+import { encryptBatch } from '../encryptor/encrypt-batch.js';
+import { keyRecordMessage } from '../encryptor/output-records.js';
 import { outputRecord } from '../encryptor/output-records.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import { prepareTopics, type TopicRoles } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { RouteProcessor } from '../processor/route-processor.js';
-import type { Readiness } from '../processor/health.js';
+import type { Readiness } from '../observability/health.js';
 import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { ERROR_HEADER, ERROR_OFFSET_HEADER, headerText } from '../wire/headers.js';
 import { SourceKeyspace } from './source-keyspace.js';

@@ -109,7 +109,7 @@ describe('encryptor', function () {
     await produce(kafka, setup.input, records(3000, 3200), CompressionTypes.GZIP);
     const table = await expectDecryptsToInput(6200);
     expect(table.size).to.equal(40);
-    // every record of the backlog (with one CPU the encryptor has no sealing thread, and so no span path)
+    // every record of the backlog (with one CPU the encryptor has no sealing thread, and so no sealing from the fetched bytes)
     if (availableParallelism() >= 2) expect(encryptor.stats.sealedFromFetch, 'records sealed from the fetched bytes').to.equal(6000);
     expect(encryptor.stats.keysCreated).to.equal(40);
   });

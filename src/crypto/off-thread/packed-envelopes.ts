@@ -46,8 +46,8 @@ const KEY_ENTRY_WORDS = KEY_ENTRY / 4;
 
 /**
  * The batch's key table in the core's layout, as words: a run copies its keys' entries from it word
- * by word (typed-array set() costs about 0.1 us a call, and a run of a batch over many subjects holds
- * hundreds of keys). The caller wipes it once every run is packed.
+ * by word (a typed-array set() call costs more than copying a key's few words, and a run of a batch
+ * over many subjects holds hundreds of keys). The caller wipes it once every run is packed.
  */
 export function keyTableWords(keys: EnvelopeSealBatch['keys']): Uint32Array {
   const words = new Uint32Array(keys.length * KEY_ENTRY_WORDS);

@@ -33,9 +33,9 @@ export interface SealReply {
 }
 
 /**
- * Envelope batches with at least this many plaintext bytes go to the thread: sealing them takes a
- * few hundred microseconds or more, against about 0.1 ms for the round trip. Below it (every batch
- * at steady low rates) they are sealed in-thread, as fast as before.
+ * Envelope batches with at least this many plaintext bytes go to the thread: sealing them takes
+ * several times the round trip to the worker. Below it (every batch at steady low rates) they are
+ * sealed in-thread, where the round trip would be most of the batch's latency.
  */
 export const SEALING_THREAD_MIN_BYTES = 64 * 1024;
 

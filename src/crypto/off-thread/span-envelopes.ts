@@ -113,7 +113,7 @@ export class SpanBatch {
 
   /**
    * Adds an item sealed under `key` (its subject's): its text, a view of `source`. Returns its index.
-   * (The caller passes text.buffer, which it reads anyway: the getter costs about 25 ns a call.)
+   * (The caller passes text.buffer, which it reads anyway: the getter is not free, and this runs per record.)
    */
   add(key: SpanKey, source: ArrayBuffer, text: Uint8Array): number {
     const textAt = text.byteOffset, textLength = text.length;
@@ -170,7 +170,7 @@ export function packSpanRun(batch: SpanBatch, run: SpanRun, take: (bytes: number
   const outBytes = runOutBytes(run, prefixBytes);
   const buffer = take(outAt + outBytes);
   new Uint32Array(buffer, 0, count * SPAN_ITEM_WORDS).set(batch.items.subarray(run.first * SPAN_ITEM_WORDS, (run.first + count) * SPAN_ITEM_WORDS));
-  // (word by word: set() costs about 0.1 us a call, and a run over many subjects holds hundreds of keys)
+  // (word by word: a set() call costs more than a key's few words, and a run over many subjects holds hundreds of keys)
   const table = new Uint32Array(buffer, keysAt, keys.length * KEY_ENTRY_WORDS + (run.subjectBytes >>> 2));
   let subjectWord = keys.length * KEY_ENTRY_WORDS;
   for (let k = 0; k < keys.length; k++) {

@@ -1,8 +1,8 @@
-// The encryptor's span path (large batches of subjects whose keys are at hand, sealed on the sealing
+// Sealing from the fetched bytes (large batches of subjects whose keys are at hand, sealed on the sealing
 // thread from the fetched bytes): what it writes reads back from the wire format with node:crypto under
-// each subject's live key; it takes a batch only when it would write what the general path writes, and
+// each subject's live key; it takes a batch only when it would write what the record-by-record path writes, and
 // leaves every other batch (forgets, unknown subjects, records without a subject or too large, records
-// produced before their subject was forgotten) to the general path; it never seals under a key that a
+// produced before their subject was forgotten) to the record-by-record path; it never seals under a key that a
 // forget, a rollback or a key record has since replaced.
 
 import { randomBytes } from 'node:crypto';
@@ -15,42 +15,19 @@ import type { KafkaMessage, Message } from 'kafkajs';
 
 import { loadAeadRegistry, type AeadRegistry } from '../../../src/crypto/index.js';
 import { SealingThread } from '../../../src/crypto/off-thread/sealing-thread.js';
-import { encryptBatch, type EncryptContext } from '../../../src/encryptor/encrypt-batch.js';
-import { encryptSpanBatch } from '../../../src/encryptor/span-batch.js';
+import { encryptBatch, type EncryptContext, type EncryptedBatch } from '../../../src/encryptor/encrypt-batch.js';
+import { fetchSealable, sealFromFetch } from '../../../src/encryptor/seal-from-fetch.js';
 import { KeyStore } from '../../../src/keys/key-store.js';
 import { MasterKey } from '../../../src/keys/master-key.js';
 import { PartitionKeys } from '../../../src/keys/partition-keys.js';
 import { envelopeAad, parseEnvelope } from '../../../src/wire/envelope.js';
 import { referenceOpen } from '../crypto/helpers.js';
-
-interface Spec {
-  subject: string | null;
-  value: Buffer | null;
-  headers?: Record<string, string>;
-  timestamp?: number;
-}
-
-/** Records as a fetch gives them: keys and values views of one buffer, side by side. */
-function fetched(specs: Spec[]): KafkaMessage[] {
-  const fetch = Buffer.alloc(specs.reduce((n, s) => n + (s.subject?.length ?? 0) + (s.value?.length ?? 0) + 20, 0));
-  let at = 0;
-  return specs.map((s, i) => {
-    const view = (bytes: Buffer | null) => {
-      if (bytes === null) return null;
-      fetch.set(bytes, at);
-      const v = fetch.subarray(at, at + bytes.length);
-      at += bytes.length + 10;
-      return v;
-    };
-    const key = view(s.subject === null ? null : Buffer.from(s.subject));
-    return { key, value: view(s.value), headers: s.headers ?? {}, timestamp: String(s.timestamp ?? Date.now()), offset: String(i), attributes: 0 } as KafkaMessage;
-  });
-}
+import { fetched, type RecordSpec } from './fetched-records.js';
 
 const subjectOf = (i: number) => `span-subject-${i % 50}`;
-const records = (count: number, from = 0): Spec[] => Array.from({ length: count }, (_, i) => ({ subject: subjectOf(from + i), value: randomBytes(200 + ((from + i) % 90)) }));
+const records = (count: number, from = 0): RecordSpec[] => Array.from({ length: count }, (_, i) => ({ subject: subjectOf(from + i), value: randomBytes(200 + ((from + i) % 90)) }));
 
-describe('the encryptor\'s span path', function () {
+describe('the encryptor sealing from the fetched bytes', function () {
   this.timeout(30_000);
   let store: KeyStore;
   let keys: PartitionKeys;
@@ -64,7 +41,7 @@ describe('the encryptor\'s span path', function () {
     keys = new PartitionKeys(0, store, new MasterKey(randomBytes(32), 1));
     thread = new SealingThread();
     context = { topic: 'in', partition: 0, keys, ciphers, algorithm: 1, now: Date.now, maxRecordBytes: 1_048_588, sealingThread: thread };
-    // the subjects' keys: created by a batch of the general path, committed
+    // the subjects' keys: created by a batch of the record-by-record path, committed
     const first = await encryptBatch(fetched(records(50)), context);
     expect(first.stats.keysCreated).to.equal(50);
     await keys.commit(undefined);
@@ -74,6 +51,12 @@ describe('the encryptor\'s span path', function () {
     await thread.close();
     await store.close();
   });
+
+  /** The batch sealed from the fetched bytes, or undefined when it does not qualify. */
+  const fromFetch = (inputs: KafkaMessage[], ctx: EncryptContext): Promise<EncryptedBatch> | undefined => {
+    const sealable = fetchSealable(inputs, ctx);
+    return sealable && sealFromFetch(sealable);
+  };
 
   /** Every output opens with node:crypto under its subject's live key to its input's value; returns the key ids by subject. */
   function expectReadable(inputs: KafkaMessage[], outputs: Message[]): Map<string, string> {
@@ -103,8 +86,8 @@ describe('the encryptor\'s span path', function () {
     specs[100] = { subject: subjectOf(3), value: null }; // a tombstone
     specs[2000] = { subject: subjectOf(4), value: Buffer.alloc(0), headers: { trace: 'abc' } };
     const inputs = fetched(specs);
-    const spanned = encryptSpanBatch(inputs, context);
-    expect(spanned, 'the span path takes it').to.be.instanceOf(Promise);
+    const spanned = fromFetch(inputs, context);
+    expect(spanned, 'it is sealed from the fetched bytes').to.be.instanceOf(Promise);
     const encrypted = await spanned!;
     expect(encrypted.stats).to.include({ encrypted: 2999, tombstones: 1, keysCreated: 0, sealedOffThread: 2999, sealedFromFetch: 2999 });
     expect(encrypted.keyRecords).to.deep.equal([]);
@@ -123,18 +106,18 @@ describe('the encryptor\'s span path', function () {
       const specs = records(2000, 23 + round);
       specs[7] = { subject: `newcomer-${round}`, value: randomBytes(300) };
       const inputs = fetched(specs);
-      const spanned = encryptSpanBatch(inputs, context);
-      expect(spanned, `round ${round}: the span path takes the next large batch, the newcomer included`).to.be.instanceOf(Promise);
+      const spanned = fromFetch(inputs, context);
+      expect(spanned, `round ${round}: the next large batch is sealed from the fetched bytes, the newcomer included`).to.be.instanceOf(Promise);
       const encrypted = await spanned!;
       expectReadable(inputs, encrypted.outputs);
       encrypted.release!();
     }
   });
 
-  it('leaves to the general path every batch it would not write alike, which handles each case', async () => {
+  it('leaves to the record-by-record path every batch it would not write alike, which handles each case', async () => {
     const old = Date.now() - 60_000;
     // (each case: a large batch of known subjects with one odd record in the middle)
-    const cases: [string, Spec, (e: Awaited<ReturnType<typeof encryptBatch>>) => void][] = [
+    const cases: [string, RecordSpec, (e: Awaited<ReturnType<typeof encryptBatch>>) => void][] = [
       ['a forget request', { subject: subjectOf(1), value: null, headers: { 'shredder.command': 'forget' } }, (e) => expect(e.stats.forgotten).to.equal(1)],
       ['a subject without a key yet', { subject: 'brand-new', value: randomBytes(20) }, (e) => expect(e.stats.keysCreated).to.equal(1)],
       ['a record without a subject', { subject: null, value: randomBytes(20) }, (e) => expect(e.deadLetters).to.have.length(1)],
@@ -145,24 +128,24 @@ describe('the encryptor\'s span path', function () {
       const specs = records(2000, 11);
       specs[1000] = odd;
       const inputs = fetched(specs);
-      expect(encryptSpanBatch(inputs, context), what).to.equal(undefined);
+      expect(fromFetch(inputs, context), what).to.equal(undefined);
       const encrypted = await encryptBatch(inputs, context);
       check(encrypted);
       await keys.commit(undefined);
       encrypted.release?.();
     }
-    // a record produced before its subject was last forgotten: born shredded, by the general path only
+    // a record produced before its subject was last forgotten: born shredded, by the record-by-record path only
     await encryptBatch(fetched([{ subject: subjectOf(5), value: null, headers: { 'shredder.command': 'forget' } }]), context);
     await keys.commit(undefined);
     await encryptBatch(fetched([{ subject: subjectOf(5), value: randomBytes(10) }]), context); // (its new key)
     await keys.commit(undefined);
     const specs = records(2000, 13);
     specs.forEach((s) => { if (s.subject === subjectOf(5)) s.timestamp = old; });
-    // (the general path's small batches above refilled the table with subject 5 and its forget time)
+    // (the record-by-record path's small batches above refilled the table with subject 5 and its forget time)
     await encryptBatch(fetched(records(50)), context);
     await keys.commit(undefined);
     const inputs = fetched(specs);
-    expect(encryptSpanBatch(inputs, context), 'a record from before its subject\'s forget').to.equal(undefined);
+    expect(fromFetch(inputs, context), 'a record from before its subject\'s forget').to.equal(undefined);
     const encrypted = await encryptBatch(inputs, context);
     expect(encrypted.stats.bornShredded).to.equal(specs.filter((s) => s.subject === subjectOf(5)).length);
     encrypted.release?.();
@@ -171,15 +154,15 @@ describe('the encryptor\'s span path', function () {
   it('never seals under a key since forgotten or rolled back: the next large batch gets the subject\'s new key', async () => {
     const large = () => fetched(records(2000, 17));
     const first = large();
-    const before = await encryptSpanBatch(first, context)!;
+    const before = await fromFetch(first, context)!;
     const keyIdsBefore = expectReadable(first, before.outputs);
     before.release!();
-    // a forget of subject 3 (a small batch: the general path), committed; then a large batch again
+    // a forget of subject 3 (a small batch: the record-by-record path), committed; then a large batch again
     const forget = await encryptBatch(fetched([{ subject: subjectOf(3), value: null, headers: { 'shredder.command': 'forget' } }]), context);
     expect(forget.stats.forgotten).to.equal(1);
     await keys.commit(undefined);
     const inputs = large();
-    expect(encryptSpanBatch(inputs, context), 'the forgotten subject is no longer ready').to.equal(undefined);
+    expect(fromFetch(inputs, context), 'the forgotten subject is no longer ready').to.equal(undefined);
     const after = await encryptBatch(inputs, context);
     expect(after.stats.keysCreated, 'subject 3 gets a new key').to.equal(1);
     await keys.commit(undefined);
@@ -187,9 +170,9 @@ describe('the encryptor\'s span path', function () {
     expect(keyIdsAfter.get(subjectOf(3))).to.not.equal(keyIdsBefore.get(subjectOf(3)));
     expect(keyIdsAfter.get(subjectOf(4))).to.equal(keyIdsBefore.get(subjectOf(4)));
     after.release?.();
-    // the span path takes the next one again, with the new key
+    // the next one is sealed from the fetched bytes again, with the new key
     const again = large();
-    const spanned = await encryptSpanBatch(again, context)!;
+    const spanned = await fromFetch(again, context)!;
     expect(expectReadable(again, spanned.outputs).get(subjectOf(3))).to.equal(keyIdsAfter.get(subjectOf(3)));
     spanned.release!();
 
@@ -198,7 +181,7 @@ describe('the encryptor\'s span path', function () {
     const abortedKeyId = Buffer.from(parseEnvelope(created.outputs[0].value as Buffer).keyId).toString('hex');
     keys.rollback();
     const withIt = fetched([...records(2000, 19), { subject: 'rolled-back', value: randomBytes(300) }]);
-    expect(encryptSpanBatch(withIt, context), 'the rolled-back subject is no longer ready').to.equal(undefined);
+    expect(fromFetch(withIt, context), 'the rolled-back subject is no longer ready').to.equal(undefined);
     const next = await encryptBatch(withIt, context);
     await keys.commit(undefined);
     expect(next.stats.keysCreated).to.equal(1);

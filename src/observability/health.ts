@@ -1,5 +1,5 @@
-// What a processor tells its probes (`/healthz`, `/readyz`: observability/http-server.ts): kept apart
-// from the processor so that observability and the processor do not import each other.
+// What a processor tells its probes (`/healthz`, `/readyz`: http-server.ts): kept here, not in the
+// processor, so that the processor imports observability and never the other way round.
 
 /** `/healthz`: the process is alive, its consumer is running, and no task has kept failing to open. */
 export interface Health {
@@ -9,6 +9,12 @@ export interface Health {
   problem?: string;
 }
 
+/**
+ * Where a partition's task is in its life (processor/task-lifecycle.ts): restoring its key store, ready,
+ * failing to open (retried), or closed (the processor is stopping).
+ */
+export type TaskState = 'restoring' | 'ready' | 'failing' | 'closed';
+
 /** `/readyz`: partitions assigned and every one of their key stores restored, and no stop begun. */
 export interface Readiness {
   ready: boolean;
@@ -17,7 +23,7 @@ export interface Readiness {
   stopping: boolean;
   /** reencrypt: records of the source topics not yet re-encrypted (committed offsets to end offsets). */
   lag?: number;
-  partitions: { partition: number; state: 'restoring' | 'ready' | 'failing'; progress: number; error?: string }[];
+  partitions: { partition: number; state: TaskState; progress: number; error?: string }[];
 }
 
 /** Before the processor exists: alive, not ready. */

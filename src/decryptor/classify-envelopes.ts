@@ -1,0 +1,70 @@
+// The decryptor's first stage (decrypt-batch.ts): one pass over a batch that settles forget markers and
+// tombstones, and finds every envelope to open (whole values, or in field mode every encrypted field)
+// with its subject, or dead-letters the record (no subject, not an envelope, JSON field mode cannot read).
+import type { KafkaMessage } from 'kafkajs';
+import { AES_256_GCM, CHACHA20_POLY1305 } from '../crypto/index.js';
+import { fieldEnvelope } from '../fields/field-envelope.js';
+import { pathBytes, scanRecord } from '../fields/field-mode.js';
+import { JsonValueError } from '../fields/json-fields.js';
+import { subjectId } from '../keys/partition-keys.js';
+import { aadLength, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, EnvelopeError, parseEnvelope } from '../wire/envelope.js';
+import { isForgetRequest } from '../wire/headers.js';
+import type { DecryptContext } from './decrypted-batch.js';
+import { OpeningBatch, sealedEnvelope, type FieldRecord } from './opening-batch.js';
+
+class NoSubject extends Error {}
+
+/** Throws EnvelopeError unless `value` is a v1 envelope of a known algorithm (checked without allocating first). */
+function checkEnvelope(value: Uint8Array): void {
+  const ok = value.length >= ENVELOPE_OVERHEAD && value[0] === ENVELOPE_VERSION && (value[1] === CHACHA20_POLY1305 || value[1] === AES_256_GCM);
+  if (!ok) parseEnvelope(value); // throws, saying what is wrong
+}
+
+export function classifyEnvelopes(messages: readonly KafkaMessage[], context: DecryptContext): OpeningBatch {
+  const { fields } = context;
+  const batch = new OpeningBatch(messages, context);
+  const { sealed: sealedAll, outcomes, result } = batch;
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    if (message.value === null) {
+      // a forget marker, or a tombstone the encryptor passed through
+      const forget = isForgetRequest(message.headers);
+      outcomes[i] = { message, status: forget ? 'forget' : 'ok', value: null };
+      if (forget) result.stats.forgets++;
+      continue;
+    }
+    try {
+      if (!fields) {
+        if (!message.key || message.key.length === 0) throw new NoSubject('no subject: the record key is empty or null');
+        const envelope = message.value;
+        checkEnvelope(envelope);
+        sealedAll.push(sealedEnvelope(i, message.key, envelope, subjectId(message.key)));
+        batch.aadBytes += aadLength(message.key.length);
+        continue;
+      }
+      const { text, spans, subjectBytes } = scanRecord(message.value, fields);
+      const subject = subjectBytes ?? (message.key?.length ? message.key : undefined);
+      if (!subject) throw new NoSubject('no subject: the record key is empty or null');
+      const record: FieldRecord = { text, spans, sealed: [] };
+      const subjectKey = subjectId(subject);
+      for (const span of spans) {
+        const envelope = fieldEnvelope(text.slice(span.start, span.end));
+        if (!envelope) {
+          record.sealed.push(undefined);
+          continue;
+        }
+        checkEnvelope(envelope);
+        const path = pathBytes(span.path);
+        const sealed = sealedEnvelope(i, subject, envelope, subjectKey, path);
+        record.sealed.push(sealed);
+        sealedAll.push(sealed);
+        batch.aadBytes += aadLength(subject.length, path);
+      }
+      batch.fieldRecords.set(i, record);
+    } catch (err) {
+      if (!(err instanceof EnvelopeError) && !(err instanceof JsonValueError) && !(err instanceof NoSubject)) throw err;
+      batch.fail(i, err.message);
+    }
+  }
+  return batch;
+}

@@ -1,0 +1,294 @@
+// The record-by-record path's second stage (encrypt-batch.ts), once every subject of the batch is loaded: it
+// carries out forget requests, takes or creates each subject's key (a record produced before its
+// subject's last forget is born shredded), dead-letters what cannot be written, and seals every
+// envelope of the batch (whole values, or in field mode every selected field of every record) in one
+// call per algorithm, in-thread or, for a large batch, on the sealing thread.
+import type { KafkaMessage, Message } from 'kafkajs';
+import type { AlgorithmId } from '../crypto/index.js';
+import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
+import { fieldToken } from '../fields/field-envelope.js';
+import { pathBytes } from '../fields/field-mode.js';
+import { spliceFields, type FieldSpan } from '../fields/json-fields.js';
+import { deadLetter } from '../kafka/dead-letter.js';
+import { recordBytes } from '../kafka/transactions.js';
+import { type DataKey, MasterKey } from '../keys/master-key.js';
+import type { PartitionKeys } from '../keys/partition-keys.js';
+import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_AT, envelopePrefix, writeAadTail } from '../wire/envelope.js';
+import { isForgetRequest } from '../wire/headers.js';
+import type { ClassifiedRecords } from './classify-records.js';
+import { noEncryptStats, type EncryptContext, type EncryptedBatch } from './encrypted-batch.js';
+import { outputRecord, RECORD_BATCH_OVERHEAD, sealedRecordBytes, tooLargeReason } from './output-records.js';
+import { readySubjects } from './ready-subjects.js';
+import { renew } from './subject-slots.js';
+
+/**
+ * The envelopes of one algorithm to seal in one call (an envelope batch), and the output record each
+ * belongs to. Its item arrays are made at the batch's size up front, typed where they hold numbers:
+ * arrays grown a push at a time leave several times their size in garbage.
+ */
+interface PendingSeals {
+  algorithm: AlgorithmId;
+  keys: EnvelopeKeys<DataKey, EnvelopeSealKey>;
+  /** Items added: the arrays below hold `count` entries (and room for the batch's others). */
+  count: number;
+  keyIndexes: Int32Array;
+  plaintexts: Uint8Array[];
+  aadStarts: Int32Array;
+  aadLengths: Int32Array;
+  outputIndexes: Int32Array;
+  plaintextBytes: number;
+}
+
+/** An empty group with room for `capacity` items (every item of the batch). */
+const pendingSeals = (algorithm: AlgorithmId, capacity: number): PendingSeals => ({
+  algorithm,
+  keys: new EnvelopeKeys(sealKeyOf),
+  count: 0,
+  keyIndexes: new Int32Array(capacity),
+  plaintexts: new Array<Uint8Array>(capacity),
+  aadStarts: new Int32Array(capacity),
+  aadLengths: new Int32Array(capacity),
+  outputIndexes: new Int32Array(capacity),
+  plaintextBytes: 0,
+});
+
+/** Each data key as an envelope batch takes it (the key and its envelope header prefix), made once per key. */
+const sealKeys = new WeakMap<DataKey, EnvelopeSealKey>();
+
+function sealKeyOf(dataKey: DataKey): EnvelopeSealKey {
+  let sealKey = sealKeys.get(dataKey);
+  if (!sealKey) sealKeys.set(dataKey, (sealKey = { key: dataKey.key, prefix: envelopePrefix(dataKey.algorithm, dataKey.keyId) }));
+  return sealKey;
+}
+
+/** Field mode: an output record waiting for its fields' envelopes. */
+interface PendingFields {
+  outputIndex: number;
+  message: KafkaMessage;
+  text: string;
+  spans: FieldSpan[];
+  group: PendingSeals;
+  /** Index of the record's first field in the group (its fields are consecutive). */
+  firstItem: number;
+}
+
+/**
+ * Adds one envelope to seal, whose associated data is laid out at `at` in the arena: the header,
+ * which the cipher writes, then the subject [and field path]. Returns the arena offset after it.
+ */
+function addSeal(group: PendingSeals, arena: Uint8Array, at: number, keyIndex: number, subject: Uint8Array, plaintext: Uint8Array, outputIndex: number, path?: Uint8Array): number {
+  const length = aadLength(subject.length, path);
+  writeAadTail(arena, subject, path, at + ENVELOPE_HEADER_BYTES);
+  const item = group.count++;
+  // (typed arrays drop writes past their end without a word: a miscount must not lose an envelope)
+  if (item >= group.keyIndexes.length) throw new Error(`envelope ${item} is past the ${group.keyIndexes.length} the batch was planned for`);
+  group.keyIndexes[item] = keyIndex;
+  group.plaintexts[item] = plaintext;
+  group.aadStarts[item] = at;
+  group.aadLengths[item] = length;
+  group.outputIndexes[item] = outputIndex;
+  group.plaintextBytes += plaintext.length;
+  return at + length;
+}
+
+/** Seals a classified batch whose subjects are all loaded (PartitionKeys.load). */
+export function sealRecords(messages: readonly KafkaMessage[], context: EncryptContext, classified: ClassifiedRecords): EncryptedBatch | Promise<EncryptedBatch> {
+  return withAadArena(classified.aadBytes, (aadArena) => sealRecordsIn(aadArena, messages, context, classified));
+}
+
+/**
+ * sealRecords with its associated-data arena: header || subject [|| 0x00 || field path] of every envelope.
+ * A promise when an envelope batch went to the sealing thread (the arena has been copied by then).
+ */
+function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], context: EncryptContext, classified: ClassifiedRecords): EncryptedBatch | Promise<EncryptedBatch> {
+  const { keys, partition, topic, fields } = context;
+  const { batch, subjectOf, slotOf, scanOf, problemOf } = classified;
+  // (made at the batch's size, then cut to the records written: see PendingSeals)
+  const outputs = new Array<Message>(messages.length);
+  let outputCount = 0;
+  const result: EncryptedBatch = {
+    outputs,
+    keyRecords: [],
+    forgets: [],
+    deadLetters: [],
+    stats: noEncryptStats(),
+  };
+  const toSeal = new Map<AlgorithmId, PendingSeals>();
+  // (the group of the last key: consecutive records usually share the algorithm)
+  let lastGroup: PendingSeals | undefined;
+  const pendingFields: PendingFields[] = [];
+  // (an envelope's associated data begins with its 22 header bytes, also placed before its ciphertext)
+  let aadOffset = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    const slot = slotOf[i];
+    const subject = subjectOf[i];
+    if (!slot || !subject) {
+      // (the empty key is also reserved in the keys topic, see segment-roll.ts)
+      const reason = problemOf[i] ?? (message.key ? 'no subject: the record key is empty' : 'no subject: the record key is null');
+      result.deadLetters.push(deadLetter(message, topic, partition, reason));
+      continue;
+    }
+    if (slot.batch !== batch) renew(slot, batch); // (another batch of these keys overlapped this one)
+    if (isForgetRequest(message.headers)) {
+      const destroyed = keys.entry(subject, slot.id).wrapped;
+      if (destroyed) result.stats.keysDestroyed++;
+      const forgotten = keys.forget(subject, Number(message.timestamp));
+      result.forgets.push({
+        subject,
+        offset: message.offset,
+        timestamp: Number(message.timestamp),
+        keyRecordIndex: result.keyRecords.length,
+        keyIds: destroyed ? [Buffer.from(destroyed.subarray(2, 10)).toString('hex')] : [],
+      });
+      slot.looked = true;
+      slot.key = undefined;
+      slot.forgottenAt = forgotten.forgottenAt;
+      slot.keyIndex = -1;
+      result.keyRecords.push(forgotten);
+      outputs[outputCount++] = outputRecord(message, partition, null); // the forget marker, for consumers to purge projections
+      result.stats.forgotten++;
+      continue;
+    }
+    if (message.value === null) {
+      outputs[outputCount++] = outputRecord(message, partition, null); // a tombstone stays a tombstone
+      result.stats.tombstones++;
+      continue;
+    }
+
+    const scan = scanOf[i];
+    const spans = scan?.spans;
+    // (field mode: checked again once the fields are sealed; a record with none is passed as it is)
+    const outputBytes = spans?.length === 0 ? recordBytes(message as Message) + RECORD_BATCH_OVERHEAD : sealedRecordBytes(message);
+    if ((!fields || spans?.length === 0) && outputBytes > context.maxRecordBytes) {
+      result.deadLetters.push(deadLetter(message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes)));
+      continue;
+    }
+    if (spans && spans.length === 0) {
+      outputs[outputCount++] = outputRecord(message, partition, message.value); // no selected field present: nothing personal to seal
+      result.stats.encrypted++;
+      continue;
+    }
+
+    let dataKey: DataKey | undefined;
+    let bornShredded = false;
+    try {
+      if (!slot.looked) {
+        const known = keys.lookup(subject, slot.id);
+        slot.key = known.key;
+        slot.forgottenAt = known.forgottenAt;
+        slot.looked = true;
+      }
+      if (slot.forgottenAt !== undefined && Number(message.timestamp) <= slot.forgottenAt) {
+        // Produced before its subject was forgotten (on another route, or late): sealed under a key
+        // that is never stored, so it is born shredded instead of readable under the new key.
+        dataKey = MasterKey.newDataKey(context.algorithm);
+        bornShredded = true;
+        result.stats.bornShredded++;
+      } else {
+        dataKey = slot.key;
+        if (!dataKey) {
+          const created = keys.createKey(subject, context.algorithm, context.now(), slot.id);
+          result.keyRecords.push(created.record);
+          dataKey = slot.key = created.key;
+          result.stats.keysCreated++;
+        }
+      }
+    } catch (err) {
+      result.deadLetters.push(deadLetter(message, topic, partition, `key unavailable: ${(err as Error).message}`));
+      continue;
+    }
+    let group = lastGroup;
+    if (group?.algorithm !== dataKey.algorithm) {
+      group = toSeal.get(dataKey.algorithm);
+      if (!group) toSeal.set(dataKey.algorithm, (group = pendingSeals(dataKey.algorithm, classified.items)));
+      lastGroup = group;
+    }
+    // (the subject's key index, found once: a born-shredded record's key is its own)
+    let keyIndex: number;
+    if (bornShredded) keyIndex = group.keys.indexOf(dataKey);
+    else if (slot.keyIndex >= 0) keyIndex = slot.keyIndex;
+    else keyIndex = slot.keyIndex = group.keys.indexOf(dataKey);
+    const outputIndex = outputCount;
+    if (scan && spans) {
+      pendingFields.push({ outputIndex, message, text: scan.text, spans, group, firstItem: group.count });
+      for (const span of spans) {
+        const plaintext = Buffer.from(scan.text.slice(span.start, span.end), 'utf8');
+        aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, plaintext, outputIndex, pathBytes(span.path));
+      }
+    } else {
+      aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, message.value, outputIndex);
+    }
+    outputs[outputCount++] = outputRecord(message, partition, null);
+    result.stats.encrypted++;
+  }
+  outputs.length = outputCount;
+  if (!fields && context.sealingThread?.usable) keepReadySubjects(keys, classified);
+
+  const sealedOf = new Map<PendingSeals, Buffer[]>();
+  const onThread: Promise<void>[] = [];
+  for (const [algorithm, group] of toSeal) {
+    // (a literal, not a spread of group: a spread object's shape makes every access to it slow, which
+    // small batches at low rates pay in latency)
+    const { count, plaintexts } = group;
+    plaintexts.length = count;
+    const keyIndexes = group.keyIndexes.subarray(0, count), aadStarts = group.aadStarts.subarray(0, count), aadLengths = group.aadLengths.subarray(0, count);
+    const envelopes = { prefixBytes: ENVELOPE_NONCE_AT, aad: aadArena, keys: group.keys.keys, keyIndexes, plaintexts, aadStarts, aadLengths };
+    if (context.sealingThread?.takes(algorithm, group.plaintextBytes)) {
+      onThread.push(context.sealingThread.sealEnvelopes(envelopes).then(({ envelopes: sealed, ns, release }) => {
+        result.stats.cryptoNs += ns;
+        result.stats.sealedOffThread += sealed.length;
+        sealedOf.set(group, sealed);
+        const previous = result.release;
+        result.release = previous ? () => (previous(), release()) : release;
+      }));
+      continue;
+    }
+    const started = process.hrtime.bigint();
+    sealedOf.set(group, context.ciphers.get(algorithm).sealEnvelopes(envelopes));
+    result.stats.cryptoNs += Number(process.hrtime.bigint() - started);
+  }
+  const finish = () => withSealed(result, sealedOf, pendingFields, context);
+  return onThread.length === 0 ? finish() : Promise.all(onThread).then(finish);
+}
+
+/**
+ * Keeps the batch's subjects whose keys it looked up, as they stand after it, for the next batches to
+ * be sealed from the fetched bytes (seal-from-fetch.ts, ready-subjects.ts; refreshed first, so what
+ * this batch changed is dropped, then added again as it now stands).
+ */
+function keepReadySubjects(keys: PartitionKeys, classified: ClassifiedRecords): void {
+  const ready = readySubjects(keys);
+  for (let k = 0; k < classified.slots.length; k++) {
+    const slot = classified.slots[k];
+    if (slot.batch === classified.batch && slot.looked && slot.key) ready.add(classified.subjects[k], slot.key, slot.forgottenAt);
+  }
+}
+
+/** Puts the sealed envelopes into the output records (field mode: into their JSON values). */
+function withSealed(result: EncryptedBatch, sealedOf: Map<PendingSeals, Buffer[]>, pendingFields: PendingFields[], context: EncryptContext): EncryptedBatch {
+  const { fields, topic, partition } = context;
+  if (!fields) {
+    for (const [group, sealed] of sealedOf) {
+      for (let k = 0; k < sealed.length; k++) result.outputs[group.outputIndexes[k]].value = sealed[k];
+    }
+  }
+  if (pendingFields.length > 0) {
+    const tooLarge = new Set<number>();
+    for (const pending of pendingFields) {
+      const sealed = sealedOf.get(pending.group)!;
+      const tokens = pending.spans.map((_, k) => fieldToken(sealed[pending.firstItem + k]));
+      const value = Buffer.from(spliceFields(pending.text, pending.spans, tokens), 'utf8');
+      const output = result.outputs[pending.outputIndex];
+      output.value = value;
+      const outputBytes = recordBytes(output) + RECORD_BATCH_OVERHEAD;
+      if (outputBytes > context.maxRecordBytes) {
+        result.deadLetters.push(deadLetter(pending.message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes)));
+        tooLarge.add(pending.outputIndex);
+        result.stats.encrypted--;
+      }
+    }
+    if (tooLarge.size > 0) result.outputs = result.outputs.filter((_, index) => !tooLarge.has(index));
+  }
+  return result;
+}
