@@ -5,17 +5,16 @@ import { availableParallelism } from 'node:os';
 import type { Batch } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { SealingThread } from '../crypto/off-thread/sealing-thread.js';
-import { encryptorTopicRoles, keysTopicConfig, prepareTopics } from '../kafka/topics.js';
+import { encryptorTopicRoles, prepareTopics } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
-import { commitTransaction } from '../kafka/transactions.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { encryptBatch, type EncryptedBatch } from './encrypt-batch.js';
 import { keyRecordMessage } from './output-records.js';
-import { AUDIT_KEY_PURPOSE, ErasureAudit } from './erasure-audit.js';
+import { ErasureAudit } from './erasure-audit.js';
 import { KeyRewrapper } from './key-rewrapper.js';
-import { ROLL_MARKER_KEY, SegmentRoller } from './segment-roll.js';
+import { keysSegmentRoller, type SegmentRoller } from './segment-roll.js';
 
 export interface EncryptorStats {
   recordsIn: number;
@@ -51,16 +50,9 @@ export class Encryptor extends RouteProcessor {
   async start(): Promise<void> {
     const { config } = this;
     const layout = await prepareTopics(this.kafka, config, encryptorTopicRoles(config.routes, config.auditTopic), this.logger);
-    this.audit = new ErasureAudit({
-      topic: config.auditTopic,
-      keysTopic: config.keysTopic,
-      auditKey: config.auditKey ?? this.keys.keyring.derive(AUDIT_KEY_PURPOSE),
-      subjectRef: this.subjectRef,
-      erasureDeadlineMs: config.erasureDeadlineMs,
-      groupId: config.groupId,
-    });
+    this.audit = ErasureAudit.of(config, this.keys.keyring, this.subjectRef);
     const ciphers = await loadAeadRegistry();
-    this.roller = new SegmentRoller(Number(keysTopicConfig(config.erasureDeadlineMs)['segment.ms']), (p) => this.appendRollMarker(p), this.logger);
+    this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
     this.processor = new StreamProcessor({
       ...this.commonOptions(layout),
       name: 'encrypt',
@@ -120,11 +112,7 @@ export class Encryptor extends RouteProcessor {
         { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
         { topic: dlqTopic, messages: encrypted.deadLetters },
       ],
-      // each forget's audit entry names its tombstone's offset: made once the key records are sent
-      followUp:
-        encrypted.forgets.length > 0 && this.audit
-          ? (written) => [{ topic: this.audit!.topic, messages: this.audit!.entries({ topic: batch.topic, partition }, encrypted.forgets, encrypted.keyRecords.length, written) }]
-          : undefined,
+      followUp: this.audit?.followUp({ topic: batch.topic, partition }, encrypted.forgets, encrypted.keyRecords.length),
       committed: async (written) => {
         encrypted.release?.(); // (its records are written: their envelopes' memory is reused)
         await task.keys.commit(written.get(`${keysTopic}/${partition}`));
@@ -155,18 +143,6 @@ export class Encryptor extends RouteProcessor {
         this.logDeadLetters(encrypted.deadLetters);
       },
     };
-  }
-
-  /** See segment-roll.ts: an empty-key tombstone that rolls the keys partition's active segment. */
-  private async appendRollMarker(partition: number): Promise<void> {
-    const task = await this.processor?.ownedTask(partition);
-    if (!task?.producer) return; // the partition moved: its new owner writes to it
-    await task.exclusive(() =>
-      commitTransaction(task.producer!, {
-        topicMessages: [{ topic: this.config.keysTopic, messages: [{ key: ROLL_MARKER_KEY, value: null, partition }] }],
-      }),
-    );
-    this.logger.debug({ partition }, 'keys segment-roll marker appended');
   }
 
   async stop(): Promise<void> {

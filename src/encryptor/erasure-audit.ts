@@ -4,8 +4,10 @@
 // the audit key can recompute from the subject id (`kafka-shredder verify-erasure` does), neither of
 // which can be reversed. Retained forever: it is the controller's evidence (GDPR accountability).
 import { createHmac } from 'node:crypto';
-import type { Message } from 'kafkajs';
+import type { Message, TopicMessages } from 'kafkajs';
+import type { ShredderConfig } from '../config/config.js';
 import type { WrittenOffsets } from '../kafka/transactions.js';
+import type { Keyring } from '../keys/keyring.js';
 import type { SubjectRef } from '../observability/logger.js';
 import { VERSION } from '../version.js';
 import type { ForgetCarriedOut } from './encrypted-batch.js';
@@ -42,6 +44,27 @@ export interface ErasureAuditOptions {
 
 export class ErasureAudit {
   constructor(private readonly options: ErasureAuditOptions) {}
+
+  /** The audit trail of a processor that carries out forgets (the encryptor, reencrypt) on `config.keysTopic`. */
+  static of(config: ShredderConfig, keyring: Keyring, subjectRef: SubjectRef): ErasureAudit {
+    return new ErasureAudit({
+      topic: config.auditTopic,
+      keysTopic: config.keysTopic,
+      auditKey: config.auditKey ?? keyring.derive(AUDIT_KEY_PURPOSE),
+      subjectRef,
+      erasureDeadlineMs: config.erasureDeadlineMs,
+      groupId: config.groupId,
+    });
+  }
+
+  /**
+   * What a batch's transaction writes to the trail once its key records are sent (see
+   * TransactionalWrite.followUp): each forget's entry names its tombstone's offset. Undefined: no forget.
+   */
+  followUp(source: { topic: string; partition: number }, forgets: readonly ForgetCarriedOut[], keyRecords: number): ((written: WrittenOffsets) => TopicMessages[]) | undefined {
+    if (forgets.length === 0) return undefined;
+    return (written) => [{ topic: this.topic, messages: this.entries(source, forgets, keyRecords, written) }];
+  }
 
   get topic(): string {
     return this.options.topic;

@@ -4,7 +4,10 @@
 // partition has not been written to once segment.ms has passed, we append a roll marker: a tombstone
 // with the empty key (no subject has the empty key: such records are dead-lettered), which rolls the
 // segment so the cleaner can erase the old key within max.compaction.lag.ms.
+import { commitTransaction } from '../kafka/transactions.js';
+import { keysTopicConfig } from '../kafka/topics.js';
 import type { Logger } from '../observability/logger.js';
+import type { StreamProcessor } from '../processor/stream-processor.js';
 
 export const ROLL_MARKER_KEY = Buffer.alloc(0);
 
@@ -39,4 +42,20 @@ export class SegmentRoller {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
   }
+}
+
+/**
+ * The roller of a processor that writes tombstones to `keysTopic` (the encryptor, reencrypt): it
+ * appends each marker in a transaction of the partition's task, if this instance still owns it.
+ */
+export function keysSegmentRoller(processor: () => StreamProcessor | undefined, keysTopic: string, erasureDeadlineMs: number, logger: Logger): SegmentRoller {
+  const appendMarker = async (partition: number) => {
+    const task = await processor()?.ownedTask(partition);
+    if (!task?.producer) return; // the partition moved: its new owner writes to it
+    await task.exclusive(() =>
+      commitTransaction(task.producer!, { topicMessages: [{ topic: keysTopic, messages: [{ key: ROLL_MARKER_KEY, value: null, partition }] }] }),
+    );
+    logger.debug({ partition }, 'keys segment-roll marker appended');
+  };
+  return new SegmentRoller(Number(keysTopicConfig(erasureDeadlineMs)['segment.ms']), appendMarker, logger);
 }

@@ -101,7 +101,7 @@ export interface TopicRoles {
   outputs: string[];
   plaintext: string[];
   encrypted: string[];
-  /** The erasure audit trail the encryptor writes (one partition, kept forever). */
+  /** The erasure audit trail the encryptor and reencrypt write (one partition, kept forever). */
   audit?: string;
   /**
    * reencrypt: the old keys topic, read only. It and the inputs (the old encrypted topics) must exist

@@ -5,7 +5,9 @@
 // transaction per batch with the new keys and the input offsets, as the encryptor does. It follows
 // the old topic continuously, so forgets issued during a migration reach the new keyspace.
 // - Records keep key, partition, order, timestamp and headers; tombstones stay tombstones.
-// - A forget marker forgets its subject in the new keyspace too (a tombstone there) and is carried over.
+// - A forget marker forgets its subject in the new keyspace too (a tombstone there, with its erasure
+//   audit entry and, as in the encryptor, a segment roll so compaction erases the key within the
+//   erasure deadline) and is carried over.
 // - A record already shredded (its key destroyed in the old keyspace) is copied as it is: no key of the
 //   new keyspace opens it, so it stays unreadable; nothing is ever resurrected.
 // - A record that cannot be opened goes to the dead letter topic as it was read (encrypted): no
@@ -14,8 +16,9 @@ import type { Batch, KafkaMessage, Message } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { decryptBatch } from '../decryptor/decrypt-batch.js';
 import { encryptBatch } from '../encryptor/encrypt-batch.js';
-import { keyRecordMessage } from '../encryptor/output-records.js';
-import { outputRecord } from '../encryptor/output-records.js';
+import { ErasureAudit } from '../encryptor/erasure-audit.js';
+import { keyRecordMessage, outputRecord } from '../encryptor/output-records.js';
+import { keysSegmentRoller, type SegmentRoller } from '../encryptor/segment-roll.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import { prepareTopics, type TopicRoles } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
@@ -44,6 +47,8 @@ const LAG_INTERVAL_MS = 2000;
 export class Reencryptor extends RouteProcessor {
   readonly stats: ReencryptorStats = { recordsIn: 0, recordsOut: 0, reencrypted: 0, shredded: 0, forgets: 0, deadLettered: 0, keysCreated: 0 };
   private source?: SourceKeyspace;
+  private audit?: ErasureAudit;
+  private roller?: SegmentRoller;
   private lagTimer?: NodeJS.Timeout;
   /** Records of the old topics not yet re-encrypted, as last measured; undefined before the first measure. */
   private lag?: number;
@@ -51,8 +56,17 @@ export class Reencryptor extends RouteProcessor {
   async start(): Promise<void> {
     const { config } = this;
     const sourceKeysTopic = config.sourceKeysTopic!;
-    const roles: TopicRoles = { inputs: config.routes.map((r) => r.from), outputs: config.routes.map((r) => r.to), plaintext: [], encrypted: config.routes.flatMap((r) => [r.from, r.to]), sourceKeys: sourceKeysTopic };
+    const roles: TopicRoles = {
+      inputs: config.routes.map((r) => r.from),
+      outputs: config.routes.map((r) => r.to),
+      plaintext: [],
+      encrypted: config.routes.flatMap((r) => [r.from, r.to]),
+      sourceKeys: sourceKeysTopic,
+      audit: config.auditTopic,
+    };
     const layout = await prepareTopics(this.kafka, config, roles, this.logger);
+    this.audit = ErasureAudit.of(config, this.keys.keyring, this.subjectRef);
+    this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
     const ciphers = await loadAeadRegistry();
     this.source = new SourceKeyspace({
       kafka: this.kafka,
@@ -160,8 +174,10 @@ export class Reencryptor extends RouteProcessor {
         { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
         { topic: dlqTopic, messages: deadLetters },
       ],
+      followUp: this.audit?.followUp({ topic, partition }, encrypted.forgets, encrypted.keyRecords.length),
       committed: async (written) => {
         await task.keys.commit(written.get(`${keysTopic}/${partition}`));
+        if (encrypted.stats.forgotten > 0) this.roller?.forgotten(partition);
         const s = this.stats;
         s.recordsIn += batch.messages.length;
         s.recordsOut += outputs.length;
@@ -187,6 +203,7 @@ export class Reencryptor extends RouteProcessor {
 
   async stop(): Promise<void> {
     await this.stopLag();
+    this.roller?.stop();
     await this.processor?.stop();
     await this.source?.stop();
     await this.closeKeyring();

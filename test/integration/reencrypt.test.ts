@@ -1,6 +1,7 @@
 // `kafka-shredder reencrypt` against the real broker: an encrypted log migrated to a new keyspace
 // (new keys topic, other algorithm, new master key) and back, record for record; a forget issued
-// during the migration; already shredded subjects staying shredded; a SIGKILL mid-migration.
+// during the migration, audited and erased from the new keys topic within the erasure deadline; already
+// shredded subjects staying shredded; a SIGKILL mid-migration.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -9,12 +10,13 @@ import { join } from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { loadConfig } from '../../src/config/config.js';
 import { DecryptingConsumer, type DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
+import type { ErasureAuditEntry } from '../../src/encryptor/erasure-audit.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Reencryptor } from '../../src/reencryptor/reencryptor.js';
 import { killRepeatedly, startChildProcessor } from '../support/child-processor.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
-import { eventually, produce, readExactly, readTopic, testBrokers, uniqueName } from '../support/kafka.js';
+import { allRecords, eventually, produce, readExactly, readTopic, testBrokers, uniqueName } from '../support/kafka.js';
 import { testKafka } from '../support/kafka.js';
 
 const b64 = (key: Buffer) => key.toString('base64');
@@ -147,6 +149,44 @@ describe('reencrypt', function () {
     expect(user2.map((r) => r.status)).to.deep.equal([...Array(10).fill('shredded'), 'forget', 'ok']);
     expect(user2.at(-1)!.value!.toString()).to.equal('after the forget');
     expect(records.filter((r) => r.key?.toString() !== 'user-2').every((r) => r.status === 'ok')).to.equal(true);
+  });
+
+  it('audits a forget it carries into the new keyspace, and erases the subject\'s new key within the erasure deadline though nothing more is written', async function () {
+    this.timeout(120_000);
+    // deadline 4 s: segment.ms = max.compaction.lag.ms = 2 s (see the encryptor's erasure-deadline test)
+    const setup = encryptorSetup({ SHREDDER_ERASURE_DEADLINE_MS: '4000' });
+    const old: Keyspace = { output: setup.output, keysTopic: setup.keysTopic, keys: { 1: setup.masterKey }, current: 1 };
+    running.push(await startEncryptor(setup));
+    await produce(kafka, setup.input, Array.from({ length: 12 }, (_, i) => ({ key: `user-${i % 3}`, value: `v-${i}` })));
+    const next: Keyspace = { output: uniqueName('migrated'), keysTopic: uniqueName('keys-v2'), keys: { 2: randomBytes(32) }, current: 2 };
+    running.push(await startReencryptor(reencryptEnv(setup, old, next, 'chacha20-poly1305')));
+    await readExactly(kafka, next.output, 12);
+    await requestForget(kafka, [setup.input], Buffer.from('user-1'));
+    await readExactly(kafka, next.output, 13);
+
+    // one entry per keyspace: the encryptor's for the old keys topic, reencrypt's for the new one
+    const entries = await eventually('reencrypt\'s audit entry', async () => {
+      const found = allRecords(await readTopic(kafka, setup.config.auditTopic)).map((r) => JSON.parse(r.value!.toString()) as ErasureAuditEntry);
+      return found.some((e) => e.keyDestroyed.keysTopic === next.keysTopic) ? found : undefined;
+    });
+    expect(entries.filter((e) => e.keyDestroyed.keysTopic === old.keysTopic)).to.have.length(1);
+    const migrated = entries.filter((e) => e.keyDestroyed.keysTopic === next.keysTopic);
+    expect(migrated).to.have.length(1);
+    const [entry] = migrated;
+    expect(entry.requested.topic, 'the request as reencrypt read it: the forget marker in the old encrypted topic').to.equal(old.output);
+    expect(entry.keyDestroyed.keyIds, 'the new keyspace\'s key it destroyed').to.have.length(1);
+    expect(entry.erasureDeadline.deadlineMs).to.equal(4000);
+    const newKeys = (await readTopic(kafka, next.keysTopic)).get(entry.keyDestroyed.partition)!;
+    const tombstone = newKeys.find((r) => r.key?.toString() === 'user-1' && r.value === null);
+    expect(Number(tombstone!.offset), 'the entry names the tombstone in the new keys topic').to.equal(entry.keyDestroyed.tombstoneOffset);
+    expect(JSON.stringify(entries)).to.not.contain('user-1');
+
+    // from here on nothing is produced: only reencrypt's segment-roll marker can roll the new keys partition
+    const remaining = await eventually('user-1\'s key in the new keys topic to be compacted away', async () => {
+      const records = allRecords(await readTopic(kafka, next.keysTopic));
+      return records.some((r) => r.key?.toString() === 'user-1' && r.value !== null) ? undefined : records;
+    }, 60_000, 1000);
+    expect(remaining.some((r) => r.key?.toString() === 'user-0' && r.value !== null), 'other subjects keep their keys').to.equal(true);
   });
 
   it('loses and doubles nothing when the reencrypt process is SIGKILLed mid-migration', async () => {
