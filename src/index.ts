@@ -25,4 +25,5 @@ export { LocalMasterKey } from './keys/local-master-key.js';
 export { openPkcs11MasterKeys, type Pkcs11MasterKeyOptions } from './keys/pkcs11-master-keys.js';
 export type { MasterKeyCipher, MasterKeySource } from './keys/master-key-cipher.js';
 export { DecryptingConsumer } from './decryptor/decrypting-consumer.js';
+export { KafkaConnectionError } from './kafka/connection-errors.js';
 export type { DecryptingConsumerOptions, DecryptingConsumerHandlers, DecryptedMessage, RecordStatus } from './decryptor/decrypting-consumer.js';

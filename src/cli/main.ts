@@ -11,7 +11,7 @@ import { Reencryptor } from '../reencryptor/reencryptor.js';
 import { requestForget } from '../encryptor/forget-request.js';
 import { createKafka } from '../kafka/client.js';
 import { explainConnectionError } from '../kafka/connection-errors.js';
-import { TopicLayoutError } from '../kafka/topics.js';
+import { exitCodeFor, messageOf } from '../errors/shredder-errors.js';
 import { AUDIT_KEY_PURPOSE } from '../encryptor/erasure-audit.js';
 import { formatErasureReceipt, verifyErasure } from '../erasure/verify-erasure.js';
 import { openKeyring } from '../keys/key-providers.js';
@@ -33,9 +33,8 @@ async function forget(subject: string): Promise<number> {
       process.stderr.write(`kafka-shredder forget: ${problem.message}\n`);
       return EXIT_FAILURE;
     }
-    if (!(err instanceof TopicLayoutError)) throw err;
-    process.stderr.write(`kafka-shredder forget: ${err.message}\n`);
-    return EXIT_USAGE;
+    process.stderr.write(`kafka-shredder forget: ${messageOf(err)}\n`);
+    return exitCodeFor(err);
   }
   process.stdout.write(`forget request written to ${config.routes.map((r) => r.from).join(', ')}\n`);
   return EXIT_OK;
@@ -51,8 +50,8 @@ async function keysStatusCommand(json: boolean): Promise<number> {
     status = await keysStatus(createKafka(config.kafka, logger), config.keysTopic);
   } catch (err) {
     const problem = explainConnectionError(err, config.kafka);
-    process.stderr.write(`kafka-shredder keys status: ${problem?.message ?? (err as Error).message}\n`);
-    return EXIT_FAILURE;
+    process.stderr.write(`kafka-shredder keys status: ${problem?.message ?? messageOf(err)}\n`);
+    return exitCodeFor(err);
   }
   process.stdout.write(json ? `${JSON.stringify({ ...status, currentMasterKeyId: config.keys.currentId })}\n` : formatKeysStatus(status, config.keys.currentId));
   return EXIT_OK;
@@ -82,8 +81,8 @@ async function verifyErasureCommand(subject: string, json: boolean): Promise<num
     return receipt.exitCode;
   } catch (err) {
     const problem = explainConnectionError(err, config.kafka);
-    process.stderr.write(`kafka-shredder verify-erasure: ${problem?.message ?? (err as Error).message}\n`);
-    return err instanceof TopicLayoutError ? EXIT_USAGE : EXIT_FAILURE;
+    process.stderr.write(`kafka-shredder verify-erasure: ${problem?.message ?? messageOf(err)}\n`);
+    return exitCodeFor(err);
   } finally {
     await keys?.close();
   }

@@ -2,14 +2,11 @@
 import { ConfigError, loadConfig, type ShredderConfig } from '../config/config.js';
 import type { CommandName } from '../config/variables.js';
 import { explainConnectionError } from '../kafka/connection-errors.js';
-import { TopicLayoutError } from '../kafka/topics.js';
-import { Pkcs11MasterKeyError } from '../keys/pkcs11-master-keys.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeFor, messageOf } from '../errors/shredder-errors.js';
 import { startHttpServer, type HttpEndpoints, type Observable } from '../observability/http-server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../errors/shredder-errors.js';
 
 export interface Runnable {
   start(): Promise<void>;
@@ -48,8 +45,8 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   try {
     processor = create(config, logger); // (opens the master keys: an HSM may refuse)
   } catch (err) {
-    logger.error({ error: (err as Error).message }, `${command} failed to start`);
-    return err instanceof Pkcs11MasterKeyError ? EXIT_USAGE : EXIT_FAILURE;
+    logger.error({ error: messageOf(err) }, `${command} failed to start`);
+    return exitCodeFor(err);
   }
   let signals = 0;
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
@@ -75,9 +72,9 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   } catch (err) {
     // a connection error is told as one line naming the variable to check (connection-errors.ts)
     const problem = explainConnectionError(err, config.kafka);
-    logger.error(problem ? { error: problem.message, settings: problem.settings } : { error: (err as Error).message }, `${command} failed to start`);
-    await stop().catch(() => {});
-    return err instanceof TopicLayoutError ? EXIT_USAGE : EXIT_FAILURE;
+    logger.error(problem ? { error: problem.message, settings: problem.settings } : { error: messageOf(err) }, `${command} failed to start`);
+    await stop().catch((stopError: unknown) => logger.warn({ error: messageOf(stopError) }, `${command}: stopping after the failed start failed too`));
+    return exitCodeFor(err);
   }
   const outcome = await Promise.race([
     signalled.then((signal) => ({ signal })),
@@ -85,8 +82,8 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   ]);
   if ('error' in outcome) {
     logger.error({ error: outcome.error.message }, `${command} failed`);
-    await stop().catch(() => {});
-    return EXIT_FAILURE;
+    await stop().catch((stopError: unknown) => logger.warn({ error: messageOf(stopError) }, `${command}: stopping after the failure failed too`));
+    return exitCodeFor(outcome.error) || EXIT_FAILURE;
   }
   logger.info({ signal: outcome.signal }, `${command} stopping`);
   return (await stop()) ? EXIT_OK : EXIT_FAILURE;

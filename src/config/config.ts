@@ -1,5 +1,6 @@
 // Configuration from environment variables only (contract: "Configuration"), validated at start:
 // every problem is collected and reported at once, by variable name; secrets are never echoed.
+import { ConfigurationError } from '../errors/shredder-errors.js';
 import { readFileSync } from 'node:fs';
 import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
 import { parseJsonPath, pathCovers, type JsonPath } from '../fields/json-path.js';
@@ -70,8 +71,8 @@ export interface ShredderConfig {
   logLevel: string;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+export class ConfigError extends ConfigurationError {
+  override readonly name: string = 'ConfigError';
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }

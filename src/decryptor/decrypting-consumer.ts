@@ -6,6 +6,7 @@ import type { IHeaders, Kafka } from 'kafkajs';
 import type { KafkaConnection } from '../config/config.js';
 import { loadAeadRegistry } from '../crypto/index.js';
 import { createKafka, type TlsOptions } from '../kafka/client.js';
+import { explainConnectionError, inLibraryTerms, KafkaConnectionError } from '../kafka/connection-errors.js';
 import { logDeadLetters } from '../kafka/dead-letter.js';
 import { prepareTopics } from '../kafka/topics.js';
 import { Keyring } from '../keys/keyring.js';
@@ -152,6 +153,34 @@ export class DecryptingConsumer {
       erasureDeadlineMs: options.erasureDeadlineMs ?? 86_400_000,
       plaintextRetentionMs: 86_400_000, // (creates no plaintext topic)
     };
+    try {
+      await this.start(handlers, masterKey, settings);
+    } catch (err) {
+      const processor = this.processor as StreamProcessor | undefined; // (set by start once it got that far)
+      this.processor = undefined; // (run may be called again)
+      await processor?.stop().catch(() => {});
+      throw this.explained(err);
+    }
+  }
+
+  /**
+   * A connection error in one line naming the options to check (KafkaConnectionError), as the CLI
+   * names its variables; other errors, and those of a caller's own `kafka` client, as they are.
+   */
+  private explained(err: unknown): unknown {
+    const { options } = this;
+    if (options.kafka) return err;
+    const problem = explainConnectionError(err, {
+      brokers: options.brokers,
+      ssl: options.ssl !== undefined && options.ssl !== false,
+      tls: typeof options.ssl === 'object' ? options.ssl : undefined,
+      sasl: options.sasl,
+    });
+    return problem ? new KafkaConnectionError(inLibraryTerms(problem), err) : err;
+  }
+
+  private async start({ eachMessage, eachBatch }: DecryptingConsumerHandlers, masterKey: Keyring, settings: { keysTopic: string; dlqTopic: string; erasureDeadlineMs: number; plaintextRetentionMs: number }): Promise<void> {
+    const options = this.options;
     const layout = await prepareTopics(this.kafka, settings, { inputs: options.topics, outputs: [], plaintext: [], encrypted: options.topics }, this.logger);
     const ciphers = await loadAeadRegistry();
     const subjectRef = subjectRefFor(masterKey);

@@ -5,6 +5,7 @@
 // One validating pass over the text serves every path at once (the paths form a trie); values no path
 // goes into are skipped with native regular expressions. The pass is also what decides that a value
 // is JSON (RFC 8259): no JSON.parse, no object tree.
+import { RecordError } from '../errors/shredder-errors.js';
 import { isUtf8 } from 'node:buffer';
 import type { JsonPath } from './json-path.js';
 
@@ -16,8 +17,8 @@ export interface FieldSpan {
   path: JsonPath;
 }
 
-export class JsonValueError extends Error {
-  override readonly name = 'JsonValueError';
+export class JsonValueError extends RecordError {
+  override readonly name: string = 'JsonValueError';
 }
 
 interface TrieNode {

@@ -1,5 +1,6 @@
 // The JSON paths of SHREDDER_FIELDS and SHREDDER_SUBJECT_FIELD: `$` then dotted names (`.email`),
 // array indexes (`[2]`) and wildcards (`[*]`: every element of an array, every member of an object).
+import { ConfigurationError } from '../errors/shredder-errors.js';
 
 export type PathSegment = { name: string } | { index: number } | { wildcard: true };
 
@@ -11,8 +12,8 @@ export interface JsonPath {
 
 const SEGMENT = /\.([A-Za-z_$][\w$-]*)|\[(\d+|\*)\]/y;
 
-export class JsonPathError extends Error {
-  override readonly name = 'JsonPathError';
+export class JsonPathError extends ConfigurationError {
+  override readonly name: string = 'JsonPathError';
 }
 
 export function parseJsonPath(text: string): JsonPath {

@@ -4,6 +4,7 @@
 // kafkajs 2.2.4 raised against a real broker (test/integration/tls.test.ts, and the table in
 // test/unit/kafka/connection-errors.test.ts). Messages name hosts, ports and user names, never a
 // password or key.
+import { FatalError } from '../errors/shredder-errors.js';
 import type { ConnectionSettings } from './client.js';
 
 /** What explains a connection error: the connection's settings (whether a CA or client certificate was given). */
@@ -172,4 +173,41 @@ const CONNECTING = /^(Connection error|Connection timeout|Closed connection|Fail
 
 export function isConnectingLog(message: string): boolean {
   return CONNECTING.test(message);
+}
+
+/**
+ * The library's options (DecryptingConsumerOptions) for the variables the explanations name, most
+ * specific first, so that an application is told which of its own options to check.
+ */
+const LIBRARY_OPTIONS: [RegExp, string][] = [
+  [/KAFKA_SASL_PASSWORD \(or KAFKA_SASL_PASSWORD_FILE\)/g, 'sasl.password'],
+  [/the KAFKA_SASL_\* variables/g, 'sasl'],
+  [/KAFKA_SSL_CA_FILE/g, 'ssl.ca'],
+  [/KAFKA_SSL_CERT_FILE/g, 'ssl.cert'],
+  [/KAFKA_SSL_KEY_FILE/g, 'ssl.key'],
+  [/KAFKA_SASL_MECHANISM/g, 'sasl.mechanism'],
+  [/KAFKA_SASL_USERNAME/g, 'sasl.username'],
+  [/KAFKA_SASL_PASSWORD(_FILE)?/g, 'sasl.password'],
+  [/KAFKA_SSL=(true|false)/g, 'ssl: $1'],
+  [/KAFKA_SSL/g, 'ssl'],
+  [/KAFKA_BROKERS/g, 'brokers'],
+];
+
+const toLibraryTerms = (text: string) => LIBRARY_OPTIONS.reduce((t, [variable, option]) => t.replace(variable, option), text);
+
+/** A connection problem in the library's terms: its options (`brokers`, `ssl.ca`, `sasl.mechanism`, ...) instead of variables. */
+export function inLibraryTerms(problem: ConnectionProblem): ConnectionProblem {
+  return { settings: [...new Set(problem.settings.map(toLibraryTerms))], message: toLibraryTerms(problem.message) };
+}
+
+/** What the library rejects with when it cannot connect: one line naming the options to check; `cause` is kafkajs' error. */
+export class KafkaConnectionError extends FatalError {
+  override readonly name: string = 'KafkaConnectionError';
+  /** The options to check, most likely first. */
+  readonly settings: string[];
+
+  constructor(problem: ConnectionProblem, cause: unknown) {
+    super(problem.message, { cause });
+    this.settings = problem.settings;
+  }
 }

@@ -1,11 +1,12 @@
 // The processor's topics: created when missing with the contract's settings, and checked before any
 // record is touched (partition counts agree, the keys topic is compacted, plaintext is short-lived).
+import { ConfigurationError } from '../errors/shredder-errors.js';
 import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import type { Route, ShredderConfig } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 
-export class TopicLayoutError extends Error {
-  override readonly name = 'TopicLayoutError';
+export class TopicLayoutError extends ConfigurationError {
+  override readonly name: string = 'TopicLayoutError';
 }
 
 /** Partition count for topics created when none of the co-partitioned topics exists yet. */

@@ -12,6 +12,7 @@
 // C_EncryptAsync): a session must not run two operations at once, and this process calls it from
 // its one JavaScript thread, one wrap at a time. A remote HSM's round trip blocks the event loop for
 // that time; new-subject key creation is rare next to records, and unwraps are cached by the key store.
+import { ConfigurationError } from '../errors/shredder-errors.js';
 import {
   type Attribute,
   boolValue,
@@ -41,8 +42,8 @@ export interface Pkcs11MasterKeyOptions {
   require?: (id: string) => unknown;
 }
 
-export class Pkcs11MasterKeyError extends Error {
-  override readonly name = 'Pkcs11MasterKeyError';
+export class Pkcs11MasterKeyError extends ConfigurationError {
+  override readonly name: string = 'Pkcs11MasterKeyError';
 }
 
 const TOKEN_VARIABLES = 'SHREDDER_PKCS11_TOKEN_LABEL or SHREDDER_PKCS11_SLOT';

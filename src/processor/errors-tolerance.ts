@@ -2,14 +2,15 @@
 // cannot be processed and goes on; `none` stops the processor at the first one, before its batch
 // commits, so the record and everything after it stay unprocessed (and uncommitted) until an operator
 // has looked.
+import { FatalError } from '../errors/shredder-errors.js';
 import type { IHeaders, Message } from 'kafkajs';
 import type { ErrorsTolerance } from '../config/config.js';
 import { isShreddedDeadLetter } from '../kafka/dead-letter.js';
 import { ERROR_CLASS_HEADER, ERROR_HEADER, SOURCE_HEADER, headerText } from '../wire/headers.js';
 
 /** Thrown from a batch handler: the processor stops for good instead of retrying the batch. */
-export class IntolerableRecordError extends Error {
-  override readonly name = 'IntolerableRecordError';
+export class IntolerableRecordError extends FatalError {
+  override readonly name: string = 'IntolerableRecordError';
 }
 
 /**

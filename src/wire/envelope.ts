@@ -9,6 +9,7 @@
 //
 // Associated data = the 22 header bytes || subject id bytes, so a record moved to another subject or
 // re-labelled with another key id fails authentication.
+import { RecordError } from '../errors/shredder-errors.js';
 import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
 
 export const ENVELOPE_VERSION = 0x01;
@@ -21,8 +22,8 @@ export const ENVELOPE_TAG_BYTES = 16;
 export const ENVELOPE_OVERHEAD = ENVELOPE_HEADER_BYTES + ENVELOPE_TAG_BYTES;
 
 /** Why a value is not a readable v1 envelope; the text goes into `shredder.error`. */
-export class EnvelopeError extends Error {
-  override readonly name = 'EnvelopeError';
+export class EnvelopeError extends RecordError {
+  override readonly name: string = 'EnvelopeError';
 }
 
 export interface Envelope {

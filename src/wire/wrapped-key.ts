@@ -10,6 +10,7 @@
 //
 // Associated data = the 26 header bytes || subject id bytes: a wrapped key copied to another subject,
 // or relabelled with another key id or algorithm, does not unwrap.
+import { RecordError } from '../errors/shredder-errors.js';
 import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
 
 export const WRAPPED_KEY_VERSION = 0x01;
@@ -17,8 +18,8 @@ export const WRAPPED_KEY_HEADER_BYTES = 26;
 export const WRAPPED_KEY_BYTES = 74;
 export const DATA_KEY_BYTES = 32;
 
-export class WrappedKeyError extends Error {
-  override readonly name = 'WrappedKeyError';
+export class WrappedKeyError extends RecordError {
+  override readonly name: string = 'WrappedKeyError';
 }
 
 export interface WrappedKeyHeader {

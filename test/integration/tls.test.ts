@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { DecryptingConsumer, type DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
+import { KafkaConnectionError } from '../../src/kafka/connection-errors.js';
 import { LocalKafkaBroker } from '../../src/dev/local-broker/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certificates.js';
@@ -191,6 +192,40 @@ describe('TLS and connection errors (a broker with a mutual-TLS listener)', func
       expectClean(outcome.output);
       // every line is a JSON log line
       expect(outcome.output.split('\n').filter((l) => l.trim() && !l.startsWith('{')), context).to.deep.equal([]);
+    }
+  });
+
+  it('the library\'s DecryptingConsumer: run() rejects with one line naming the option to check, and can run again', async () => {
+    const consumerWith = (options: { brokers: string[]; ssl?: { ca: string } }) =>
+      new DecryptingConsumer({
+        ...options,
+        groupId: uniqueName('app'),
+        topics: [uniqueName('encrypted')],
+        masterKey,
+        stateDir: mkdtempSync(join(tmpdir(), 'shredder-tls-app-')),
+        logger: createLogger('silent'),
+      });
+    const cases: { what: string; consumer: DecryptingConsumer; names: string; says: RegExp }[] = [
+      { what: 'nothing listening', consumer: consumerWith({ brokers: ['127.0.0.1:1'] }), names: 'brokers', says: /^cannot reach any broker in brokers \(127\.0\.0\.1:1\): connection refused$/ },
+      { what: 'no ssl against the TLS port', consumer: consumerWith({ brokers: broker.tlsBrokers }), names: 'ssl', says: /^ssl: false: .* closed the connection at once: it is probably a TLS listener \(set ssl: true\)/ },
+      { what: 'a CA that did not sign the broker certificate', consumer: consumerWith({ brokers: broker.tlsBrokers, ssl: { ca: readFileSync(certs.otherCaFile, 'utf8') } }), names: 'ssl.ca', says: /^ssl\.ca: the certificate of .* is not trusted/ },
+    ];
+    const started = Date.now();
+    const errors = await Promise.all(cases.map(({ consumer }) => consumer.run({ eachMessage: () => {} }).then(() => undefined, (err: unknown) => err)));
+    for (const [i, { what, consumer, names, says }] of cases.entries()) {
+      const error = errors[i];
+      expect(error, what).to.be.instanceOf(KafkaConnectionError);
+      const connection = error as KafkaConnectionError;
+      expect(connection.message, what).to.match(says);
+      expect(connection.message, what).not.to.match(/KAFKA_|SHREDDER_/);
+      expect(connection.settings[0], what).to.equal(names);
+      expect(connection.cause, `${what}: kafkajs' error as the cause`).to.be.instanceOf(Error);
+      expect(Date.now() - started, what).to.be.below(FAIL_WITHIN_MS);
+      expect(consumer.readiness().ready, what).to.equal(false);
+      if (i > 0) continue;
+      // nothing is left running: the same consumer may run again (and fails the same way)
+      const again = await consumer.run({ eachMessage: () => {} }).then(() => undefined, (err: unknown) => err);
+      expect(again, `${what}, again`).to.be.instanceOf(KafkaConnectionError);
     }
   });
 

@@ -3,7 +3,7 @@
 // DNS shapes are kafkajs' and Node's own), and which kafkajs log lines are part of connecting.
 import { expect } from 'chai';
 import { createRequire } from 'node:module';
-import { explainConnectionError, connectionErrorMessage, isConnectingLog } from '../../../src/kafka/connection-errors.js';
+import { explainConnectionError, connectionErrorMessage, inLibraryTerms, isConnectingLog } from '../../../src/kafka/connection-errors.js';
 import type { ConnectionSettings } from '../../../src/kafka/client.js';
 
 // (kafkajs' error classes are spread into its CommonJS exports, which ESM named imports do not see)
@@ -183,6 +183,19 @@ describe('explainConnectionError', () => {
       expect(problem?.message).not.to.include('hunter2-secret');
     });
   }
+
+  it('in the library\'s terms, names its options for every shape, and no variable', () => {
+    const options = new Set(['brokers', 'ssl', 'ssl.ca', 'ssl.cert', 'ssl.key', 'sasl', 'sasl.mechanism', 'sasl.username', 'sasl.password']);
+    for (const { what, settings, error } of cases) {
+      const problem = inLibraryTerms(explainConnectionError(error(), settings)!);
+      expect(problem.message, what).not.to.match(/KAFKA_|SHREDDER_/);
+      for (const option of problem.settings) expect(options.has(option), `${what}: ${option}`).to.equal(true);
+    }
+    const sasl = cases.find((c) => c.variable === 'KAFKA_SASL_USERNAME')!;
+    expect(inLibraryTerms(explainConnectionError(sasl.error(), sasl.settings)!).message).to.contain('check sasl.username, sasl.password and sasl.mechanism');
+    const noSasl = cases.find((c) => /does not use SASL/.test(c.message))!;
+    expect(inLibraryTerms(explainConnectionError(noSasl.error(), noSasl.settings)!).message).to.contain('unset sasl, or point brokers at the SASL listener');
+  });
 
   it('leaves other errors alone', () => {
     const others = [
