@@ -68,7 +68,16 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   };
   try {
     if (config.httpPort !== 0 && isObservable(processor)) http = await startHttpServer(config.httpPort, processor, logger);
-    await processor.start();
+    // (a start may wait for a master-key provider that is down: a signal meanwhile stops it)
+    const starting = processor.start().then(() => undefined, (error: unknown) => ({ error }));
+    const early = await Promise.race([starting, signalled.then((signal) => ({ signal }))]);
+    if (early && 'error' in early) throw early.error;
+    if (early && 'signal' in early) {
+      logger.info({ signal: early.signal }, `${command} stopping before it started`);
+      const stopped = await stop();
+      await starting;
+      return stopped ? EXIT_OK : EXIT_FAILURE;
+    }
   } catch (err) {
     // a connection error is told as one line naming the variable to check (connection-errors.ts)
     const problem = explainConnectionError(err, config.kafka);

@@ -6,6 +6,7 @@
 //  3. open (open-envelopes.ts): every envelope of the batch in one call per algorithm;
 //  4. records (decrypted-records.ts): each record's outcome, in input order.
 import type { KafkaMessage } from 'kafkajs';
+import { isRecordError } from '../errors/shredder-errors.js';
 import type { DataKey } from '../keys/master-key.js';
 import type { PartitionKeys } from '../keys/partition-keys.js';
 import { KEY_ID_BYTES } from '../wire/envelope.js';
@@ -61,7 +62,9 @@ function assignKeys(batch: OpeningBatch, candidates: SealedEnvelope[]): boolean 
       sealed.key = keyFor(batch.context.keys, sealed);
       if (!sealed.key) missing = true;
     } catch (err) {
-      batch.fail(sealed.index, `key unavailable: ${(err as Error).message}`); // e.g. wrapped under another master key
+      // e.g. wrapped under another master key; a provider that is down is no record's fault: the batch is retried
+      if (!isRecordError(err)) throw err;
+      batch.fail(sealed.index, `key unavailable: ${err.message}`);
     }
   }
   return missing;

@@ -158,7 +158,7 @@ export class DecryptingConsumer {
     } catch (err) {
       const processor = this.processor as StreamProcessor | undefined; // (set by start once it got that far)
       this.processor = undefined; // (run may be called again)
-      await processor?.stop().catch(() => {});
+      await processor?.stop().catch(() => undefined); // (the start's error is the one to report)
       throw this.explained(err);
     }
   }

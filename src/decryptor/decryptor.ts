@@ -28,6 +28,7 @@ export class Decryptor extends RouteProcessor {
 
   async start(): Promise<void> {
     const { config } = this;
+    await this.prepareKeys();
     const layout = await prepareTopics(this.kafka, config, decryptorTopicRoles(config.routes), this.logger);
     const ciphers = await loadAeadRegistry();
     this.processor = new StreamProcessor({
@@ -116,6 +117,7 @@ export class Decryptor extends RouteProcessor {
   }
 
   async stop(): Promise<void> {
+    this.stopRequested.abort();
     await this.processor?.stop();
     await this.closeKeyring();
     this.logger.info(this.stats, 'decryptor stopped');

@@ -13,6 +13,8 @@ import { requestForget } from '../encryptor/forget-request.js';
 import { createKafka } from '../kafka/client.js';
 import { LocalKafkaBroker } from './local-broker/index.js';
 import { createLogger } from '../observability/logger.js';
+import { closeAll } from '../errors/close-all.js';
+import { messageOf } from '../errors/shredder-errors.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -173,10 +175,8 @@ export async function runDemo(): Promise<number> {
     say(`The demo failed: ${(err as Error).message}`);
     return 1;
   } finally {
-    await reader?.stop().catch(() => {});
-    await decryptor?.stop().catch(() => {});
-    await encryptor?.stop().catch(() => {});
-    await broker.stop().catch(() => {});
+    // (the demo's own outcome is what it reports; a failed clean-up is told, not thrown)
+    await closeAll([() => reader?.stop(), () => decryptor?.stop(), () => encryptor?.stop(), () => broker.stop()]).catch((err: unknown) => say(`Stopping the demo's parts failed: ${messageOf(err)}`));
     rmSync(stateDir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

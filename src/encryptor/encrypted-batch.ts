@@ -34,6 +34,12 @@ export interface ForgetCarriedOut {
   keyIds: string[];
 }
 
+/** A record the batch dead-lettered: its input offset and the reason (the dead letter's shredder.error). */
+export interface Rejection {
+  offset: string;
+  reason: string;
+}
+
 export interface EncryptStats {
   encrypted: number;
   /** Forget requests carried out. */
@@ -59,6 +65,8 @@ export interface EncryptedBatch {
   keyRecords: KeyRecord[];
   forgets: ForgetCarriedOut[];
   deadLetters: Message[];
+  /** Why each dead-lettered record was refused, by its input offset, in the order of deadLetters. */
+  rejections: Rejection[];
   stats: EncryptStats;
   /**
    * Gives the memory of envelopes sealed on the sealing thread back for reuse: call it once the

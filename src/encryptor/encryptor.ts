@@ -49,8 +49,9 @@ export class Encryptor extends RouteProcessor {
 
   async start(): Promise<void> {
     const { config } = this;
+    await this.prepareKeys();
     const layout = await prepareTopics(this.kafka, config, encryptorTopicRoles(config.routes, config.auditTopic), this.logger);
-    this.audit = ErasureAudit.of(config, this.keys.keyring, this.subjectRef);
+    this.audit = await this.whenKeysAvailable('deriving the audit key', () => ErasureAudit.of(config, this.keys.keyring, this.subjectRef));
     const ciphers = await loadAeadRegistry();
     this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
     this.processor = new StreamProcessor({
@@ -146,6 +147,7 @@ export class Encryptor extends RouteProcessor {
   }
 
   async stop(): Promise<void> {
+    this.stopRequested.abort();
     await this.rewrapper?.stop();
     this.roller?.stop();
     await this.processor?.stop();

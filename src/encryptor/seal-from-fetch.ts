@@ -76,6 +76,6 @@ export function sealFromFetch({ sealingThread, outputs, spans, outputOf, tombsto
   return sealingThread.sealSpans(spans).then(({ envelopes, ns, release }) => {
     for (let k = 0; k < envelopes.length; k++) outputs[outputOf[k]].value = envelopes[k];
     stats.cryptoNs = ns;
-    return { outputs, keyRecords: [], forgets: [], deadLetters: [], stats, release };
+    return { outputs, keyRecords: [], forgets: [], deadLetters: [], rejections: [], stats, release };
   });
 }

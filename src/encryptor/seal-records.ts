@@ -9,6 +9,7 @@ import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/enve
 import { fieldToken } from '../fields/field-envelope.js';
 import { pathBytes } from '../fields/field-mode.js';
 import { spliceFields, type FieldSpan } from '../fields/json-fields.js';
+import { isRecordError } from '../errors/shredder-errors.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import { recordBytes } from '../kafka/transactions.js';
 import { type DataKey, MasterKey } from '../keys/master-key.js';
@@ -91,6 +92,12 @@ function addSeal(group: PendingSeals, arena: Uint8Array, at: number, keyIndex: n
   return at + length;
 }
 
+/** Dead-letters a record, with its reason kept beside the dead letter for callers (reencrypt) that replace it. */
+function reject(result: EncryptedBatch, message: KafkaMessage, topic: string, partition: number, reason: string): void {
+  result.deadLetters.push(deadLetter(message, topic, partition, reason));
+  result.rejections.push({ offset: message.offset, reason });
+}
+
 /** Seals a classified batch whose subjects are all loaded (PartitionKeys.load). */
 export function sealRecords(messages: readonly KafkaMessage[], context: EncryptContext, classified: ClassifiedRecords): EncryptedBatch | Promise<EncryptedBatch> {
   return withAadArena(classified.aadBytes, (aadArena) => sealRecordsIn(aadArena, messages, context, classified));
@@ -111,6 +118,7 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
     keyRecords: [],
     forgets: [],
     deadLetters: [],
+    rejections: [],
     stats: noEncryptStats(),
   };
   const toSeal = new Map<AlgorithmId, PendingSeals>();
@@ -126,7 +134,7 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
     if (!slot || !subject) {
       // (the empty key is also reserved in the keys topic, see segment-roll.ts)
       const reason = problemOf[i] ?? (message.key ? 'no subject: the record key is empty' : 'no subject: the record key is null');
-      result.deadLetters.push(deadLetter(message, topic, partition, reason));
+      reject(result, message, topic, partition, reason);
       continue;
     }
     if (slot.batch !== batch) renew(slot, batch); // (another batch of these keys overlapped this one)
@@ -161,7 +169,7 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
     // (field mode: checked again once the fields are sealed; a record with none is passed as it is)
     const outputBytes = spans?.length === 0 ? recordBytes(message as Message) + RECORD_BATCH_OVERHEAD : sealedRecordBytes(message);
     if ((!fields || spans?.length === 0) && outputBytes > context.maxRecordBytes) {
-      result.deadLetters.push(deadLetter(message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes)));
+      reject(result, message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes));
       continue;
     }
     if (spans && spans.length === 0) {
@@ -195,7 +203,10 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
         }
       }
     } catch (err) {
-      result.deadLetters.push(deadLetter(message, topic, partition, `key unavailable: ${(err as Error).message}`));
+      // only the value's own fault (malformed, forged, of a master key not held) is the record's; a
+      // provider that is down aborts the batch (outcomeOf), which is retried
+      if (!isRecordError(err)) throw err;
+      reject(result, message, topic, partition, `key unavailable: ${err.message}`);
       continue;
     }
     let group = lastGroup;
@@ -283,7 +294,7 @@ function withSealed(result: EncryptedBatch, sealedOf: Map<PendingSeals, Buffer[]
       output.value = value;
       const outputBytes = recordBytes(output) + RECORD_BATCH_OVERHEAD;
       if (outputBytes > context.maxRecordBytes) {
-        result.deadLetters.push(deadLetter(pending.message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes)));
+        reject(result, pending.message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes));
         tooLarge.add(pending.outputIndex);
         result.stats.encrypted--;
       }

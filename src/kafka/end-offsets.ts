@@ -55,6 +55,6 @@ export class EndOffsets {
   async close(): Promise<void> {
     const cluster = this.cluster;
     this.cluster = undefined;
-    await cluster?.then((c) => c.disconnect()).catch(() => {});
+    await cluster?.then((c) => c.disconnect()).catch(() => undefined); // (a cluster that never connected has nothing to close)
   }
 }

@@ -122,7 +122,7 @@ export async function commitTransaction(producer: { transaction(): Promise<Trans
     await txn.commit();
     return written;
   } catch (err) {
-    await txn.abort().catch(() => {});
+    await txn.abort().catch(() => undefined); // (the write's error is the one to report; a transaction left open is aborted by the next InitProducerId or its timeout)
     throw err;
   }
 }

@@ -18,11 +18,11 @@ export function openKeyring(config: KeyProviderConfig, warn?: (message: string) 
   const source: MasterKeySource =
     config.provider === 'pkcs11'
       ? openPkcs11MasterKeys({ modulePath: config.modulePath, tokenLabel: config.tokenLabel, slot: config.slot, pin: config.pin, keyLabelPrefix: config.keyLabelPrefix, warn })
-      : { ciphers: config.masterKeys.map(({ id, key }) => new LocalMasterKey(key, id)), close: async () => {} };
+      : { ciphers: config.masterKeys.map(({ id, key }) => new LocalMasterKey(key, id)), close: () => Promise.resolve() };
   try {
     return { keyring: new Keyring(source.ciphers, config.currentId), close: () => source.close() };
   } catch (err) {
-    void source.close().catch(() => {});
+    void source.close().catch(() => undefined); // (the keyring's error is the one to report)
     throw err;
   }
 }

@@ -4,6 +4,7 @@
 // AES-256-GCM under each master key is its provider's MasterKeyCipher.
 import { createHmac } from 'node:crypto';
 import type { AlgorithmId } from '../crypto/aead-algorithms.js';
+import { messageOf, TransientError } from '../errors/shredder-errors.js';
 import { DATA_KEY_BYTES, parseWrappedKey, WRAPPED_KEY_BYTES, WRAPPED_KEY_HEADER_BYTES, wrappedKeyHeader, WrappedKeyError } from '../wire/wrapped-key.js';
 import { KeyMaterialPool } from './key-material.js';
 import type { MasterKeyCipher } from './master-key-cipher.js';
@@ -18,6 +19,24 @@ export interface DataKey {
 
 /** Random bytes of new keys, key ids and wrapping nonces (see key-material.ts). */
 const keyMaterial = new KeyMaterialPool();
+
+/**
+ * The known answer a provider is checked with when an unwrap fails (see unwrap): a nonce no random
+ * draw gives in practice, so the check never reuses a nonce of a real wrap, and a plaintext and
+ * associated data of its own. Its output never leaves the process.
+ */
+const CANARY_NONCE = new Uint8Array(12).fill(0xff);
+const CANARY_AAD = Buffer.from('kafka-shredder master key canary v1');
+const CANARY_KEY = new Uint8Array(DATA_KEY_BYTES);
+
+/** The master key could not be used (an HSM that is down, a closed session): never the record's fault. */
+export class MasterKeyUnavailableError extends TransientError {
+  override readonly name: string = 'MasterKeyUnavailableError';
+
+  constructor(cipher: MasterKeyCipher, operation: string, cause: unknown) {
+    super('master-key', `master key ${cipher.id} (${cipher.provider}) is unavailable: ${operation} failed: ${messageOf(cause)}`, { cause });
+  }
+}
 
 /** The associated data of a wrapped key: its header || subject. */
 function aad(header: Uint8Array, subject: Uint8Array): Buffer {
@@ -66,14 +85,24 @@ export class Keyring {
   wrap(subject: Uint8Array, dataKey: DataKey): Uint8Array {
     const cipher = this.#current;
     const header = wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: cipher.id, nonce: keyMaterial.take(12) });
-    const sealed = cipher.seal(header.subarray(14, 26), aad(header, subject), dataKey.key);
+    let sealed: Uint8Array;
+    try {
+      sealed = cipher.seal(header.subarray(14, 26), aad(header, subject), dataKey.key);
+    } catch (err) {
+      // wrapping fails for no fault of the subject's: only the provider can make it fail
+      throw new MasterKeyUnavailableError(cipher, 'wrapping a data key', err);
+    }
     const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (a Buffer: the key record takes it without a copy)
     value.set(header, 0);
     value.set(sealed, WRAPPED_KEY_HEADER_BYTES);
     return value;
   }
 
-  /** Unwraps a keys-topic value of `subject`; WrappedKeyError when it is malformed, of a master key not held, or forged. */
+  /**
+   * Unwraps a keys-topic value of `subject`. Throws WrappedKeyError (a record error) when the value is
+   * malformed, of a master key not held, or fails authentication (forged, another subject's); and
+   * MasterKeyUnavailableError (transient) when the provider itself fails.
+   */
   unwrap(subject: Uint8Array, value: Uint8Array): DataKey {
     const wrapped = parseWrappedKey(value);
     const cipher = this.#ciphers.get(wrapped.masterKeyId);
@@ -83,11 +112,26 @@ export class Keyring {
     let key: Uint8Array;
     try {
       key = cipher.open(wrapped.nonce, aad(wrapped.header, subject), wrapped.sealed);
-    } catch {
+    } catch (err) {
+      // A provider reports a tag that does not verify and a device that is down alike (SoftHSM: both
+      // CKR_GENERAL_ERROR). A known answer tells them apart: a provider that seals and opens it works,
+      // so the value itself is at fault.
+      this.#check(cipher, err);
       throw new WrappedKeyError('wrapped data key failed authentication (wrong master key, subject or forged)');
     }
     if (key.length !== DATA_KEY_BYTES) throw new WrappedKeyError(`unwrapped data key is ${key.length} bytes, ${DATA_KEY_BYTES} expected`);
     return { algorithm: wrapped.algorithm, keyId: Uint8Array.from(wrapped.keyId), key };
+  }
+
+  /** Throws MasterKeyUnavailableError (caused by `failure`) unless `cipher` seals and opens the known answer. */
+  #check(cipher: MasterKeyCipher, failure: unknown): void {
+    try {
+      const opened = cipher.open(CANARY_NONCE, CANARY_AAD, cipher.seal(CANARY_NONCE, CANARY_AAD, CANARY_KEY));
+      if (opened.length === CANARY_KEY.length && opened.every((b) => b === 0)) return;
+    } catch {
+      // (the provider fails: reported below with the unwrap's own error)
+    }
+    throw new MasterKeyUnavailableError(cipher, 'unwrapping a data key', failure);
   }
 
   /**
@@ -104,7 +148,12 @@ export class Keyring {
    * provider can do, an HSM that never releases its key included.
    */
   derive(purpose: string): Buffer {
-    const sealed = this.#current.seal(new Uint8Array(12), Buffer.from(`kafka-shredder derived key: ${purpose}`), new Uint8Array(DATA_KEY_BYTES));
+    let sealed: Uint8Array;
+    try {
+      sealed = this.#current.seal(new Uint8Array(12), Buffer.from(`kafka-shredder derived key: ${purpose}`), new Uint8Array(DATA_KEY_BYTES));
+    } catch (err) {
+      throw new MasterKeyUnavailableError(this.#current, `deriving the ${purpose} key`, err);
+    }
     return createHmac('sha256', sealed.subarray(0, DATA_KEY_BYTES)).update(purpose).digest();
   }
 }

@@ -56,7 +56,7 @@ export class KeysTopicReader {
         reject(payload.error);
       });
     });
-    this.failed.catch(() => {}); // observed by the processor
+    this.failed.catch(() => undefined); // observed by the processor
   }
 
   async start(): Promise<void> {

@@ -9,6 +9,8 @@ import type { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import type { Keyring } from '../keys/keyring.js';
 import { PartitionKeys } from '../keys/partition-keys.js';
 import type { Logger } from '../observability/logger.js';
+import { closeAll } from '../errors/close-all.js';
+import { messageOf } from '../errors/shredder-errors.js';
 
 export interface TaskContext {
   kafka: Kafka;
@@ -87,7 +89,7 @@ export class PartitionTask {
     try {
       store = await KeyStore.open(location);
     } catch (err) {
-      await producer?.disconnect().catch(() => {});
+      await producer?.disconnect().catch(() => undefined); // (the store's error is the one to report)
       throw err;
     }
     try {
@@ -109,7 +111,8 @@ export class PartitionTask {
           lastLog = Date.now();
           logger.info({ partition, records, position, fromOffset, toOffset: endOffset, progress: Number(progress.toFixed(3)) }, 'restoring keys partition');
         }
-        void context.onHeartbeat?.();
+        // (a lost membership is a rebalance, which kafkajs handles: the restore goes on, unharmed)
+        context.onHeartbeat?.().catch((err: unknown) => logger.debug({ partition, error: messageOf(err) }, 'heartbeat during a restore failed'));
       });
       const restoreStats = { partition, fromOffset, toOffset: endOffset, records, fullRestore: !usable, ms: Date.now() - started };
       context.onRestoreProgress?.(partition, 1);
@@ -117,8 +120,8 @@ export class PartitionTask {
       if (context.followKeys) context.reader.follow(partition, keys, Math.max(fromOffset, endOffset));
       return new PartitionTask(partition, producer, keys, store, restoreStats, context);
     } catch (err) {
-      await store.close().catch(() => {});
-      await producer?.disconnect().catch(() => {});
+      // (the restore's error is the one to report)
+      await closeAll([() => store.close(), () => producer?.disconnect()]).catch(() => undefined);
       throw err;
     }
   }
@@ -157,16 +160,21 @@ export class PartitionTask {
   /** Runs work for this task one at a time (batches of two routes share the producer and the keys). */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
-    this.queue = next.catch(() => {});
+    this.queue = next.catch(() => undefined); // (its caller sees the failure through `next`; the next work runs anyway)
     return next;
   }
 
-  /** Closes the producer and the store; a revoked task's store is deleted (state moves through Kafka). */
+  /**
+   * Closes the producer and the store, going on after a failure and rethrowing the first; a revoked
+   * task's store is deleted (state moves through Kafka).
+   */
   async close(dropStore: boolean): Promise<void> {
     await this.queue;
     if (this.context.followKeys) this.context.reader.unfollow(this.partition, this.keys);
-    await this.producer?.disconnect().catch(() => {});
-    await this.store.close().catch(() => {});
-    if (dropStore) await KeyStore.destroy(this.store.location).catch(() => {});
+    await closeAll([
+      () => this.producer?.disconnect(),
+      () => this.store.close(),
+      () => (dropStore ? KeyStore.destroy(this.store.location) : undefined),
+    ]);
   }
 }

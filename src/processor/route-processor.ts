@@ -13,12 +13,35 @@ import { fieldMode, type FieldMode } from '../fields/field-mode.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
 import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from '../observability/health.js';
 import type { StreamProcessor, StreamProcessorOptions } from './stream-processor.js';
+import { messageOf, outcomeOf } from '../errors/shredder-errors.js';
+
+/** Start waits for the master-key provider with back-off from the first to the last delay. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
 
 export abstract class RouteProcessor {
   protected processor?: StreamProcessor;
   /** `from` topic -> `to` topic. */
   protected readonly routes: Map<string, string>;
-  protected readonly subjectRef: SubjectRef;
+  /** The logs' subject references: derived through the master key at start (prepareKeys). */
+  protected subjectRef: SubjectRef = () => 'unavailable';
+  /** Why start() is still waiting (the master-key provider is down), once that has lasted the fault bound. */
+  private startProblem?: string;
+  /** Aborted when a stop begins: a start still waiting for the provider gives up. */
+  protected readonly stopRequested = new AbortController();
   readonly metrics: ProcessorMetrics;
   /** Field-level encryption settings; undefined: whole values. */
   protected readonly fields: FieldMode | undefined;
@@ -32,7 +55,6 @@ export abstract class RouteProcessor {
   ) {
     this.routes = new Map(config.routes.map((r) => [r.from, r.to]));
     this.keys = openKeyring(config.keys, (message) => logger.warn({ provider: config.keys.provider }, message));
-    this.subjectRef = subjectRefFor(this.keys.keyring);
     this.metrics = new ProcessorMetrics(config.command);
     this.fields = fieldMode(config.fields, config.subjectField, config.shreddedFieldValue);
   }
@@ -43,7 +65,40 @@ export abstract class RouteProcessor {
   }
 
   health(): Health {
+    if (this.startProblem !== undefined && !this.processor) return { live: false, consumer: 'starting', problem: this.startProblem };
     return this.processor?.health() ?? STARTING_HEALTH;
+  }
+
+  /**
+   * Derives what the processor needs from the current master key before it processes a record (the
+   * logs' subject references), waiting for a provider that is down (an HSM): the process starts,
+   * serves its probes, and goes on by itself once the provider answers.
+   */
+  protected async prepareKeys(): Promise<void> {
+    const { keyring } = this.keys;
+    this.subjectRef = await this.whenKeysAvailable('deriving the log key', () => subjectRefFor(keyring));
+  }
+
+  /**
+   * `work`, retried with back-off for as long as it fails on a transient fault (the master-key
+   * provider is down) and no stop has begun: one warning line, and /healthz 503 once it has lasted
+   * SHREDDER_TASK_OPEN_TIMEOUT_MS. Other errors are thrown at once.
+   */
+  protected async whenKeysAvailable<T>(what: string, work: () => T): Promise<T> {
+    const since = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = work();
+        if (attempt > 1) this.logger.info({ attempts: attempt, waitedMs: Date.now() - since }, `${what}: the master key is available again`);
+        this.startProblem = undefined;
+        return result;
+      } catch (err) {
+        if (outcomeOf(err) !== 'retry' || this.stopRequested.signal.aborted) throw err;
+        if (attempt === 1) this.logger.warn({ error: messageOf(err) }, `${what} failed; retrying until the master key is available`);
+        if (Date.now() - since >= this.config.taskOpenTimeoutMs) this.startProblem = `${what} failed for ${Math.round((Date.now() - since) / 1000)} s: ${messageOf(err)}`;
+        await delay(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempt - 1)), this.stopRequested.signal);
+      }
+    }
   }
 
   readiness(): Readiness {

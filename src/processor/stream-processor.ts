@@ -1,24 +1,25 @@
 // The consume-process-produce loop shared by the encryptor and the decryptor: one consumer group over
 // the input topics with co-partitioned assignment, a task per owned partition (restored before use),
 // and each input batch handled inside one transaction of its task, input offsets included.
-import { Partitioners, type Admin, type Batch, type CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Producer, type TopicMessages } from 'kafkajs';
+import type { Admin, Batch, CompressionTypes, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { messageOf, outcomeOf } from '../errors/shredder-errors.js';
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
 import { EndOffsets } from '../kafka/end-offsets.js';
-import { chunkMessages, commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
+import type { WrittenOffsets } from '../kafka/transactions.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
-import { IntolerableRecordError } from './errors-tolerance.js';
 import type { Health, Readiness } from '../observability/health.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProcessorMetrics } from '../observability/metrics.js';
+import { closeAll } from '../errors/close-all.js';
+import { Committer, type BatchWrites } from './committer.js';
 import { PartitionTask, type RestoreStats } from './partition-task.js';
-import { TaskLifecycle, type OpenFailure } from './task-lifecycle.js';
+import { TASK_OPEN_TIMEOUT_MS, TaskManager } from './task-manager.js';
+
+export { TASK_OPEN_TIMEOUT_MS } from './task-manager.js';
 
 /** What one input batch writes, and what to do once that is committed or aborted. */
-export interface BatchResult {
-  topicMessages: TopicMessages[];
-  /** Transactional only: records made from the offsets the others got, in the same transaction (see TransactionalWrite.followUp). */
-  followUp?: (written: WrittenOffsets) => TopicMessages[];
+export interface BatchResult extends BatchWrites {
   /** Called after the commit with the next offset of each partition written to (records with an explicit partition). */
   committed?(written: WrittenOffsets): Promise<void>;
   aborted?(): void;
@@ -62,8 +63,8 @@ export interface StreamProcessorOptions {
   /** See TaskContext.followKeys. */
   followKeys?: boolean;
   /**
-   * How long a partition's task may keep failing to open (its key store, its producer) before the
-   * process reports itself unhealthy. Default TASK_OPEN_TIMEOUT_MS.
+   * How long a partition may fail to make progress (its task cannot open, or its batches keep failing
+   * on an infrastructure fault) before the process reports itself unhealthy. Default TASK_OPEN_TIMEOUT_MS.
    */
   taskOpenTimeoutMs?: number;
   /** After a partition's task was closed because the partition moved to another instance. */
@@ -84,30 +85,18 @@ export interface StreamProcessorOptions {
   metrics?: ProcessorMetrics;
 }
 
-/** Default of StreamProcessorOptions.taskOpenTimeoutMs (SHREDDER_TASK_OPEN_TIMEOUT_MS). */
-export const TASK_OPEN_TIMEOUT_MS = 60_000;
-/** Retries of a task that could not be opened back off from the first to the last delay. */
-const TASK_RETRY_FIRST_MS = 2000;
-const TASK_RETRY_MAX_MS = 30_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export class StreamProcessor {
   private readonly consumer: Consumer;
   private readonly admin: Admin;
   private readonly reader: KeysTopicReader;
   private readonly endOffsets: EndOffsets;
-  /** Each partition's task and where it is in its life (task-lifecycle.ts), from its first batch or assignment until it is revoked. */
-  private readonly lifecycles = new Map<number, TaskLifecycle>();
-  private assigned = new Set<number>();
+  private readonly tasks: TaskManager;
+  private readonly committer: Committer;
   private stopping = false;
-  private plainProducer?: Promise<Producer>;
-  private rebalancing: Promise<void> = Promise.resolve();
   private consumerState: Health['consumer'] = 'starting';
   private joinedGroup = false;
-  /** The heartbeat of the batch being handled: a long restore keeps the membership alive with it. */
+  /** The heartbeat of the batch being handled: a wait for the keys partition inside a batch keeps the membership alive with it. */
   private heartbeat?: () => Promise<void>;
-  readonly restores: RestoreStats[] = [];
   /** How long the handler took for each recent batch (ms) and its size: what processing adds to a record's latency. */
   readonly batchTimings: { ms: number; records: number }[] = [];
   /** Rejects when the consumer crashed and kafkajs will not restart it, or a record was not tolerated. */
@@ -115,10 +104,6 @@ export class StreamProcessor {
   private fail!: (error: Error) => void;
   /** Why the processor failed for good, for /healthz. */
   private failure?: string;
-  /** The next offset committed last, per input `topic/partition` (see commitMarkers). */
-  private readonly committedNext = new Map<string, number>();
-  /** The error line of taskOpenFailed was written for the current run of failures. */
-  private reportedUnhealthy = false;
 
   constructor(private readonly options: StreamProcessorOptions) {
     const { kafka, groupId } = options;
@@ -140,6 +125,26 @@ export class StreamProcessor {
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
     });
+    const inputs = (partition: number) => options.inputs.map((topic) => ({ topic, partitions: [partition] }));
+    this.tasks = new TaskManager({
+      name: options.name,
+      logger: options.logger,
+      metrics: options.metrics,
+      faultBoundMs: options.taskOpenTimeoutMs ?? TASK_OPEN_TIMEOUT_MS,
+      openTask: (partition, onRestoreProgress) => this.openTask(partition, onRestoreProgress),
+      pause: (partition) => this.consumer.pause(inputs(partition)),
+      resume: (partition) => this.consumer.resume(inputs(partition)),
+      onRevoked: options.onRevoked,
+    });
+    this.committer = new Committer({
+      kafka,
+      consumer: this.consumer,
+      groupId,
+      transactional: this.transactional,
+      maxRequestBytes: options.maxRequestBytes,
+      compression: options.compression,
+      trackCommitted: options.commitMarkerBatches === true,
+    });
     this.failed = new Promise<never>((_, reject) => {
       const crashed = (error: Error) => {
         if (this.stopping || this.failure !== undefined) return;
@@ -155,18 +160,19 @@ export class StreamProcessor {
       // without its keys reader no task can restore or catch up: as fatal as the consumer crashing
       this.reader.failed.catch(crashed);
     });
-    if (options.commitMarkerBatches && (options.transactional ?? true)) {
+    if (options.commitMarkerBatches && this.transactional) {
       this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         if (payload.batchSize !== 0 || !options.inputs.includes(payload.topic)) return;
-        this.commitMarkers(payload.topic, payload.partition, Number(payload.lastOffset)).catch((err: Error) =>
-          options.logger.debug({ topic: payload.topic, partition: payload.partition, error: err.message }, 'committing past transaction markers failed; the next batch commits past them'),
+        this.commitMarkers(payload.topic, payload.partition, Number(payload.lastOffset)).catch((err: unknown) =>
+          options.logger.debug({ topic: payload.topic, partition: payload.partition, error: messageOf(err) }, 'committing past transaction markers failed; the next batch commits past them'),
         );
       });
     }
     this.consumer.on(this.consumer.events.STOP, () => {
       if (this.stopping) this.consumerState = 'stopped'; // (a crash is reported by CRASH, a restart too)
     });
-    this.failed.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+    // observed by whoever awaits it (the CLI, the library's caller); never an unhandled rejection
+    this.failed.catch(() => undefined);
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       const owned = new Set<number>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
@@ -175,16 +181,17 @@ export class StreamProcessor {
       options.logger.info({ processor: options.name, partitions: [...owned].sort((a, b) => a - b) }, 'partitions assigned');
       this.joinedGroup = true;
       this.consumerState = 'running';
-      this.assigned = owned;
-      // one rebalance at a time, each applying the latest assignment (a quicker later one makes an
-      // earlier one's work moot)
-      this.rebalancing = this.rebalancing.then(() => this.applyAssignment()).catch(() => {});
+      this.tasks.assign(owned).catch((err: unknown) => options.logger.error({ processor: options.name, error: messageOf(err) }, 'applying the new assignment failed'));
     });
   }
 
   /** Partitions this instance owns after the last rebalance. */
   get assignedPartitions(): number[] {
-    return [...this.assigned].sort((a, b) => a - b);
+    return this.tasks.assignedPartitions;
+  }
+
+  get restores(): RestoreStats[] {
+    return this.tasks.restores;
   }
 
   async start(): Promise<void> {
@@ -200,185 +207,58 @@ export class StreamProcessor {
     });
   }
 
-  private lifecycle(partition: number): TaskLifecycle {
-    let lifecycle = this.lifecycles.get(partition);
-    if (!lifecycle) this.lifecycles.set(partition, (lifecycle = new TaskLifecycle(partition)));
-    return lifecycle;
-  }
-
-  /** The partition's task: the open one, the attempt under way, or a new attempt. */
-  private task(partition: number): Promise<PartitionTask> {
-    const lifecycle = this.lifecycle(partition);
-    const current = lifecycle.task;
-    if (current) return current;
-    if (lifecycle.state === 'closed') return Promise.reject(new Error(`partition ${partition}: its task is closed: the processor is stopping`));
-    const task = PartitionTask.open(partition, {
-      kafka: this.options.kafka,
+  private openTask(partition: number, onRestoreProgress: (fraction: number) => void): Promise<PartitionTask> {
+    const { options } = this;
+    return PartitionTask.open(partition, {
+      kafka: options.kafka,
       reader: this.reader,
-      masterKey: this.options.masterKey,
-      keysTopic: this.options.keysTopic,
-      groupId: this.options.groupId,
-      stateDir: this.options.stateDir,
-      checkpointMaxAgeMs: this.options.checkpointMaxAgeMs,
+      masterKey: options.masterKey,
+      keysTopic: options.keysTopic,
+      groupId: options.groupId,
+      stateDir: options.stateDir,
+      checkpointMaxAgeMs: options.checkpointMaxAgeMs,
       transactional: this.transactional,
-      followKeys: this.options.followKeys,
+      followKeys: options.followKeys,
       endOffsets: this.endOffsets,
-      logger: this.options.logger,
+      logger: options.logger,
       onHeartbeat: () => this.heartbeat?.() ?? Promise.resolve(),
-      onRestoreProgress: (p, fraction) => {
-        lifecycle.restoreProgress = fraction;
-        this.options.metrics?.restoreProgress.set({ partition: String(p) }, fraction);
-      },
+      onRestoreProgress: (_, fraction) => onRestoreProgress(fraction),
     });
-    lifecycle.opening(task);
-    task.then(
-      (t) => {
-        const failure = lifecycle.openedBy(task, t);
-        if (failure) {
-          this.unhealthyReportEnds();
-          this.options.logger.info({ processor: this.options.name, partition, attempts: failure.attempts, failedForMs: Date.now() - failure.since }, 'task opened after failed attempts');
-        }
-        this.restores.push(t.restoreStats);
-        this.options.metrics?.restoredRecords.inc({ partition: String(partition) }, t.restoreStats.records);
-      },
-      (err: Error) => {
-        if (this.stopping || lifecycle.state === 'closed' || !this.assigned.has(partition)) return lifecycle.failedBy(task, undefined);
-        const attempts = this.taskOpenFailed(lifecycle, task, err);
-        // Retried here, not by the batches waiting for it (see taskWhenOpen), so that a task that
-        // cannot open costs one attempt per delay. An idle partition gets no batch to retry it either.
-        const delay = Math.min(TASK_RETRY_MAX_MS, TASK_RETRY_FIRST_MS * 2 ** (attempts - 1));
-        setTimeout(() => {
-          if (!this.stopping && this.lifecycles.get(partition) === lifecycle && lifecycle.state !== 'closed' && this.assigned.has(partition) && !lifecycle.task) this.task(partition).catch(() => {});
-        }, delay).unref();
-      },
-    );
-    return task;
-  }
-
-  private get taskOpenTimeoutMs(): number {
-    return this.options.taskOpenTimeoutMs ?? TASK_OPEN_TIMEOUT_MS;
-  }
-
-  /** The lifecycles whose tasks keep failing to open, by partition. */
-  private failing(): TaskLifecycle[] {
-    return [...this.lifecycles.values()].filter((l) => l.openFailure !== undefined).sort((a, b) => a.partition - b.partition);
-  }
-
-  /**
-   * Notes a failed attempt to open a partition's task; returns the attempts so far. A reason is logged
-   * once as a warning (other partitions failing the same way, and the retries, at debug level), and
-   * one error line says when the failures have lasted taskOpenTimeoutMs: from then on /healthz says
-   * the process is unhealthy, until every task has opened.
-   */
-  private taskOpenFailed(lifecycle: TaskLifecycle, attempt: Promise<PartitionTask>, err: Error): number {
-    const { logger, name } = this.options;
-    const { partition } = lifecycle;
-    let failure = lifecycle.openFailure;
-    const fields = { processor: name, partition, error: err.message };
-    // (the same failure on other partitions differs only by the partition's store path: compared by its code)
-    const reason = (err as NodeJS.ErrnoException).code ?? err.message;
-    const reasonIsNew = !this.failing().some((l) => l.openFailure!.reason === reason);
-    if (!failure) {
-      const timeoutMs = this.taskOpenTimeoutMs;
-      const timer = setTimeout(() => {
-        const current = lifecycle.openFailure;
-        if (current === undefined || current !== failure || this.stopping || this.reportedUnhealthy) return;
-        this.reportedUnhealthy = true;
-        logger.error(
-          { processor: name, partitions: this.failing().map((l) => l.partition), error: current.error, attempts: current.attempts, failingForMs: Date.now() - current.since },
-          `task could not be opened for ${Math.round(timeoutMs / 1000)} s: the process is unhealthy (/healthz 503) until it opens`,
-        );
-      }, timeoutMs);
-      timer.unref();
-      failure = { since: Date.now(), attempts: 0, error: err.message, reason, timer };
-    }
-    failure.error = err.message;
-    failure.reason = reason;
-    lifecycle.failedBy(attempt, failure);
-    if (reasonIsNew) logger.warn(fields, 'task could not be opened; retrying');
-    else logger.debug(fields, 'task could not be opened; retrying');
-    return ++failure.attempts;
-  }
-
-  /** Once no task keeps failing, a new run of failures gets its error line again. */
-  private unhealthyReportEnds(): void {
-    if (this.failing().length === 0) this.reportedUnhealthy = false;
-  }
-
-  /**
-   * The partition's task once it is open, waiting (and heartbeating) through failed attempts to open
-   * it, which task() retries. undefined when the batch went stale meanwhile (kafkajs seeks it again);
-   * throws when the processor stops or the partition moves, so the batch is not marked processed.
-   */
-  private async taskWhenOpen(partition: number, heartbeat: () => Promise<void>, isStale: () => boolean): Promise<PartitionTask | undefined> {
-    for (;;) {
-      const lifecycle = this.lifecycle(partition);
-      const attempt = lifecycle.task ?? (lifecycle.openFailure ? undefined : this.task(partition));
-      if (attempt) {
-        try {
-          return await attempt;
-        } catch {
-          // (logged and retried by task())
-        }
-      }
-      if (this.stopping || !this.assigned.has(partition)) throw new Error(`partition ${partition}: its task is not open and the processor is stopping or no longer owns it`);
-      if (isStale()) return undefined;
-      await sleep(500);
-      await heartbeat();
-    }
   }
 
   /** The open tasks of the partitions this instance owns (key stores restored), by partition. */
-  async openTasks(): Promise<PartitionTask[]> {
-    const open: PartitionTask[] = [];
-    for (const lifecycle of [...this.lifecycles.values()].sort((a, b) => a.partition - b.partition)) {
-      const task = lifecycle.state === 'ready' && this.assigned.has(lifecycle.partition) ? lifecycle.task : undefined;
-      if (task) open.push(await task);
-    }
-    return open;
+  openTasks(): Promise<PartitionTask[]> {
+    return this.tasks.openTasks();
   }
 
   /** The task of a partition this instance owns, if it has been opened. */
   ownedTask(partition: number): Promise<PartitionTask> | undefined {
-    return this.assigned.has(partition) ? this.lifecycles.get(partition)?.task : undefined;
+    return this.tasks.ownedTask(partition);
   }
 
   private get transactional(): boolean {
     return this.options.transactional ?? true;
   }
 
-  private async commit(task: PartitionTask, batch: Batch, { topicMessages, followUp }: BatchResult) {
-    const next = String(Number(batch.lastOffset()) + 1);
-    if (this.transactional) {
-      return commitTransaction(task.producer!, {
-        topicMessages,
-        followUp,
-        offsets: { consumerGroupId: this.options.groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] },
-        compression: this.options.compression,
-      }, this.options.maxRequestBytes);
-    }
-    const toSend = topicMessages.filter((t) => t.messages.length > 0);
-    if (toSend.length > 0) {
-      this.plainProducer ??= (async () => {
-        const producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-        await producer.connect();
-        return producer;
-      })();
-      this.plainProducer.catch(() => (this.plainProducer = undefined)); // the next batch tries again
-      const producer = await this.plainProducer;
-      for (const request of chunkMessages(toSend, this.options.maxRequestBytes)) await producer.sendBatch({ topicMessages: request, compression: this.options.compression });
-    }
-    await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-    return new Map<string, number>();
+  /**
+   * Leaves a batch for later: its partition is fetched again from the batch's first record once the
+   * partition resumes (kafkajs applies a seek at the partition's next fetch, after it resolved this
+   * batch). Never waits here: a batch waiting in eachBatch would hold up every partition's fetches.
+   */
+  private later(batch: Batch): void {
+    this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: batch.messages[0].offset });
   }
 
   private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const { partition } = batch;
+    const task = this.tasks.readyTask(partition); // (not ready: the partition is paused until it is)
+    if (!task) return this.later(batch);
     this.heartbeat = heartbeat;
-    const task = await this.taskWhenOpen(batch.partition, heartbeat, isStale);
-    if (!task) return;
     await task.exclusive(async () => {
       if (!isRunning() || isStale()) return;
+      // (a batch of another input topic of this task failed meanwhile: the task is closed)
+      if (this.tasks.readyTask(partition) !== task) return this.later(batch);
       let result: BatchResult | undefined;
       try {
         const handlerStarted = process.hrtime.bigint();
@@ -387,108 +267,68 @@ export class StreamProcessor {
         result = handled instanceof Promise ? await handled : handled;
         this.batchTimings.push({ ms: Number(process.hrtime.bigint() - handlerStarted) / 1e6, records: batch.messages.length });
         if (this.batchTimings.length > 10_000) this.batchTimings.splice(0, 5_000);
-        const written = await this.commit(task, batch, result);
-        if (this.options.commitMarkerBatches) this.committedNext.set(`${batch.topic}/${batch.partition}`, Number(batch.lastOffset()) + 1);
+        const written = await this.committer.commit(task, batch, result);
+        this.tasks.batchCommitted(partition);
         await result.committed?.(written);
         const metrics = this.options.metrics;
         if (metrics) {
           metrics.batchRecords.observe({ topic: batch.topic }, batch.messages.length);
           metrics.batchSeconds.observe({ topic: batch.topic }, Number(process.hrtime.bigint() - handlerStarted) / 1e9);
-          metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.offsetLag())));
+          metrics.consumerLag.set({ topic: batch.topic, partition: String(partition) }, Math.max(0, Number(batch.offsetLag())));
         }
       } catch (err) {
         result?.aborted?.();
         task.keys.rollback();
-        if (err instanceof IntolerableRecordError) {
-          // Stops for good: no further batch is fetched, and this one (not committed) is left as it was.
+        if (outcomeOf(err) === 'exit-fatal') {
+          // Stops for good (a record not tolerated): no further batch is fetched, and this one (not
+          // committed) is left as it was.
           this.consumer.pause(this.options.inputs.map((topic) => ({ topic })));
-          this.options.logger.error({ processor: this.options.name, topic: batch.topic, partition: batch.partition, error: err.message }, 'record not tolerated');
-          this.fail(err);
+          this.options.logger.error({ processor: this.options.name, topic: batch.topic, partition, error: messageOf(err) }, 'record not tolerated');
+          this.fail(err as Error);
           return;
         }
-        // A failed transaction may mean this task was fenced by a newer owner: reopen it from Kafka
-        // before touching its partition again.
-        this.lifecycles.get(batch.partition)?.aborted(task);
-        void task.close(false);
-        this.options.logger.warn({ processor: this.options.name, topic: batch.topic, partition: batch.partition, error: (err as Error).message }, 'batch aborted; it will be retried from the last committed offset');
-        throw err;
+        // Anything else is no record's fault (record errors were dead-lettered by the handler): nothing
+        // of the batch is committed, and it is read again once the task has reopened after a back-off.
+        this.tasks.batchFailed(partition, task, err);
+        this.later(batch);
       }
     });
   }
 
-  /**
-   * Commits the offset past a fetched batch of transaction markers (kafkajs hands no such batch to
-   * eachBatch: see commitMarkerBatches), in a transaction of its task, unless a later batch of the
-   * partition has committed past it meanwhile.
-   */
+  /** See StreamProcessorOptions.commitMarkerBatches. */
   private async commitMarkers(topic: string, partition: number, lastOffset: number): Promise<void> {
-    const task = await this.ownedTask(partition);
+    const task = await this.tasks.ownedTask(partition);
     if (!task || this.stopping) return;
-    await task.exclusive(async () => {
-      const key = `${topic}/${partition}`;
-      const next = lastOffset + 1;
-      if ((this.committedNext.get(key) ?? -1) >= next || this.stopping || !this.assigned.has(partition)) return;
-      await commitTransaction(task.producer!, {
-        topicMessages: [],
-        offsets: { consumerGroupId: this.options.groupId, topics: [{ topic, partitions: [{ partition, offset: String(next) }] }] },
-      });
-      this.committedNext.set(key, next);
-    });
-  }
-
-  /** Closes the tasks of partitions no longer owned, and opens (restores) those of owned ones. */
-  private async applyAssignment(): Promise<void> {
-    for (const [partition, lifecycle] of [...this.lifecycles]) {
-      if (this.assigned.has(partition)) continue;
-      this.lifecycles.delete(partition);
-      const task = lifecycle.close();
-      this.unhealthyReportEnds();
-      this.options.metrics?.restoreProgress.remove({ partition: String(partition) });
-      await task?.then((t) => t.close(true), () => {});
-      await this.options.onRevoked?.(partition).catch(() => {});
-      this.options.logger.info({ processor: this.options.name, partition }, 'partition revoked, its key store dropped');
-    }
-    // Restore every owned partition's keys now, not at its first record: readiness means restored.
-    if (!this.stopping) for (const partition of this.assigned) this.task(partition).catch(() => {});
+    await this.committer.commitMarkers(task, topic, partition, lastOffset, () => !this.stopping && this.tasks.owns(partition));
   }
 
   health(): Health {
     const consumer = this.consumerState;
     if (this.failure !== undefined) return { live: false, consumer, problem: this.failure };
-    const now = Date.now();
-    // (a stop closes every task, failing ones included: their failures no longer say anything)
-    for (const { partition, openFailure: failure } of this.stopping ? [] : this.failing()) {
-      const failingForMs = now - failure!.since;
-      if (failingForMs >= this.taskOpenTimeoutMs) {
-        return { live: false, consumer, problem: `partition ${partition}: its task could not be opened for ${Math.round(failingForMs / 1000)} s: ${failure!.error}` };
-      }
-    }
+    const problem = this.tasks.problem();
+    if (problem !== undefined) return { live: false, consumer, problem };
     return { live: consumer !== 'crashed' && consumer !== 'stopped', consumer };
   }
 
   readiness(): Readiness {
-    const partitions = this.assignedPartitions.map((partition) => {
-      const lifecycle = this.lifecycles.get(partition);
-      const state = lifecycle?.state ?? 'restoring';
-      const progress = lifecycle?.restoreProgress ?? 0;
-      const failure = lifecycle?.openFailure;
-      return failure ? { partition, state, progress, error: failure.error } : { partition, state, progress };
-    });
+    const partitions = this.tasks.partitions();
     const ready = !this.stopping && this.joinedGroup && this.consumerState === 'running' && partitions.every((p) => p.state === 'ready');
     return { ready, joinedGroup: this.joinedGroup, stopping: this.stopping, partitions };
   }
 
+  /** Stops consuming and closes everything, going on after a failure; rethrows the first. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    // the keys reader first: a batch waiting for a restore or a key fails now instead of holding up
-    // the consumer's disconnect (it is not committed, so it is read again after the restart)
-    await this.reader.stop().catch(() => {});
-    await this.consumer.disconnect().catch(() => {});
-    for (const lifecycle of this.lifecycles.values()) await lifecycle.close()?.then((t) => t.close(false), () => {});
-    await this.plainProducer?.then((p) => p.disconnect()).catch(() => {});
-    await this.rebalancing;
-    await this.endOffsets.close();
-    await this.admin.disconnect().catch(() => {});
+    await closeAll([
+      // the keys reader first: a batch waiting for a restore or a key fails now instead of holding up
+      // the consumer's disconnect (it is not committed, so it is read again after the restart)
+      () => this.reader.stop(),
+      () => this.consumer.disconnect(),
+      () => this.tasks.close(),
+      () => this.committer.close(),
+      () => this.endOffsets.close(),
+      () => this.admin.disconnect(),
+    ]);
   }
 }

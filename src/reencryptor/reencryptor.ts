@@ -14,6 +14,7 @@
 //   plaintext ever reaches Kafka.
 import type { Batch, KafkaMessage, Message } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
+import { messageOf } from '../errors/shredder-errors.js';
 import { decryptBatch } from '../decryptor/decrypt-batch.js';
 import { encryptBatch } from '../encryptor/encrypt-batch.js';
 import { ErasureAudit } from '../encryptor/erasure-audit.js';
@@ -26,7 +27,6 @@ import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import type { Readiness } from '../observability/health.js';
 import { StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
-import { ERROR_HEADER, ERROR_OFFSET_HEADER, headerText } from '../wire/headers.js';
 import { SourceKeyspace } from './source-keyspace.js';
 
 export interface ReencryptorStats {
@@ -64,8 +64,9 @@ export class Reencryptor extends RouteProcessor {
       sourceKeys: sourceKeysTopic,
       audit: config.auditTopic,
     };
+    await this.prepareKeys();
     const layout = await prepareTopics(this.kafka, config, roles, this.logger);
-    this.audit = ErasureAudit.of(config, this.keys.keyring, this.subjectRef);
+    this.audit = await this.whenKeysAvailable('deriving the audit key', () => ErasureAudit.of(config, this.keys.keyring, this.subjectRef));
     this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
     const ciphers = await loadAeadRegistry();
     this.source = new SourceKeyspace({
@@ -111,13 +112,15 @@ export class Reencryptor extends RouteProcessor {
       this.lag = total;
     };
     const tick = () => {
-      this.lagTimer = setTimeout(() => measure().catch(() => {}).finally(tick), LAG_INTERVAL_MS);
+      this.lagTimer = setTimeout(() => measure().catch(lagUnknown).finally(tick), LAG_INTERVAL_MS);
       this.lagTimer.unref();
     };
-    admin.connect().then(() => measure().catch(() => {}).finally(tick), () => {});
+    // (lag is measured again a tick later: a failed measure leaves the last one, a failed connect none)
+    const lagUnknown = (err: unknown) => this.logger.debug({ error: messageOf(err) }, 'measuring the lag failed; measured again in a moment');
+    admin.connect().then(() => measure().catch(lagUnknown).finally(tick), lagUnknown);
     this.stopLag = async () => {
       clearTimeout(this.lagTimer);
-      await admin.disconnect().catch(() => {});
+      await admin.disconnect().catch(lagUnknown);
     };
   }
 
@@ -157,7 +160,7 @@ export class Reencryptor extends RouteProcessor {
     });
     // (the encryptor's dead letters hold the plaintext: dead-letter the record as it was read instead)
     const originals = new Map(batch.messages.map((m) => [m.offset, m]));
-    const rejected = new Map(encrypted.deadLetters.map((d) => [headerText(d.headers as never, ERROR_OFFSET_HEADER)!, headerText(d.headers as never, ERROR_HEADER)!]));
+    const rejected = new Map(encrypted.rejections.map((r) => [r.offset, r.reason]));
     const deadLetters: Message[] = [...decrypted.deadLetters, ...[...rejected].map(([offset, reason]) => deadLetter(originals.get(offset)!, topic, partition, reason))];
     const outputs: Message[] = [];
     let next = 0;
@@ -202,6 +205,7 @@ export class Reencryptor extends RouteProcessor {
   }
 
   async stop(): Promise<void> {
+    this.stopRequested.abort();
     await this.stopLag();
     this.roller?.stop();
     await this.processor?.stop();

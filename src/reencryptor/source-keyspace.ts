@@ -2,6 +2,7 @@
 // (restored per partition into a RocksDB store of its own, then followed, read_committed), and never
 // written. A partition's keys open when its first batch needs them and close when it is revoked.
 import type { Kafka } from 'kafkajs';
+import { closeAll } from '../errors/close-all.js';
 import { EndOffsets } from '../kafka/end-offsets.js';
 import type { Keyring } from '../keys/keyring.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
@@ -69,14 +70,19 @@ export class SourceKeyspace {
   async revoke(partition: number): Promise<void> {
     const task = this.tasks.get(partition);
     this.tasks.delete(partition);
-    await task?.then((t) => t.close(true), () => {});
+    await task?.then((t) => t.close(true), () => undefined); // (an attempt that failed to open left nothing open)
   }
 
+  /** Closes the reader, every task and the admin client, going on after a failure; rethrows the first. */
   async stop(): Promise<void> {
-    await this.reader.stop().catch(() => {});
-    for (const task of this.tasks.values()) await task.then((t) => t.close(false), () => {});
+    const tasks = [...this.tasks.values()];
     this.tasks.clear();
-    await this.endOffsets.close();
-    await this.admin.disconnect().catch(() => {});
+    await closeAll([
+      () => this.reader.stop(),
+      // (an attempt that failed to open left nothing open)
+      ...tasks.map((task) => () => task.then((t) => t.close(false), () => undefined)),
+      () => this.endOffsets.close(),
+      () => this.admin.disconnect(),
+    ]);
   }
 }

@@ -126,7 +126,7 @@ export class SealingThread {
       }
     } catch (err) {
       // a malformed item: the runs before it are sealed for nothing, and their outcome is not awaited
-      for (const run of runs) run.catch(() => {});
+      for (const run of runs) run.catch(() => undefined); // (their batch fails with err below)
       throw err;
     } finally {
       keyWords.fill(0); // (the keys stay only in the packed buffers, wiped on the thread)

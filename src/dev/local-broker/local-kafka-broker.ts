@@ -11,6 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { resolveKafkaJars, type KafkaJarsOptions } from './kafka-jars.js';
 import { brokerProperties, LOG4J2_PROPERTIES, type BrokerPorts, type SslListenerFiles } from './broker-config.js';
 import { SUPERVISOR_SCRIPT } from './supervisor.js';
+import { closeAll } from '../../errors/close-all.js';
 
 export interface LocalKafkaBrokerOptions extends KafkaJarsOptions {
   /** JVM heap cap; the JVM would otherwise take a quarter of the machine's memory. */
@@ -225,12 +226,12 @@ export class LocalKafkaBroker {
         });
         await txn.commit();
       } catch (err) {
-        await txn.abort().catch(() => {});
+        await txn.abort().catch(() => undefined); // (the commit's error is the one to report)
         throw err;
       }
     } finally {
-      await producer.disconnect().catch(() => {});
-      await admin.disconnect().catch(() => {});
+      // (a warm-up that worked needs nothing more from these clients; one that failed reports its own error)
+      await closeAll([() => producer.disconnect(), () => admin.disconnect()]).catch(() => undefined);
     }
   }
 

@@ -2,7 +2,9 @@
 // keeps a data key and its key id; values stay the contract's byte layout.
 import { expect } from 'chai';
 import { createDecipheriv, randomBytes } from 'node:crypto';
-import { Keyring } from '../../../src/keys/keyring.js';
+import { isRecordError, outcomeOf, TransientError } from '../../../src/errors/shredder-errors.js';
+import { Keyring, MasterKeyUnavailableError } from '../../../src/keys/keyring.js';
+import type { MasterKeyCipher } from '../../../src/keys/master-key-cipher.js';
 import { LocalMasterKey } from '../../../src/keys/local-master-key.js';
 import { MasterKey } from '../../../src/keys/master-key.js';
 import { WrappedKeyError } from '../../../src/wire/wrapped-key.js';
@@ -74,4 +76,64 @@ describe('keyring', () => {
     expect(Buffer.from(ring(1, 1, 2).unwrap(subject, master.wrap(subject, dataKey)).key).equals(Buffer.from(dataKey.key))).to.equal(true);
     expect(() => new MasterKey(randomBytes(16), 1)).to.throw(RangeError, /32 bytes/);
   });
+
+  describe('a provider that fails (an HSM that is down) is never the value\'s fault', () => {
+    /** A local master key whose provider can be switched off, as an HSM that answers CKR_DEVICE_ERROR. */
+    class FlakyMasterKey implements MasterKeyCipher {
+      readonly provider = 'flaky';
+      down = false;
+      readonly #key: LocalMasterKey;
+      constructor(readonly id: number) {
+        this.#key = new LocalMasterKey(material[1], id);
+      }
+      seal(nonce: Uint8Array, aad: Uint8Array, dataKey: Uint8Array): Uint8Array {
+        if (this.down) throw new Error('CKR_DEVICE_ERROR');
+        return this.#key.seal(nonce, aad, dataKey);
+      }
+      open(nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
+        if (this.down) throw new Error('CKR_DEVICE_ERROR');
+        return this.#key.open(nonce, aad, sealed);
+      }
+    }
+
+    it('unwrap: a forged or misplaced value is a record error while the provider works, a transient error while it is down', () => {
+      const flaky = new FlakyMasterKey(1);
+      const keyring = new Keyring([flaky], 1);
+      const value = keyring.wrap(subject, Keyring.newDataKey(1));
+      const forged = Buffer.from(value);
+      forged[73] ^= 1;
+      for (const [what, bad] of [['forged tag', forged], ['another subject\'s wrap', keyring.wrap(Buffer.from('user-43'), Keyring.newDataKey(1))]] as const) {
+        const error = catchError(() => keyring.unwrap(subject, bad));
+        expect(error, what).to.be.instanceOf(WrappedKeyError);
+        expect(isRecordError(error), what).to.equal(true);
+      }
+      flaky.down = true;
+      for (const [what, bad] of [['a sound value', value], ['a forged one', forged]] as const) {
+        const error = catchError(() => keyring.unwrap(subject, bad));
+        expect(error, what).to.be.instanceOf(MasterKeyUnavailableError);
+        expect(error, what).to.be.instanceOf(TransientError);
+        expect(outcomeOf(error), what).to.equal('retry');
+        expect((error as Error).message, what).to.match(/^master key 1 \(flaky\) is unavailable: unwrapping a data key failed: CKR_DEVICE_ERROR$/);
+      }
+      flaky.down = false;
+      expect(Buffer.from(keyring.unwrap(subject, value).key).length, 'and back once it is up').to.equal(32);
+    });
+
+    it('wrap and derive fail as transient errors while the provider is down', () => {
+      const flaky = new FlakyMasterKey(7);
+      const keyring = new Keyring([flaky], 7);
+      flaky.down = true;
+      expect(catchError(() => keyring.wrap(subject, Keyring.newDataKey(1)))).to.be.instanceOf(MasterKeyUnavailableError);
+      expect(catchError(() => keyring.derive('log subject reference v1'))).to.be.instanceOf(MasterKeyUnavailableError);
+    });
+  });
 });
+
+function catchError(work: () => unknown): unknown {
+  try {
+    work();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected an error');
+}
