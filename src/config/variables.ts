@@ -64,7 +64,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SHREDDER_PLAINTEXT_RETENTION_MS', default: '86400000', description: 'retention.ms for the plaintext topics the processor creates' },
   { name: 'SHREDDER_ON_SHREDDED', default: 'marker', description: 'decrypt: marker (null value, header shredder.status: shredded), skip, or dlq' },
   { name: 'SHREDDER_ERRORS_TOLERANCE', default: 'all', description: 'all: a record that cannot be processed goes to the dead letter topic and processing goes on; none: the processor stops at the first one (as Kafka Connect errors.tolerance)' },
-  { name: 'SHREDDER_TASK_OPEN_TIMEOUT_MS', default: '60000', description: "how long a partition's task may keep failing to open (its key store, its transactional producer) before /healthz reports the process unhealthy" },
+  { name: 'SHREDDER_TASK_OPEN_TIMEOUT_MS', default: '60000', description: "how long a partition may make no progress (its task failing to open, its batches failing on an infrastructure fault such as an HSM that is down) before /healthz reports the process unhealthy" },
   { name: 'SHREDDER_HTTP_PORT', default: '9400', description: '/healthz, /readyz, /metrics (Prometheus); 0 turns it off' },
   { name: 'SHREDDER_LOG_LEVEL', default: 'info', description: 'JSON log level: trace, debug, info, warn, error, fatal' },
   { name: 'KAFKA_SHREDDER_CACHE_DIR', default: '~/.cache/kafka-shredder', description: 'demo and tests only: where the local Apache Kafka broker\'s resolved classpath is kept' },
