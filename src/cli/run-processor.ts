@@ -87,7 +87,7 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   }
   const outcome = await Promise.race([
     signalled.then((signal) => ({ signal })),
-    (processor.failed ?? new Promise<never>(() => {})).catch((err: Error) => ({ error: err })),
+    (processor.failed ?? new Promise<never>(() => undefined)).catch((err: Error) => ({ error: err })), // (no failed: only a signal ends it)
   ]);
   if ('error' in outcome) {
     logger.error({ error: outcome.error.message }, `${command} failed`);

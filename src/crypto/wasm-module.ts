@@ -62,7 +62,7 @@ function compileCore(): Promise<WasmModule> {
     try {
       bytes = await readFile(path);
     } catch (err) {
-      throw new Error(`cannot read the crypto core ${path} (run \`npm run build:wasm\`): ${(err as Error).message}`);
+      throw new Error(`cannot read the crypto core ${path} (run \`npm run build:wasm\`): ${(err as Error).message}`, { cause: err });
     }
     return WebAssembly.compile(bytes);
   })();

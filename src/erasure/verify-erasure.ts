@@ -71,7 +71,7 @@ export interface ErasureReceipt {
 const OUT_OF_REACH = [
   'copies of the keys topic outside this cluster (mirrors, backups taken before the forget) until they are compacted or expire',
   'other key stores than the one in this state dir (other instances, their disks)',
-  "the plaintext input topics and the dead letter topic, until their retention.ms ends",
+  'the plaintext input topics and the dead letter topic, until their retention.ms ends',
   'anything a consumer derived from the subject’s records (projections it must purge on the forget marker)',
 ];
 

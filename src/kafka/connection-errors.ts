@@ -123,13 +123,13 @@ export function explainConnectionError(err: unknown, connection: Settings): Conn
       if (CLIENT_CERTIFICATE_REFUSED.test(code)) {
         return connection.tls?.cert
           ? {
-              settings: ['KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'],
-              message: `KAFKA_SSL_CERT_FILE: ${where} refused the client certificate (${reason}): is it signed by a CA the broker trusts, current, and KAFKA_SSL_KEY_FILE its key?`,
-            }
+            settings: ['KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'],
+            message: `KAFKA_SSL_CERT_FILE: ${where} refused the client certificate (${reason}): is it signed by a CA the broker trusts, current, and KAFKA_SSL_KEY_FILE its key?`,
+          }
           : {
-              settings: ['KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'],
-              message: `KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE: ${where} requires a client certificate (mutual TLS) and none was given (${reason})`,
-            };
+            settings: ['KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'],
+            message: `KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE: ${where} requires a client certificate (mutual TLS) and none was given (${reason})`,
+          };
       }
       if (code === 'ECONNRESET' || code === 'EPROTO' || /^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE|HTTP_REQUEST)/.test(code) || /before secure TLS connection/.test(reason)) {
         return {

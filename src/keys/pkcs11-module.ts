@@ -69,6 +69,7 @@ export function loadPkcs11js(require: (id: string) => unknown = nodeRequire): Pk
       `SHREDDER_KEY_PROVIDER=pkcs11 needs the optional dependency ${PKCS11JS} (a native addon built by node-gyp at install), ` +
         `which ${missing ? 'is not installed' : 'does not load'}: install it with \`npm install ${PKCS11JS}@2.1.7\` ` +
         `(Python 3, make and a C++ compiler are needed to build it) (${(error as Error).message.split('\n')[0]})`,
+      { cause: error },
     );
   }
   const absent = CONSTANTS.filter((name) => typeof loaded[name] !== 'number');
@@ -150,7 +151,7 @@ export function acquirePkcs11Module(modulePath: string, require?: (id: string) =
     try {
       api.load(path);
     } catch (error) {
-      throw new Error(`SHREDDER_PKCS11_MODULE: ${path} does not load as a PKCS#11 module (${describePkcs11Error(error)})`);
+      throw new Error(`SHREDDER_PKCS11_MODULE: ${path} does not load as a PKCS#11 module (${describePkcs11Error(error)})`, { cause: error });
     }
     shared = { path, api, ck, users: 0, initializedHere: false, logins: new Map() };
     modules.set(path, shared);
@@ -161,7 +162,7 @@ export function acquirePkcs11Module(modulePath: string, require?: (id: string) =
       shared.initializedHere = true;
     } catch (error) {
       if (!isCkr(error, ck.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-        throw new Error(`SHREDDER_PKCS11_MODULE: ${path} failed to initialize (${describePkcs11Error(error)})`);
+        throw new Error(`SHREDDER_PKCS11_MODULE: ${path} failed to initialize (${describePkcs11Error(error)})`, { cause: error });
       }
       shared.initializedHere = false; // someone else in this process initialized it: leave it to them
     }

@@ -3,6 +3,7 @@
 // open or whose batch failed on an infrastructure fault, and what the probes say of them. A partition
 // whose task is not ready is paused, and resumed once its task opens, so that one partition that
 // cannot make progress (a key store that cannot open, an HSM that is down) never holds up the others.
+import { closeAll } from '../errors/close-all.js';
 import { messageOf, TransientError } from '../errors/shredder-errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProcessorMetrics } from '../observability/metrics.js';
@@ -141,17 +142,10 @@ export class TaskManager {
   async close(): Promise<void> {
     this.stopping = true;
     await this.rebalancing;
-    let first: unknown;
-    for (const lifecycle of this.lifecycles.values()) {
-      const attempt = lifecycle.close();
-      try {
-        const task = await attempt?.catch(() => undefined); // (an attempt that failed left nothing open)
-        await task?.close(false);
-      } catch (err) {
-        first ??= err;
-      }
-    }
-    if (first !== undefined) throw first;
+    await closeAll([...this.lifecycles.values()].map((lifecycle) => async () => {
+      const task = await lifecycle.close()?.catch(() => undefined); // (an attempt that failed left nothing open)
+      await task?.close(false);
+    }));
   }
 
   private lifecycle(partition: number): TaskLifecycle {

@@ -124,7 +124,8 @@ export class Reencryptor extends RouteProcessor {
     };
   }
 
-  private stopLag: () => Promise<void> = async () => {};
+  /** Stops measuring the lag (set once it is measured). */
+  private stopLag: () => Promise<void> = () => Promise.resolve();
 
   /** Ready once restored and caught up: every record of the old topics so far is re-encrypted (the cut-over signal). */
   override readiness(): Readiness {

@@ -115,7 +115,7 @@ export class LocalKafkaBroker {
   }
 
   async start(): Promise<string[]> {
-    const progress = this.options.onProgress ?? (() => {});
+    const progress = this.options.onProgress ?? (() => undefined); // (no one to tell)
     const jars = await resolveKafkaJars(this.options);
     const classpath = jars.join(':');
     const dataDir = await mkdtemp(join(tmpdir(), 'kafka-shredder-broker-'));
@@ -162,7 +162,7 @@ export class LocalKafkaBroker {
     } catch (err) {
       const log = tailOf(join(dataDir, 'broker.log'), 20);
       await this.stop();
-      throw new Error(`the local Kafka broker did not start: ${(err as Error).message}\n--- broker log ---\n${log}`);
+      throw new Error(`the local Kafka broker did not start: ${(err as Error).message}\n--- broker log ---\n${log}`, { cause: err });
     }
   }
 
