@@ -83,6 +83,17 @@ export function exitCodeFor(error: unknown): number {
   return error instanceof ShredderError && error.outcome === 'exit-configuration' ? EXIT_USAGE : EXIT_FAILURE;
 }
 
+/** RocksDB's status messages (rocksdb::Status::ToString), as the binding rejects with them. */
+const ROCKSDB_STATUS = /^(IO error|Corruption|Invalid argument|Not implemented|Operation aborted|Resource busy|Result incomplete|Operation expired|Operation failed\. Try again\.|No space): /;
+
+/** Where an infrastructure fault came from, for logs and metrics (kafkajs and RocksDB raise their own errors). */
+export function faultSourceOf(error: unknown): FaultSource {
+  if (error instanceof TransientError) return error.source;
+  if (error instanceof Error && error.name.startsWith('KafkaJS')) return 'kafka';
+  if (error instanceof Error && ROCKSDB_STATUS.test(error.message)) return 'rocksdb';
+  return 'processor';
+}
+
 /** The error's message, whatever was thrown. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

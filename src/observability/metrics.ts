@@ -22,6 +22,7 @@ export class ProcessorMetrics {
   readonly subjectsForgotten: Counter;
   readonly forgetRequests: Counter<'route'>;
   readonly keysRewrapped: Counter<'partition'>;
+  readonly partitionFaults: Counter<'partition' | 'kind' | 'source'>;
   readonly keysByMasterKey: Gauge<'partition' | 'master_key_id'>;
   readonly restoreProgress: Gauge<'partition'>;
   readonly restoredRecords: Counter<'partition'>;
@@ -53,6 +54,11 @@ export class ProcessorMetrics {
       [],
     );
     this.forgetRequests = counter('shredder_forget_requests_total', 'Forget requests carried out (encrypt) or forget markers forwarded (decrypt), per route', ['route']);
+    this.partitionFaults = counter(
+      'shredder_partition_faults_total',
+      'Infrastructure faults that stopped a partition: a task that could not open (kind="open") or a batch aborted and retried (kind="batch"), by source (master-key, rocksdb, kafka, processor); never a record\'s fault',
+      ['partition', 'kind', 'source'],
+    );
     this.keysRewrapped = counter('shredder_keys_rewrapped_total', 'Keys re-wrapped under the current master key after a rotation (encrypt)', ['partition']);
     this.keysByMasterKey = new Gauge({
       name: 'shredder_keys_by_master_key',

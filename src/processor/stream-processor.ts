@@ -260,6 +260,7 @@ export class StreamProcessor {
       // (a batch of another input topic of this task failed meanwhile: the task is closed)
       if (this.tasks.readyTask(partition) !== task) return this.later(batch);
       let result: BatchResult | undefined;
+      let committed = false;
       try {
         const handlerStarted = process.hrtime.bigint();
         // (a handler that returns its result, not a promise, is not made to wait for a turn of the event loop)
@@ -268,6 +269,7 @@ export class StreamProcessor {
         this.batchTimings.push({ ms: Number(process.hrtime.bigint() - handlerStarted) / 1e6, records: batch.messages.length });
         if (this.batchTimings.length > 10_000) this.batchTimings.splice(0, 5_000);
         const written = await this.committer.commit(task, batch, result);
+        committed = true;
         this.tasks.batchCommitted(partition);
         await result.committed?.(written);
         const metrics = this.options.metrics;
@@ -277,7 +279,9 @@ export class StreamProcessor {
           metrics.consumerLag.set({ topic: batch.topic, partition: String(partition) }, Math.max(0, Number(batch.offsetLag())));
         }
       } catch (err) {
-        result?.aborted?.();
+        if (!committed) result?.aborted?.();
+        // (committed, but its key changes could not be stored: the keys topic has them, and the task
+        // reopened below restores them from there)
         task.keys.rollback();
         if (outcomeOf(err) === 'exit-fatal') {
           // Stops for good (a record not tolerated): no further batch is fetched, and this one (not
@@ -289,8 +293,9 @@ export class StreamProcessor {
         }
         // Anything else is no record's fault (record errors were dead-lettered by the handler): nothing
         // of the batch is committed, and it is read again once the task has reopened after a back-off.
-        this.tasks.batchFailed(partition, task, err);
-        this.later(batch);
+        // A batch that did commit is not read again: its partition goes on after it.
+        this.tasks.batchFailed(partition, task, err, committed);
+        if (!committed) this.later(batch);
       }
     });
   }

@@ -4,7 +4,7 @@
 // whose task is not ready is paused, and resumed once its task opens, so that one partition that
 // cannot make progress (a key store that cannot open, an HSM that is down) never holds up the others.
 import { closeAll } from '../errors/close-all.js';
-import { messageOf, TransientError } from '../errors/shredder-errors.js';
+import { faultSourceOf, messageOf } from '../errors/shredder-errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProcessorMetrics } from '../observability/metrics.js';
 import type { Readiness } from '../observability/health.js';
@@ -92,14 +92,16 @@ export class TaskManager {
   }
 
   /**
-   * A batch of `task` failed on anything but a record's own fault: nothing of it was committed. The
-   * partition is paused, the task closed, and opened again after a back-off, which resumes it.
+   * A batch of `task` failed on anything but a record's own fault. The partition is paused, the task
+   * closed, and opened again after a back-off, which resumes it. `committed`: the failure came after
+   * the batch's transaction committed (storing its keys locally): the fault ends once the task has
+   * reopened (restoring them from the keys topic), not at the next batch, which may never come.
    */
-  batchFailed(partition: number, task: PartitionTask, error: unknown): void {
+  batchFailed(partition: number, task: PartitionTask, error: unknown, committed = false): void {
     this.options.pause(partition);
     const lifecycle = this.lifecycles.get(partition);
     if (!lifecycle || lifecycle.readyTask !== task) return; // (closed or replaced meanwhile: its closer closes it)
-    const fault = this.faultOf(lifecycle, 'batch', error);
+    const fault = this.faultOf(lifecycle, committed ? 'open' : 'batch', error);
     lifecycle.batchFailedOn(task, fault);
     // (not awaited: close() waits for the task's work in progress, which is the batch that failed)
     task.close(false).catch((err: unknown) => this.options.logger.warn({ processor: this.options.name, partition, error: messageOf(err) }, 'closing the task after a failed batch failed'));
@@ -228,7 +230,8 @@ export class TaskManager {
     fault.error = message;
     fault.reason = reason;
     fault.attempts++;
-    const fields = { processor: name, partition, error: message, ...(error instanceof TransientError ? { source: error.source } : {}) };
+    this.options.metrics?.partitionFaults.inc({ partition: String(partition), kind, source: faultSourceOf(error) });
+    const fields = { processor: name, partition, error: message, source: faultSourceOf(error) };
     const line = kind === 'open' ? 'task could not be opened; retrying' : 'batch aborted on an infrastructure fault: nothing of it committed; retrying after a back-off';
     if (reasonIsNew) logger.warn(fields, line);
     else logger.debug(fields, line);

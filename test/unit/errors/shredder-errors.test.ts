@@ -2,7 +2,7 @@
 // raises belong to the class their meaning says.
 import { expect } from 'chai';
 import { ConfigError } from '../../../src/config/config.js';
-import { ConfigurationError, exitCodeFor, FatalError, isRecordError, outcomeOf, RecordError, TransientError } from '../../../src/errors/shredder-errors.js';
+import { ConfigurationError, exitCodeFor, FatalError, faultSourceOf, isRecordError, outcomeOf, RecordError, TransientError } from '../../../src/errors/shredder-errors.js';
 import { JsonPathError } from '../../../src/fields/json-path.js';
 import { JsonValueError } from '../../../src/fields/json-fields.js';
 import { KafkaConnectionError } from '../../../src/kafka/connection-errors.js';
@@ -48,5 +48,13 @@ describe('error taxonomy', () => {
       expect(exitCodeFor(error), error.name).to.equal(1);
     }
     expect(isRecordError(new TransientError('rocksdb', 'EACCES'))).to.equal(false);
+  });
+
+  it('names where an infrastructure fault came from', () => {
+    const kafkajs = Object.assign(new Error('The coordinator is not available'), { name: 'KafkaJSProtocolError' });
+    expect(faultSourceOf(new TransientError('master-key', 'CKR_DEVICE_ERROR'))).to.equal('master-key');
+    expect(faultSourceOf(kafkajs)).to.equal('kafka');
+    expect(faultSourceOf(new Error('IO error: /state/keys-0/000012.log: Permission denied'))).to.equal('rocksdb');
+    expect(faultSourceOf(new Error('something else'))).to.equal('processor');
   });
 });
