@@ -21,6 +21,14 @@ const RETRIED = /CONCURRENT_TRANSACTIONS|concurrent operation|not the correct co
 // aborted and its batch replayed from the committed offsets, so exactly-once does not rest on retries.
 const NOT_APPLICABLE = /^Limiting retries for the idempotent producer/;
 
+/**
+ * Retries of the processors' consumers: after a broker restart kafkajs' default back-off (300 ms
+ * doubling, five times) leaves a consumer waiting up to ten seconds after the broker is back, and a
+ * restore behind it for as long. Capped at 2 s, a consumer is fetching again within 2 s of the broker's
+ * return, and still gives up (restarting itself) only after some 15 s of failures.
+ */
+export const CONSUMER_RETRY = { initialRetryTime: 200, maxRetryTime: 2000, retries: 10 };
+
 /** A CA bundle and client certificate (PEM), as KAFKA_SSL_*_FILE give them or a library caller does. */
 export type TlsOptions = Pick<ConnectionOptions, 'ca' | 'cert' | 'key'>;
 

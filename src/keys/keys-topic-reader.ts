@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { FORGOTTEN_AT_HEADER, headerText } from '../wire/headers.js';
+import { CONSUMER_RETRY } from '../kafka/client.js';
 import type { Logger } from '../observability/logger.js';
 import type { PartitionKeys } from './partition-keys.js';
 
@@ -40,6 +41,7 @@ export class KeysTopicReader {
       maxWaitTimeInMs: 100,
       // a restore commits to RocksDB and reports progress per fetched batch: keep batches moderate
       maxBytesPerPartition: 512 * 1024,
+      retry: CONSUMER_RETRY,
     });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       // A batch read_committed filtered to nothing (transaction markers, aborted records) never

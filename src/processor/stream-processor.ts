@@ -3,6 +3,7 @@
 // and each input batch handled inside one transaction of its task, input offsets included.
 import type { Admin, Batch, CompressionTypes, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { messageOf, outcomeOf } from '../errors/shredder-errors.js';
+import { CONSUMER_RETRY } from '../kafka/client.js';
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
 import { EndOffsets } from '../kafka/end-offsets.js';
 import type { WrittenOffsets } from '../kafka/transactions.js';
@@ -124,6 +125,7 @@ export class StreamProcessor {
       // A crashed instance's partitions wait for its session to expire before they move: keep it short.
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
+      retry: CONSUMER_RETRY,
     });
     const inputs = (partition: number) => options.inputs.map((topic) => ({ topic, partitions: [partition] }));
     this.tasks = new TaskManager({

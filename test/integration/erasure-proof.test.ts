@@ -36,7 +36,9 @@ async function verify(setup: EncryptorSetup, subject: string): Promise<Verified>
       child.stderr.on('data', (c: Buffer) => (out += c));
       child.on('exit', (code) => resolve({ code, out }));
     });
-  const [json, text] = await Promise.all([run(true), run(false)]);
+  // (both forms of the same state: when compaction ran between the two runs, they are asked again)
+  let [json, text] = await Promise.all([run(true), run(false)]);
+  for (let again = 0; again < 3 && text.code !== json.code; again++) [json, text] = await Promise.all([run(true), run(false)]);
   expect(text.code, text.out).to.equal(json.code);
   let receipt: Verified['receipt'];
   try {

@@ -235,6 +235,19 @@ export class LocalKafkaBroker {
     }
   }
 
+  /**
+   * Kills the broker's JVM (SIGKILL: a crash, not a clean shutdown) and starts it again on the same
+   * data folder and ports; resolves once it answers again. A fault for tests: clients lose every
+   * connection, transactions in flight are aborted, the group coordinator is reloaded.
+   */
+  async crashAndRestart(timeoutMs = 90_000): Promise<void> {
+    const supervisor = this.supervisor;
+    if (!supervisor || !this.running) throw new Error('the local Kafka broker is not running');
+    supervisor.kill('SIGUSR1');
+    await sleep(500); // (the old JVM is gone by then: waitUntilReady must not find it)
+    await this.waitUntilReady(timeoutMs);
+  }
+
   /** Stops the broker and deletes its data folder; safe to call twice. */
   async stop(): Promise<void> {
     const supervisor = this.supervisor;
