@@ -5,11 +5,12 @@ import { Partitioners, type Admin, type Batch, type CompressionTypes, type Consu
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
 import { EndOffsets } from '../kafka/end-offsets.js';
 import { chunkMessages, commitTransaction, type WrittenOffsets } from '../kafka/transactions.js';
+import { keysReaderOptions } from '../keys/invalid-key-records.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import { IntolerableRecordError } from './errors-tolerance.js';
 import type { Health, Readiness } from '../observability/health.js';
 import type { Keyring } from '../keys/keyring.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger, SubjectRef } from '../observability/logger.js';
 import type { ProcessorMetrics } from '../observability/metrics.js';
 import { PartitionTask, type RestoreStats } from './partition-task.js';
 import { TaskLifecycle, type OpenFailure } from './task-lifecycle.js';
@@ -82,6 +83,8 @@ export interface StreamProcessorOptions {
    */
   compression?: CompressionTypes;
   metrics?: ProcessorMetrics;
+  /** The logs' subject reference (default: derived from masterKey when first needed). */
+  subjectRef?: SubjectRef;
 }
 
 /** Default of StreamProcessorOptions.taskOpenTimeoutMs (SHREDDER_TASK_OPEN_TIMEOUT_MS). */
@@ -124,7 +127,7 @@ export class StreamProcessor {
     const { kafka, groupId } = options;
     this.admin = kafka.admin();
     this.endOffsets = new EndOffsets(kafka, this.admin);
-    this.reader = new KeysTopicReader(kafka, options.keysTopic, groupId, options.logger);
+    this.reader = new KeysTopicReader(kafka, options.keysTopic, groupId, options.logger, keysReaderOptions(options.keysTopic, options.logger, options.masterKey, options.metrics, options.subjectRef));
     this.consumer = kafka.consumer({
       groupId,
       partitionAssigners: [coPartitionedAssigner],
