@@ -306,4 +306,26 @@ describe('junk in the keys topic', function () {
       if (subject === 'junk-v2') expect(partition.liveKeyAfterForget.keyId).to.match(/^[0-9a-f]{16}$/);
     }
   });
+
+  it('a decrypting consumer following the keys topic takes junk written while it runs, and dead-letters that subject\'s later records', async () => {
+    const own = encryptorSetup(); // (a deployment of its own: the one above has been rotated to master key 2)
+    const encryptor = await startEncryptor(own);
+    running.push(encryptor);
+    const dlqTopic = uniqueName('dlq-follow');
+    const app = await startDecryptingConsumer(own, { dlqTopic });
+    running.push(app.consumer);
+    await everyPartitionReady('decrypting consumer', () => app.consumer.readiness());
+    await produce(kafka, own.input, [{ key: 'late', value: 'late-1' }]);
+    await eventually('late-1 handed out', async () => app.received.some((m) => m.value?.toString() === 'late-1'), 30_000);
+
+    // someone else writes junk over the subject's key while both run
+    await produce(kafka, own.keysTopic, [{ key: 'late', value: Buffer.concat([Buffer.from([0x01]), randomBytes(99)]) }]);
+    await eventually('the junk counted by the follower', async () => sumSeries(await app.consumer.metrics.text(), METRIC, `topic="${own.keysTopic}"`, 'reason="length"') === 1, 30_000);
+    // (the encryptor reads the keys topic when a task opens: until then it seals under the key it holds)
+    await produce(kafka, own.input, [{ key: 'late', value: 'late-2' }]);
+    const [dead] = allRecords(await readExactly(kafka, dlqTopic, 1));
+    expect(text(dead, 'shredder.error')).to.equal('key unavailable: wrapped key must be 74 bytes, got 100');
+    expect(app.received.filter((m) => m.key?.toString() === 'late').map((m) => m.value?.toString())).to.deep.equal(['late-1']);
+    expect(app.consumer.health().live).to.equal(true);
+  });
 });
