@@ -55,7 +55,7 @@ const JUNK: Junk[] = [
   { subject: 'junk-copy', value: (_, donor) => donor, reason: KEY_UNAVAILABLE },
 ];
 /** What the readers count when they restore all of the above: structural problems only (authenticity shows at unwrap time). */
-const COUNTED = { length: 6 + 3, version: 2, algorithm: 1, key: 1 }; // (+3: a 100-byte value on each partition, below)
+const COUNTED = { length: 6 + 3 + 1, version: 2, algorithm: 1, key: 1 }; // (+3: a 100-byte value on each partition; +1: a long binary subject; below)
 
 /** The sum of a metric's series that carry every one of `labels`. */
 function sumSeries(text: string, name: string, ...labels: string[]): number {
@@ -131,6 +131,8 @@ describe('junk in the keys topic', function () {
       // the issue's value on every partition, and a value under the empty record key (not a subject)
       ...[0, 1, 2].map((partition) => ({ key: `junk-partition-${partition}`, value: Buffer.concat([Buffer.from([0x01]), randomBytes(99)]), partition })),
       { key: Buffer.alloc(0), value: randomBytes(100), partition: 1 },
+      // a subject of 100 kB of arbitrary bytes (not text), with a 1-byte value
+      { key: randomBytes(100_000), value: Buffer.from([0x01]), partition: 2 },
     ]);
   });
 

@@ -49,7 +49,8 @@ describe('key store: values of any length', () => {
 
   it('keeps every value byte for byte, with its forget time, across a reopen', async () => {
     const values = oddValues(master);
-    const subjects = values.map(([name]) => Buffer.from(`subject ${name}`));
+    // (and subjects of any bytes: one of 64 KiB, zero bytes included)
+    const subjects = values.map(([name], i) => (i === 0 ? Buffer.concat([Buffer.alloc(8), randomBytes(64 * 1024)]) : Buffer.from(`subject ${name}`)));
     await store.apply(values.map(([, wrapped], i) => ({ subject: subjects[i], wrapped, forgottenAt: i % 2 ? 1_700_000_000_000 + i : undefined })), { offset: 12, savedAt: 1 });
     const check = async (s: KeyStore) => {
       const entries = await s.get(subjects);
