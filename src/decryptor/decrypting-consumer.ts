@@ -197,6 +197,7 @@ export class DecryptingConsumer {
       followKeys: true,
       logger: this.logger,
       metrics: this.metrics,
+      subjectRef,
       handler: async (batch, task, heartbeat) => {
         const { topic, partition } = batch;
         const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys(), fields: this.fields });

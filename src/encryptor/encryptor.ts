@@ -67,6 +67,7 @@ export class Encryptor extends RouteProcessor {
       keysPerSecond: config.rewrapKeysPerSecond,
       openTasks: () => this.processor!.openTasks(),
       logger: this.logger,
+      subjectRef: this.subjectRef,
       onRewrapped: (partition, keys) => {
         this.stats.keysRewrapped += keys;
         this.metrics.keysRewrapped.inc({ partition: String(partition) }, keys);

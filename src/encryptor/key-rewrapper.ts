@@ -6,10 +6,16 @@
 // a key that a forget destroyed is never written back (and a forget after a re-wrap is a tombstone
 // after it in the keys topic, so compaction keeps the tombstone). It also counts, per partition, the
 // keys each master key id wraps (the shredder_keys_by_master_key metric).
+//
+// A value it cannot read is never re-wrapped, and never stops a slice: one of a later format (or
+// malformed) is left alone as every reader leaves it, and one that does not unwrap (forged, copied from
+// another subject) is skipped, said once, and left for its subject's records to be dead-lettered.
+import { isRecordError } from '../errors/shredder-errors.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { KeyRecord } from '../keys/partition-keys.js';
+import { subjectId } from '../keys/subject-ids.js';
 import { commitTransaction } from '../kafka/transactions.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger, SubjectRef } from '../observability/logger.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { wrappedMasterKeyId } from '../wire/wrapped-key.js';
 import { keyRecordMessage } from './output-records.js';
@@ -26,6 +32,8 @@ export interface KeyRewrapperOptions {
   /** After a whole pass over a partition's store: how many live keys each master key id wraps there. */
   onCounted?: (partition: number, byMasterKeyId: ReadonlyMap<number, number>) => void;
   logger: Logger;
+  /** The logs' subject reference, for a key that does not unwrap. */
+  subjectRef?: SubjectRef;
   /** How often a slice runs (default 1 s): the rate is kept per interval. */
   intervalMs?: number;
   /** A partition found with nothing to re-wrap is walked again after this long (default 60 s). */
@@ -42,6 +50,8 @@ interface Pass {
 
 /** Store entries read per walk step. */
 const SCAN_CHUNK = 1000;
+/** Subjects remembered as not re-wrappable (their values do not unwrap); past it, the memory starts over. */
+const UNWRAPPABLE_LIMIT = 10_000;
 
 export class KeyRewrapper {
   private readonly passes = new Map<number, Pass>();
@@ -50,6 +60,8 @@ export class KeyRewrapper {
   private stopped = false;
   /** Subjects whose key could not be re-wrapped (its master key is not in the keyring): said once each pass. */
   private warned = new Set<number>();
+  /** Subjects (by partition and subject id) whose values failed to unwrap: not tried again until they change. */
+  private readonly failed = new Map<string, Uint8Array>();
 
   constructor(private readonly options: KeyRewrapperOptions) {}
 
@@ -99,10 +111,10 @@ export class KeyRewrapper {
         if (!entry.wrapped) continue;
         let id = wrappedMasterKeyId(entry.wrapped);
         if (id === undefined) continue; // (not a key value this product wrote: left alone, as every reader refuses it)
-        if (id !== current && held.has(id)) {
+        if (id !== current && held.has(id) && !this.failedBefore(task.partition, entry.subject, entry.wrapped)) {
           candidates.push(entry.subject);
           id = current; // (counted as it will stand)
-        } else if (id !== current && !this.warned.has(id)) {
+        } else if (id !== current && !held.has(id) && !this.warned.has(id)) {
           this.warned.add(id);
           this.options.logger.warn({ partition: task.partition, masterKeyId: id, keyring: keyring.ids }, 'keys wrapped under a master key id not in the keyring cannot be re-wrapped (nor opened): add it to the keyring');
         }
@@ -132,8 +144,17 @@ export class KeyRewrapper {
       for (const subject of subjects) {
         // (as it stands now, after every batch before this: destroyed or re-wrapped meanwhile means nothing to do)
         const { wrapped, forgottenAt } = keys.entry(subject);
-        if (!wrapped || wrappedMasterKeyId(wrapped) === keyring.currentId) continue;
-        const value = keyring.rewrap(subject, wrapped);
+        if (!wrapped) continue;
+        const id = wrappedMasterKeyId(wrapped);
+        if (id === undefined || id === keyring.currentId) continue; // (unreadable values are left alone)
+        let value: Uint8Array;
+        try {
+          value = keyring.rewrap(subject, wrapped);
+        } catch (err) {
+          if (!isRecordError(err)) throw err; // (a provider's fault: the slice is retried)
+          this.remember(partition, subject, wrapped, (err as Error).message);
+          continue;
+        }
         keys.applyRecord(subject, value, forgottenAt);
         records.push({ subject, value, forgottenAt, timestamp: Date.now() });
       }
@@ -148,6 +169,19 @@ export class KeyRewrapper {
       this.options.onRewrapped?.(partition, records.length);
       return records.length;
     });
+  }
+
+  /** Whether the subject's value, as it is now, failed to unwrap before. */
+  private failedBefore(partition: number, subject: Uint8Array, wrapped: Uint8Array): boolean {
+    const value = this.failed.get(`${partition}/${subjectId(subject)}`);
+    return value !== undefined && Buffer.from(value).equals(wrapped);
+  }
+
+  /** Notes a value that does not unwrap: skipped from now on (until it changes), and said once. */
+  private remember(partition: number, subject: Uint8Array, wrapped: Uint8Array, reason: string): void {
+    if (this.failed.size >= UNWRAPPABLE_LIMIT) this.failed.clear();
+    this.failed.set(`${partition}/${subjectId(subject)}`, Uint8Array.from(wrapped));
+    this.options.logger.warn({ partition, subject: this.options.subjectRef?.(subject), reason }, 'a key that does not unwrap is not re-wrapped: its records are dead-lettered (key unavailable)');
   }
 
   async stop(): Promise<void> {

@@ -11,7 +11,7 @@ import { readToEnd } from '../kafka/read-to-end.js';
 import { TopicLayoutError } from '../kafka/topics.js';
 import type { SubjectRef } from '../observability/logger.js';
 import { storeLocation } from '../processor/partition-task.js';
-import { wrappedMasterKeyId } from '../wire/wrapped-key.js';
+import { wrappedKeyProblem, wrappedMasterKeyId } from '../wire/wrapped-key.js';
 
 export type ErasureStatus = 'erased' | 'pending' | 'overdue' | 'not-forgotten' | 'unknown';
 
@@ -38,8 +38,11 @@ export interface VerifyErasureOptions {
 export interface KeyValueSeen {
   offset: number;
   timestamp: string;
-  keyId: string;
+  /** The key id (16 hex digits) of a v1 value; absent for a value this build cannot read. */
+  keyId?: string;
   masterKeyId?: number;
+  /** Why this build cannot read the value (malformed, or of a later format), if so. */
+  unreadable?: string;
 }
 
 export interface PartitionErasure {
@@ -96,9 +99,17 @@ function scanFiles(dir: string, needles: Buffer[]): { files: number; found: bool
 }
 
 function keyValueSeen(offset: number, timestamp: string, value: Buffer): KeyValueSeen {
-  // (a value not of this product has no master key id: its key id bytes are reported as they are)
-  return { offset, timestamp: new Date(Number(timestamp)).toISOString(), keyId: value.subarray(2, 10).toString('hex'), masterKeyId: wrappedMasterKeyId(value) };
+  const seen = { offset, timestamp: new Date(Number(timestamp)).toISOString() };
+  const problem = wrappedKeyProblem(value);
+  // (a value it cannot read has no key id: bytes 2 to 9 of it would name nothing, or nothing at all)
+  if (problem) return { ...seen, unreadable: problem.reason };
+  return { ...seen, keyId: value.subarray(2, 10).toString('hex'), masterKeyId: wrappedMasterKeyId(value) };
 }
+
+/** A key id as the audit trail writes it; anything else (an audit entry of an unreadable value) is not searched for. */
+const KEY_ID = /^[0-9a-f]{16}$/;
+/** Shorter unreadable values are not searched for in the store: a few bytes would match by chance. */
+const MIN_NEEDLE_BYTES = 8;
 
 export async function verifyErasure(options: VerifyErasureOptions): Promise<ErasureReceipt> {
   const { kafka, subject, keysTopic, auditTopic } = options;
@@ -161,14 +172,22 @@ export async function verifyErasure(options: VerifyErasureOptions): Promise<Eras
     // the last forget: the tombstone if still in the log, else (compacted away) the audit entry's
     const forgetOffset = Math.max(tombstone?.offset ?? -1, audited?.keyDestroyed.tombstoneOffset ?? -1);
     const forgottenAtMs = tombstone && tombstone.offset >= forgetOffset ? Number(tombstone.timestamp) : audited ? Date.parse(audited.keyDestroyed.at) : undefined;
-    const values = records.filter((r): r is { offset: number; timestamp: string; value: Buffer } => r.value !== null).map((r) => keyValueSeen(r.offset, r.timestamp, r.value));
+    const valueRecords = records.filter((r): r is { offset: number; timestamp: string; value: Buffer } => r.value !== null);
+    const values = valueRecords.map((r) => keyValueSeen(r.offset, r.timestamp, r.value));
     const readableOldKeys = forgetOffset >= 0 ? values.filter((v) => v.offset < forgetOffset) : [];
     const after = forgetOffset >= 0 ? values.filter((v) => v.offset > forgetOffset).at(-1) : undefined;
-    // the local store: its files must hold none of the destroyed keys' values (found by their key ids)
+    // the local store: its files must hold none of the destroyed keys' values (found by their key ids;
+    // a value this build cannot read, which the store keeps as it is, by its own bytes)
     const location = storeLocation(options.stateDir, options.groupId, keysTopic, partition);
-    const destroyedIds = new Set([...readableOldKeys.map((v) => v.keyId), ...entries.filter((e) => e.keyDestroyed.partition === partition).flatMap((e) => e.keyDestroyed.keyIds)]);
-    if (after) destroyedIds.delete(after.keyId);
-    const scan = forgetOffset >= 0 ? scanFiles(location, [...destroyedIds].map((id) => Buffer.from(id, 'hex'))) : { files: 0, found: false };
+    const destroyedIds = new Set(
+      [...readableOldKeys.map((v) => v.keyId), ...entries.filter((e) => e.keyDestroyed.partition === partition).flatMap((e) => e.keyDestroyed.keyIds)].filter(
+        (id): id is string => id !== undefined && KEY_ID.test(id),
+      ),
+    );
+    if (after?.keyId) destroyedIds.delete(after.keyId);
+    const oldUnreadable = valueRecords.filter((r) => r.offset < forgetOffset && wrappedKeyProblem(r.value) && r.value.length >= MIN_NEEDLE_BYTES).map((r) => r.value);
+    const needles = [...[...destroyedIds].map((id) => Buffer.from(id, 'hex')), ...oldUnreadable];
+    const scan = forgetOffset >= 0 ? scanFiles(location, needles) : { files: 0, found: false };
     return {
       partition,
       tombstone: tombstone ? { offset: tombstone.offset, timestamp: new Date(Number(tombstone.timestamp)).toISOString() } : undefined,
@@ -220,7 +239,8 @@ export function formatErasureReceipt(receipt: ErasureReceipt): string {
           ? `    ${p.readableOldKeys.length} earlier key value(s) still readable (offsets ${p.readableOldKeys.map((k) => k.offset).join(', ')}): compaction pending, deadline ${p.deadline}`
           : `    no earlier key value readable: compaction done (deadline was ${p.deadline})`,
       );
-      if (p.liveKeyAfterForget) lines.push(`    a new key (key id ${p.liveKeyAfterForget.keyId}) was created after the forget: later records of the subject are readable under it`);
+      if (p.liveKeyAfterForget?.keyId) lines.push(`    a new key (key id ${p.liveKeyAfterForget.keyId}) was created after the forget: later records of the subject are readable under it`);
+      else if (p.liveKeyAfterForget) lines.push(`    a value this build cannot read (${p.liveKeyAfterForget.unreadable}) was written after the forget`);
       lines.push(
         p.localStore.present
           ? `    local key store ${p.localStore.location}: ${p.localStore.holdsOldKey ? 'STILL HOLDS a destroyed key' : 'holds no destroyed key'} (${p.localStore.filesScanned} files scanned)`

@@ -3,11 +3,13 @@
 // the keys topic, which is the source of truth: it is rebuilt from there, never trusted alone.
 import { mkdir } from 'node:fs/promises';
 import rocksdb, { type BatchOperation, type RocksDB } from 'rocksdb';
-import { WRAPPED_KEY_BYTES } from '../wire/wrapped-key.js';
 
 /** What the store knows of a subject. */
 export interface SubjectEntry {
-  /** The live key's keys-topic value (74 bytes), absent once forgotten. */
+  /**
+   * The subject's last keys-topic value, absent once forgotten: a v1 wrapped key (74 bytes), or a value
+   * of any length this build cannot read (a malformed one, a later format's), kept as it is.
+   */
   wrapped?: Uint8Array;
   /** When the subject was last forgotten (ms since epoch), if ever. */
   forgottenAt?: number;
@@ -26,7 +28,9 @@ export interface Checkpoint {
 
 const SUBJECT_PREFIX = 0x73; // 's'
 const CHECKPOINT_KEY = Buffer.from('checkpoint');
-// entry value: flags (bit 0 = has key) | forgottenAt (float64 BE, 0 = never) | wrapped key
+// entry value: flags (bit 0 = has key) | forgottenAt (float64 BE, 0 = never) | the keys-topic value, all
+// the rest of the entry, whatever its length. Stores written when the value was always 74 bytes read the
+// same: their entries are 9 bytes, or 83 with a 74-byte value.
 const ENTRY_HEAD = 9;
 
 function subjectKey(subject: Uint8Array): Buffer {
@@ -37,7 +41,7 @@ function subjectKey(subject: Uint8Array): Buffer {
 }
 
 function encodeEntry({ wrapped, forgottenAt }: SubjectEntry): Buffer {
-  const value = Buffer.alloc(ENTRY_HEAD + (wrapped ? WRAPPED_KEY_BYTES : 0));
+  const value = Buffer.alloc(ENTRY_HEAD + (wrapped ? wrapped.length : 0));
   value[0] = wrapped ? 1 : 0;
   value.writeDoubleBE(forgottenAt ?? 0, 1);
   if (wrapped) value.set(wrapped, ENTRY_HEAD);
@@ -47,7 +51,7 @@ function encodeEntry({ wrapped, forgottenAt }: SubjectEntry): Buffer {
 function decodeEntry(value: Buffer): SubjectEntry {
   const forgottenAt = value.readDoubleBE(1);
   return {
-    wrapped: value[0] & 1 ? new Uint8Array(value.subarray(ENTRY_HEAD, ENTRY_HEAD + WRAPPED_KEY_BYTES)) : undefined,
+    wrapped: value[0] & 1 ? new Uint8Array(value.subarray(ENTRY_HEAD)) : undefined,
     forgottenAt: forgottenAt > 0 ? forgottenAt : undefined,
   };
 }

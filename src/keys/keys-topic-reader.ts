@@ -3,12 +3,26 @@
 // it, then read from the store's checkpoint, read_committed (aborted key records of a crashed
 // transaction are never applied): up to a target offset (restore), or on and on (follow: the
 // decryptor, whose keys are written by someone else while it runs).
+//
+// Anyone with write access can put any bytes on the keys topic, and a record that fails to apply would
+// stop its partition for good (every retry reads it again). So no record is refused: a value this build
+// cannot read (malformed, or of a later format) is kept as the subject's last value, opaque, exactly as
+// compaction will keep it, so a kept and a wiped state dir agree; the keys give it to no record (it does
+// not unwrap: those records are dead-lettered "key unavailable") and the encryptor never replaces it
+// with a new key. A value under no subject is skipped. Both are reported (invalid-key-records.ts).
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { FORGOTTEN_AT_HEADER, headerText } from '../wire/headers.js';
 import { CONSUMER_RETRY } from '../kafka/client.js';
+import { wrappedKeyProblem } from '../wire/wrapped-key.js';
 import type { Logger } from '../observability/logger.js';
+import type { InvalidKeyRecord, OnInvalidKeyRecord } from './invalid-key-records.js';
 import type { PartitionKeys } from './partition-keys.js';
+
+export interface KeysTopicReaderOptions {
+  /** Each record this build cannot read, once its batch is applied to the store (see invalid-key-records.ts). */
+  onInvalid?: OnInvalidKeyRecord;
+}
 
 interface Waiter {
   offset: number;
@@ -34,7 +48,13 @@ export class KeysTopicReader {
   /** Rejects when its consumer crashed for good: no restore or catch-up can finish after that. */
   readonly failed: Promise<never>;
 
-  constructor(kafka: Kafka, private readonly topic: string, groupIdPrefix: string, private readonly logger: Logger) {
+  constructor(
+    kafka: Kafka,
+    private readonly topic: string,
+    groupIdPrefix: string,
+    private readonly logger: Logger,
+    private readonly options: KeysTopicReaderOptions = {},
+  ) {
     this.consumer = kafka.consumer({
       groupId: `${groupIdPrefix}.keys-reader.${randomUUID()}`,
       readUncommitted: false,
@@ -109,22 +129,42 @@ export class KeysTopicReader {
       return;
     }
     try {
+      const invalid: InvalidKeyRecord[] = [];
       for (const message of batch.messages) {
         if (Number(message.offset) < tracked.position) continue; // fetched before a seek
         if (tracked.until !== undefined && Number(message.offset) >= tracked.until) break;
-        if (!message.key || message.key.length === 0) continue; // the segment-roll marker, not a subject
-        const forgottenAt = message.value === null ? Number(message.timestamp) : Number(headerText(message.headers, FORGOTTEN_AT_HEADER)) || undefined;
-        tracked.keys.applyRecord(new Uint8Array(message.key), message.value ? new Uint8Array(message.value) : null, forgottenAt);
+        if (!message.key || message.key.length === 0) {
+          // the segment-roll marker (a tombstone under the empty key) is not a subject; a value there is junk
+          if (message.value !== null) invalid.push({ partition: batch.partition, offset: message.offset, kind: 'key', reason: 'a keys-topic value under an empty record key (no subject)' });
+          continue;
+        }
+        const subject = new Uint8Array(message.key);
+        const value = message.value ? new Uint8Array(message.value) : null;
+        const problem = value && wrappedKeyProblem(value);
+        if (problem) invalid.push({ partition: batch.partition, offset: message.offset, subject, ...problem });
+        const forgottenAt = value === null ? Number(message.timestamp) : forgottenAtHeader(message.headers);
+        tracked.keys.applyRecord(subject, value, forgottenAt);
         tracked.applied++;
       }
       const last = Number(batch.lastOffset()) + 1;
       const next = tracked.until !== undefined ? Math.min(last, tracked.until) : last;
       await tracked.keys.commit(next);
+      // (after the commit: a batch that failed and is read again is reported once)
+      if (invalid.length > 0) this.reportInvalid(invalid);
       tracked.onProgress?.(tracked.applied, next);
       this.advance(batch.partition, tracked, next);
     } catch (err) {
       tracked.keys.rollback();
       this.finish(batch.partition, err as Error);
+    }
+  }
+
+  /** Reporting is never a reason to stop reading (its subject reference may need the master key's provider). */
+  private reportInvalid(records: InvalidKeyRecord[]): void {
+    try {
+      for (const record of records) this.options.onInvalid?.(record);
+    } catch (err) {
+      this.logger.warn({ keysTopic: this.topic, error: (err as Error).message }, 'unreadable keys-topic values could not be reported');
     }
   }
 
@@ -152,4 +192,14 @@ export class KeysTopicReader {
     for (const partition of [...this.tracked.keys()]) this.finish(partition, new Error('keys topic reader stopped'));
     await this.consumer.disconnect();
   }
+}
+
+/**
+ * The forget time a key record carries (shredder.forgotten-at), if it is a plausible time: a header
+ * that is not a positive finite number is ignored, not turned into a forget time that would make every
+ * later record of the subject born shredded.
+ */
+function forgottenAtHeader(headers: Parameters<typeof headerText>[0]): number | undefined {
+  const at = Number(headerText(headers, FORGOTTEN_AT_HEADER));
+  return Number.isFinite(at) && at > 0 ? at : undefined;
 }

@@ -26,6 +26,7 @@ export class ProcessorMetrics {
   readonly keysByMasterKey: Gauge<'partition' | 'master_key_id'>;
   readonly restoreProgress: Gauge<'partition'>;
   readonly restoredRecords: Counter<'partition'>;
+  readonly keysTopicInvalidValues: Counter<'topic' | 'partition' | 'reason'>;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
   readonly batchRecords: Histogram<'topic'>;
   readonly batchSeconds: Histogram<'topic'>;
@@ -73,6 +74,12 @@ export class ProcessorMetrics {
       registers,
     });
     this.restoredRecords = counter('shredder_keys_restored_records_total', 'Keys-topic records applied to the stores by restores', ['partition']);
+    // (reason is one of a fixed few, so the series stay bounded; topic: reencrypt reads two keys topics)
+    this.keysTopicInvalidValues = counter(
+      'shredder_keys_topic_invalid_values_total',
+      'Keys-topic records read that this build cannot read, by reason: length, version or algorithm (the value is kept, opaque: its subject has no usable key), key (a value under no subject: skipped)',
+      ['topic', 'partition', 'reason'],
+    );
     this.consumerLag = new Gauge({
       name: 'shredder_consumer_lag',
       help: 'Records between the last batch processed and the partition end (high watermark)',

@@ -139,6 +139,7 @@ export abstract class RouteProcessor {
       maxRequestBytes: requestBytesFor(layout.writtenMaxMessageBytes),
       logger: this.logger,
       metrics: this.metrics,
+      subjectRef: this.subjectRef,
       taskOpenTimeoutMs: config.taskOpenTimeoutMs,
     };
   }

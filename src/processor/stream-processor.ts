@@ -7,10 +7,11 @@ import { CONSUMER_RETRY } from '../kafka/client.js';
 import { coPartitionedAssigner } from '../kafka/co-partitioned-assigner.js';
 import { EndOffsets } from '../kafka/end-offsets.js';
 import type { WrittenOffsets } from '../kafka/transactions.js';
+import { keysReaderOptions } from '../keys/invalid-key-records.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
 import type { Health, Readiness } from '../observability/health.js';
 import type { Keyring } from '../keys/keyring.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger, SubjectRef } from '../observability/logger.js';
 import type { ProcessorMetrics } from '../observability/metrics.js';
 import { closeAll } from '../errors/close-all.js';
 import { Committer, type BatchWrites } from './committer.js';
@@ -84,6 +85,8 @@ export interface StreamProcessorOptions {
    */
   compression?: CompressionTypes;
   metrics?: ProcessorMetrics;
+  /** The logs' subject reference (default: derived from masterKey when first needed). */
+  subjectRef?: SubjectRef;
 }
 
 export class StreamProcessor {
@@ -110,7 +113,7 @@ export class StreamProcessor {
     const { kafka, groupId } = options;
     this.admin = kafka.admin();
     this.endOffsets = new EndOffsets(kafka, this.admin);
-    this.reader = new KeysTopicReader(kafka, options.keysTopic, groupId, options.logger);
+    this.reader = new KeysTopicReader(kafka, options.keysTopic, groupId, options.logger, keysReaderOptions(options.keysTopic, options.logger, options.masterKey, options.metrics, options.subjectRef));
     this.consumer = kafka.consumer({
       groupId,
       partitionAssigners: [coPartitionedAssigner],

@@ -77,6 +77,8 @@ export class Reencryptor extends RouteProcessor {
       keyring: this.keys.keyring,
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
       logger: this.logger,
+      metrics: this.metrics,
+      subjectRef: this.subjectRef,
     });
     await this.source.start();
     this.processor = new StreamProcessor({

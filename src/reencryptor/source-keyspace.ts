@@ -5,8 +5,10 @@ import type { Kafka } from 'kafkajs';
 import { closeAll } from '../errors/close-all.js';
 import { EndOffsets } from '../kafka/end-offsets.js';
 import type { Keyring } from '../keys/keyring.js';
+import { keysReaderOptions } from '../keys/invalid-key-records.js';
 import { KeysTopicReader } from '../keys/keys-topic-reader.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger, SubjectRef } from '../observability/logger.js';
+import type { ProcessorMetrics } from '../observability/metrics.js';
 import { PartitionTask } from '../processor/partition-task.js';
 
 export interface SourceKeyspaceOptions {
@@ -17,6 +19,9 @@ export interface SourceKeyspaceOptions {
   keyring: Keyring;
   checkpointMaxAgeMs: number;
   logger: Logger;
+  /** Where the source keys topic's unreadable records are counted (shredder_keys_topic_invalid_values_total). */
+  metrics?: ProcessorMetrics;
+  subjectRef?: SubjectRef;
 }
 
 export class SourceKeyspace {
@@ -28,7 +33,8 @@ export class SourceKeyspace {
   constructor(private readonly options: SourceKeyspaceOptions) {
     this.admin = options.kafka.admin();
     this.endOffsets = new EndOffsets(options.kafka, this.admin);
-    this.reader = new KeysTopicReader(options.kafka, options.keysTopic, `${options.groupId}.source`, options.logger);
+    const readerOptions = keysReaderOptions(options.keysTopic, options.logger.child({ keyspace: 'source' }), options.keyring, options.metrics, options.subjectRef);
+    this.reader = new KeysTopicReader(options.kafka, options.keysTopic, `${options.groupId}.source`, options.logger, readerOptions);
   }
 
   /** Rejects when the source keys reader fails for good. */

@@ -50,31 +50,44 @@ export function wrappedKeyHeader({ algorithm, keyId, masterKeyId, nonce }: Wrapp
   return header;
 }
 
+/** Why a keys-topic value cannot be read by this build, judged by its bytes alone (no master key needed). */
+export interface WrappedKeyProblem {
+  /** `version`: a format this build does not know (a newer one: kept byte for byte, never overwritten); `length`, `algorithm`: a malformed v1 value. */
+  kind: 'length' | 'version' | 'algorithm';
+  /** The reason, naming what is wrong, never the value's bytes beyond its version and algorithm. */
+  reason: string;
+}
+
+const hex = (byte: number) => `0x${byte.toString(16).padStart(2, '0')}`;
+
+/**
+ * What makes a keys-topic value unreadable by its structure, or undefined for a well-formed v1 value
+ * (whose authenticity only unwrapping can tell). The version is judged first: a later format may have
+ * any length, and must be reported as unknown, not as a v1 value of the wrong size.
+ */
+export function wrappedKeyProblem(value: Uint8Array): WrappedKeyProblem | undefined {
+  if (value.length === 0) return { kind: 'length', reason: `wrapped key must be ${WRAPPED_KEY_BYTES} bytes, got 0` };
+  if (value[0] !== WRAPPED_KEY_VERSION) return { kind: 'version', reason: `unknown wrapped key version ${hex(value[0])}` };
+  if (value.length !== WRAPPED_KEY_BYTES) return { kind: 'length', reason: `wrapped key must be ${WRAPPED_KEY_BYTES} bytes, got ${value.length}` };
+  try {
+    algorithmId(value[1]);
+  } catch {
+    return { kind: 'algorithm', reason: `unknown data key algorithm ${hex(value[1])}` };
+  }
+  return undefined;
+}
+
 /** The master key id of a keys-topic value, or undefined when it is not a v1 value (tools that count or scan values leave those alone). */
 export function wrappedMasterKeyId(value: Uint8Array): number | undefined {
-  try {
-    return parseWrappedKey(value).masterKeyId;
-  } catch (err) {
-    if (err instanceof WrappedKeyError) return undefined;
-    throw err;
-  }
+  if (wrappedKeyProblem(value)) return undefined;
+  return new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(10, false);
 }
 
 export function parseWrappedKey(value: Uint8Array): WrappedKey {
-  if (value.length !== WRAPPED_KEY_BYTES) {
-    throw new WrappedKeyError(`wrapped key must be ${WRAPPED_KEY_BYTES} bytes, got ${value.length}`);
-  }
-  if (value[0] !== WRAPPED_KEY_VERSION) {
-    throw new WrappedKeyError(`unknown wrapped key version 0x${value[0].toString(16).padStart(2, '0')}`);
-  }
-  let algorithm: AlgorithmId;
-  try {
-    algorithm = algorithmId(value[1]);
-  } catch {
-    throw new WrappedKeyError(`unknown data key algorithm 0x${value[1].toString(16).padStart(2, '0')}`);
-  }
+  const problem = wrappedKeyProblem(value);
+  if (problem) throw new WrappedKeyError(problem.reason);
   return {
-    algorithm,
+    algorithm: algorithmId(value[1]),
     keyId: value.subarray(2, 10),
     masterKeyId: new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(10, false),
     nonce: value.subarray(14, 26),

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { ENVELOPE_OVERHEAD, EnvelopeError, envelopeAad, envelopeHeader, fieldAad, parseEnvelope } from '../../../src/wire/envelope.js';
-import { parseWrappedKey, WrappedKeyError, wrappedKeyHeader } from '../../../src/wire/wrapped-key.js';
+import { parseWrappedKey, WrappedKeyError, wrappedKeyHeader, wrappedKeyProblem, wrappedMasterKeyId } from '../../../src/wire/wrapped-key.js';
 import { MasterKey } from '../../../src/keys/master-key.js';
 
 describe('wire format v1: encrypted value', () => {
@@ -80,5 +80,28 @@ describe('wire format v1: keys-topic value', () => {
     relabelled[1] = 1; // claim another algorithm
     expect(() => master.unwrap(Buffer.from('alice'), relabelled)).to.throw(WrappedKeyError);
     expect(() => parseWrappedKey(value.subarray(0, 73))).to.throw(WrappedKeyError, /74 bytes/);
+  });
+
+  it('tells by its bytes alone why a value cannot be read: the version first (a later format may have any length), then the length, then the algorithm', () => {
+    const value = Buffer.from(new MasterKey(randomBytes(32), 7).wrap(Buffer.from('alice'), MasterKey.newDataKey(1)));
+    expect(wrappedKeyProblem(value)).to.equal(undefined);
+    expect(wrappedMasterKeyId(value)).to.equal(7);
+    const withByte = (at: number, byte: number) => Buffer.concat([value.subarray(0, at), Buffer.from([byte]), value.subarray(at + 1)]);
+    const cases: [Uint8Array, string, string][] = [
+      [new Uint8Array(0), 'length', 'wrapped key must be 74 bytes, got 0'],
+      [Buffer.from([0x01]), 'length', 'wrapped key must be 74 bytes, got 1'],
+      [value.subarray(0, 73), 'length', 'wrapped key must be 74 bytes, got 73'],
+      [Buffer.concat([value, Buffer.from([0])]), 'length', 'wrapped key must be 74 bytes, got 75'],
+      [Buffer.concat([value, Buffer.alloc(26)]), 'length', 'wrapped key must be 74 bytes, got 100'],
+      [withByte(0, 0x02), 'version', 'unknown wrapped key version 0x02'],
+      [Buffer.concat([Buffer.from([0x02]), randomBytes(99)]), 'version', 'unknown wrapped key version 0x02'],
+      [Buffer.from([0x00]), 'version', 'unknown wrapped key version 0x00'],
+      [withByte(1, 0x09), 'algorithm', 'unknown data key algorithm 0x09'],
+    ];
+    for (const [bad, kind, reason] of cases) {
+      expect(wrappedKeyProblem(bad), `${bad.length} bytes`).to.deep.equal({ kind, reason });
+      expect(wrappedMasterKeyId(bad)).to.equal(undefined);
+      expect(() => parseWrappedKey(bad)).to.throw(WrappedKeyError, reason);
+    }
   });
 });
