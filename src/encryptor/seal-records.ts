@@ -16,6 +16,7 @@ import { type DataKey, MasterKey } from '../keys/master-key.js';
 import type { PartitionKeys } from '../keys/partition-keys.js';
 import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_AT, envelopePrefix, writeAadTail } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
+import { wrappedKeyProblem } from '../wire/wrapped-key.js';
 import type { ClassifiedRecords } from './classify-records.js';
 import { noEncryptStats, type EncryptContext, type EncryptedBatch } from './encrypted-batch.js';
 import { outputRecord, RECORD_BATCH_OVERHEAD, sealedRecordBytes, tooLargeReason } from './output-records.js';
@@ -147,7 +148,8 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
         offset: message.offset,
         timestamp: Number(message.timestamp),
         keyRecordIndex: result.keyRecords.length,
-        keyIds: destroyed ? [Buffer.from(destroyed.subarray(2, 10)).toString('hex')] : [],
+        // (a value this build cannot read has no key id it can vouch for: the audit entry names none)
+        keyIds: destroyed && !wrappedKeyProblem(destroyed) ? [Buffer.from(destroyed.subarray(2, 10)).toString('hex')] : [],
       });
       slot.looked = true;
       slot.key = undefined;
