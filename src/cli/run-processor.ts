@@ -41,6 +41,7 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   const config = configOrReport(command);
   if (!config) return EXIT_USAGE;
   const logger = createLogger(config.logLevel);
+  exitOnStrayErrors(command, logger);
   let processor: Runnable;
   try {
     processor = create(config, logger); // (opens the master keys: an HSM may refuse)
@@ -96,6 +97,20 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   }
   logger.info({ signal: outcome.signal }, `${command} stopping`);
   return (await stop()) ? EXIT_OK : EXIT_FAILURE;
+}
+
+/**
+ * An error nobody awaited is a bug, and the process cannot tell what state it left: one JSON error line
+ * (not Node's raw stack on stderr), then exit 1, so that the orchestrator restarts it. Every record is
+ * still processed exactly once: nothing uncommitted was acknowledged.
+ */
+function exitOnStrayErrors(command: CommandName, logger: Logger): void {
+  const exit = (kind: string) => (error: unknown) => {
+    logger.error({ error: messageOf(error), stack: error instanceof Error ? error.stack : undefined }, `${command}: ${kind} (a bug); exiting`);
+    process.exit(EXIT_FAILURE);
+  };
+  process.on('unhandledRejection', exit('unhandled rejection'));
+  process.on('uncaughtException', exit('uncaught exception'));
 }
 
 function isObservable(processor: Runnable): processor is Runnable & Observable {
