@@ -5,7 +5,7 @@ import type { Batch, IHeaders, Message } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { compressionType } from '../kafka/compression.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { decryptorTopicRoles, prepareTopics } from '../kafka/topics.js';
+import { decryptorTopicRoles } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
@@ -28,7 +28,7 @@ export class Decryptor extends RouteProcessor {
 
   async start(): Promise<void> {
     const { config } = this;
-    const layout = await prepareTopics(this.kafka, config, decryptorTopicRoles(config.routes), this.logger);
+    const layout = await this.prepareTopics(decryptorTopicRoles(config.routes));
     const ciphers = await loadAeadRegistry();
     this.processor = new StreamProcessor({
       ...this.commonOptions(layout),
@@ -80,6 +80,7 @@ export class Decryptor extends RouteProcessor {
       if (output) outputs.push(output);
     }
     enforceErrorsTolerance(this.config.errorsTolerance, deadLetters);
+    const { deadLetters: written, valuesDropped } = this.fitDeadLetters(deadLetters);
     // What committed() needs, taken now: capturing `decrypted` would keep every record's
     // DecryptedRecord alive through the transaction's I/O, into the old generation.
     const { stats } = decrypted;
@@ -88,7 +89,7 @@ export class Decryptor extends RouteProcessor {
     return {
       topicMessages: [
         { topic: this.routes.get(batch.topic)!, messages: outputs },
-        { topic: this.config.dlqTopic, messages: deadLetters },
+        { topic: this.config.dlqTopic, messages: written },
       ],
       committed: async () => {
         const s = this.stats;
@@ -102,6 +103,7 @@ export class Decryptor extends RouteProcessor {
           in: recordsIn,
           out: outputs.length,
           deadLettered: deadLetters.length,
+          deadLettersTruncated: valuesDropped,
           shredded: stats.shredded,
           forgetRequests: stats.forgets,
           cryptoNs: stats.cryptoNs,
@@ -110,7 +112,7 @@ export class Decryptor extends RouteProcessor {
         for (const key of forgotten) {
           this.logger.info({ subject: key ? this.subjectRef(new Uint8Array(key)) : undefined, partition }, 'forget marker forwarded');
         }
-        this.logDeadLetters(deadLetters);
+        this.logDeadLetters(written);
       },
     };
   }

@@ -20,7 +20,7 @@ import { ErasureAudit } from '../encryptor/erasure-audit.js';
 import { keyRecordMessage, outputRecord } from '../encryptor/output-records.js';
 import { keysSegmentRoller, type SegmentRoller } from '../encryptor/segment-roll.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { prepareTopics, type TopicRoles } from '../kafka/topics.js';
+import type { TopicRoles } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { RouteProcessor } from '../processor/route-processor.js';
@@ -64,7 +64,7 @@ export class Reencryptor extends RouteProcessor {
       sourceKeys: sourceKeysTopic,
       audit: config.auditTopic,
     };
-    const layout = await prepareTopics(this.kafka, config, roles, this.logger);
+    const layout = await this.prepareTopics(roles);
     this.audit = ErasureAudit.of(config, this.keys.keyring, this.subjectRef);
     this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
     const ciphers = await loadAeadRegistry();
@@ -166,13 +166,14 @@ export class Reencryptor extends RouteProcessor {
       else if (!rejected.has(plain[item].offset)) outputs.push(encrypted.outputs[next++]);
     }
     enforceErrorsTolerance(this.config.errorsTolerance, deadLetters);
+    const { deadLetters: writtenDeadLetters, valuesDropped } = this.fitDeadLetters(deadLetters);
     const { keysTopic, dlqTopic } = this.config;
     const shredded = order.length - plain.length;
     return {
       topicMessages: [
         { topic: this.routes.get(topic)!, messages: outputs },
         { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
-        { topic: dlqTopic, messages: deadLetters },
+        { topic: dlqTopic, messages: writtenDeadLetters },
       ],
       followUp: this.audit?.followUp({ topic, partition }, encrypted.forgets, encrypted.keyRecords.length),
       committed: async (written) => {
@@ -190,13 +191,14 @@ export class Reencryptor extends RouteProcessor {
           in: batch.messages.length,
           out: outputs.length,
           deadLettered: deadLetters.length,
+          deadLettersTruncated: valuesDropped,
           shredded,
           keysCreated: encrypted.stats.keysCreated,
           forgetRequests: encrypted.stats.forgotten,
           cryptoNs: decrypted.stats.cryptoNs + encrypted.stats.cryptoNs,
           cryptoRecords: encrypted.stats.encrypted,
         });
-        this.logDeadLetters(deadLetters);
+        this.logDeadLetters(writtenDeadLetters);
       },
     };
   }
