@@ -56,7 +56,7 @@ export class Encryptor extends RouteProcessor {
     this.processor = new StreamProcessor({
       ...this.commonOptions(layout),
       name: 'encrypt',
-      handler: (batch, task) => this.encrypt(batch, task, ciphers, layout.outputMaxMessageBytes),
+      handler: (batch, task) => this.encrypt(batch, task, ciphers, layout.outputsMaxMessageBytes.get(this.routes.get(batch.topic)!)!),
     });
     await this.processor.start();
     const { keyring } = this.keys;

@@ -48,6 +48,7 @@ const CLASSES: readonly [prefix: string, errorClass: ErrorClass, stage: ErrorSta
   ['encrypted field is not valid base64url', 'InvalidEnvelope', 'parse'],
   ['key unavailable:', 'KeyUnavailable', 'key'],
   ['record too large once encrypted:', 'RecordTooLarge', 'encrypt'],
+  ['record too large once decrypted:', 'RecordTooLarge', 'decrypt'],
   ['authentication failed:', 'AuthenticationFailed', 'decrypt'],
   ['a decrypted field is not valid UTF-8', 'InvalidPlaintext', 'decrypt'],
   ['shredded:', 'Shredded', 'decrypt'],

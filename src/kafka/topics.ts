@@ -28,8 +28,10 @@ export interface TopicLayout {
   partitions: number;
   /** The keys topic's delete.retention.ms: how long its tombstones are kept. */
   keysTombstoneRetentionMs: number;
-  /** The smallest max.message.bytes of the output topics: a larger record batch is refused (Infinity: no output topic). */
+  /** The smallest max.message.bytes of the output topics (Infinity: no output topic). */
   outputMaxMessageBytes: number;
+  /** Each output topic's max.message.bytes: a larger record batch is refused. */
+  outputsMaxMessageBytes: Map<string, number>;
   /**
    * The smallest max.message.bytes of every topic a transaction writes (outputs, keys topic, dead
    * letters): no produce request's record batch may be larger.
@@ -48,6 +50,11 @@ export const DLQ_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
  * room for the reason headers (a few hundred bytes, two topic names) on a record of the largest size.
  */
 export const DLQ_HEADER_ROOM_BYTES = 16 * 1024;
+/**
+ * What an output topic the processor creates takes beyond its route's input, when that input takes more
+ * than Kafka's default: room for the envelope (38 bytes) on a record of the input's largest size.
+ */
+export const OUTPUT_ROOM_BYTES = 1024;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -262,8 +269,17 @@ export async function ensureTopics(
   // is written there as it is, with its reason headers.
   const dlqMaxMessageBytesFor = (described: DescribedTopics) =>
     Math.max(DLQ_MAX_MESSAGE_BYTES, ...roles.inputs.filter((t) => described.has(t)).map((t) => maxMessageBytesOf(described, t) + DLQ_HEADER_ROOM_BYTES));
+  // An output takes what its routes' inputs take, so that a record of the input's largest size is
+  // encrypted (38 bytes more) or decrypted (fewer) rather than dead-lettered or, for the decryptor,
+  // refused by the broker; left to the broker's default when they take no more than Kafka's default.
+  const outputLimit = (topic: string, described: DescribedTopics): Record<string, string> => {
+    const inputs = roles.inputs.filter((input, i) => roles.outputs[i] === topic && described.has(input));
+    const largest = Math.max(0, ...inputs.map((input) => maxMessageBytesOf(described, input)));
+    return largest > DEFAULT_MAX_MESSAGE_BYTES ? { 'max.message.bytes': String(largest + OUTPUT_ROOM_BYTES) } : {};
+  };
   const settingsOf = (topic: string, described: DescribedTopics): Record<string, string> => {
     if (topic === config.keysTopic) return keysTopicConfig(config.erasureDeadlineMs);
+    if (roles.outputs.includes(topic)) return { ...(roles.encrypted.includes(topic) ? { 'retention.ms': '-1' } : { 'retention.ms': String(config.plaintextRetentionMs) }), ...outputLimit(topic, described) };
     if (roles.encrypted.includes(topic)) return { 'retention.ms': '-1' };
     if (topic === roles.audit) return { 'retention.ms': '-1', 'cleanup.policy': 'delete' }; // evidence: never compacted away
     if (topic === config.dlqTopic) {
@@ -279,17 +295,17 @@ export async function ensureTopics(
   });
   const missing = all.filter((t) => !before.has(t));
   const inputsCreated = roles.inputs.filter((t) => missing.includes(t));
-  // An input created now gets the broker's default max.message.bytes, known once it exists: the dead
-  // letter topic is then created after it.
-  const dlqLater = missing.includes(config.dlqTopic) && inputsCreated.length > 0;
-  const first = missing.filter((t) => !(dlqLater && t === config.dlqTopic));
+  // An input created now gets the broker's default max.message.bytes, known once it exists: the
+  // outputs and the dead letter topic, which take what the inputs take, are then created after it.
+  const later = inputsCreated.length > 0 ? missing.filter((t) => t === config.dlqTopic || (roles.outputs.includes(t) && !roles.inputs.includes(t))) : [];
+  const first = missing.filter((t) => !later.includes(t));
   let after = before;
   if (first.length > 0) {
     await createTopicsAndWait(admin, first.map((t) => spec(t, before)));
     after = await describe(admin, all);
   }
-  if (dlqLater) {
-    await createTopicsAndWait(admin, [spec(config.dlqTopic, after)]);
+  if (later.length > 0) {
+    await createTopicsAndWait(admin, later.map((t) => spec(t, after)));
     after = await describe(admin, all);
   }
   if (missing.length > 0) logger.info({ topics: missing, partitions }, 'created topics');
@@ -326,8 +342,9 @@ export async function ensureTopics(
   const keysTombstoneRetentionMs = Number(after.get(config.keysTopic)?.config.get('delete.retention.ms') ?? 86_400_000);
   const maxMessageBytes = (topic: string) => maxMessageBytesOf(after, topic);
   // (no output topic, as for the library's DecryptingConsumer: no limit of its own)
-  const outputMaxMessageBytes = Math.min(...roles.outputs.map(maxMessageBytes));
+  const outputsMaxMessageBytes = new Map(roles.outputs.map((t) => [t, maxMessageBytes(t)]));
+  const outputMaxMessageBytes = Math.min(...outputsMaxMessageBytes.values());
   const dlqMaxMessageBytes = maxMessageBytes(config.dlqTopic);
   const writtenMaxMessageBytes = Math.min(outputMaxMessageBytes, maxMessageBytes(config.keysTopic), dlqMaxMessageBytes);
-  return { partitions, keysTombstoneRetentionMs, outputMaxMessageBytes, writtenMaxMessageBytes, dlqMaxMessageBytes };
+  return { partitions, keysTombstoneRetentionMs, outputMaxMessageBytes, outputsMaxMessageBytes, writtenMaxMessageBytes, dlqMaxMessageBytes };
 }

@@ -83,7 +83,7 @@ export class Reencryptor extends RouteProcessor {
       name: 'reencrypt',
       commitMarkerBatches: true,
       onRevoked: (partition) => this.source!.revoke(partition),
-      handler: (batch, task, heartbeat) => this.reencrypt(batch, task, heartbeat, ciphers, layout.outputMaxMessageBytes),
+      handler: (batch, task, heartbeat) => this.reencrypt(batch, task, heartbeat, ciphers, layout.outputsMaxMessageBytes.get(this.routes.get(batch.topic)!)!),
     });
     this.source.failed.catch((err: Error) => this.logger.error({ error: err.message }, 'the source keys topic reader failed'));
     await this.processor.start();

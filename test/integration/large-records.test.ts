@@ -1,16 +1,18 @@
 // Large records against the real broker (issue 27): an input topic that takes 16 MiB, records of 11
-// and 12 MiB, and dead letter topics that take less. No record stalls its partition: each is encrypted
-// or dead-lettered, and the partition's later records are processed. And the layout problems of a
+// and 12 MiB, and output and dead letter topics that take less. No record stalls its partition: each
+// is encrypted (decrypted) or dead-lettered, and the partition's later records are processed. And the layout problems of a
 // deployment are reported together, naming their variables, with exit code 2.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
-import { DLQ_HEADER_ROOM_BYTES } from '../../src/kafka/topics.js';
+import type { Decryptor } from '../../src/decryptor/decryptor.js';
+import { DLQ_HEADER_ROOM_BYTES, OUTPUT_ROOM_BYTES } from '../../src/kafka/topics.js';
 import { startChildProcessor } from '../support/child-processor.js';
 import { decryptRecord, readKeysTable } from '../support/decrypt.js';
+import { decryptorSetup, startDecryptor } from '../support/decryptor.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
-import { createTopic, readAtLeast, readTopic, testKafka, withAdmin } from '../support/kafka.js';
+import { createTopic, readAtLeast, readTopic, testKafka, uniqueName, withAdmin } from '../support/kafka.js';
 
 const MiB = 1024 * 1024;
 const text = (m: KafkaMessage, header: string) => m.headers?.[header]?.toString();
@@ -39,12 +41,15 @@ describe('large records', function () {
   this.timeout(180_000);
   let kafka: Kafka;
   let encryptor: Encryptor | undefined;
+  let decryptor: Decryptor | undefined;
   before(() => {
     kafka = testKafka();
   });
   afterEach(async () => {
+    await decryptor?.stop();
     await encryptor?.stop();
     encryptor = undefined;
+    decryptor = undefined;
   });
 
   /** The input's records of partition 0 once the output and the dead letter topic hold `outputs` and `deadLetters` of them. */
@@ -82,24 +87,51 @@ describe('large records', function () {
     expect(text(dead[0], 'shredder.error.value-dropped')).to.equal(undefined);
   });
 
-  it('dead-letters an 11 MB record whole when the output takes the broker\'s default: the dead letter topic it creates takes what the input takes', async () => {
-    const setup = encryptorSetup();
-    await createTopic(kafka, { topic: setup.input, numPartitions: 3, configEntries: limit(16 * MiB) });
+  it('encrypts an 11 MB record into the output it creates, and dead-letters one whole that an existing output of the broker\'s default cannot take', async () => {
+    const second = { input: uniqueName('plain'), output: uniqueName('encrypted') };
+    const first = { input: uniqueName('plain'), output: uniqueName('encrypted') };
+    const setup = encryptorSetup({ SHREDDER_ROUTES: `${first.input}->${first.output},${second.input}->${second.output}` });
+    for (const { input } of [first, second]) await createTopic(kafka, { topic: input, numPartitions: 3, configEntries: limit(16 * MiB) });
+    await createTopic(kafka, { topic: second.output, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '-1' }] }); // the broker's default limit
     encryptor = await startEncryptor(setup);
+    // the topics it created take what the inputs take
+    expect(await maxMessageBytes(kafka, first.output)).to.equal(16 * MiB + OUTPUT_ROOM_BYTES);
     expect(await maxMessageBytes(kafka, setup.dlqTopic)).to.equal(16 * MiB + DLQ_HEADER_ROOM_BYTES);
     const eleven = randomBytes(11 * 1000 * 1000);
-    await produceInOrder(kafka, setup.input, [
-      { key: 'pia', value: eleven },
-      { key: 'pia', value: Buffer.from('after') },
-    ]);
-    const { out, dead } = await processed(setup, 1, 1);
-    expect(out).to.have.length(1);
-    expect((await decryptRecord(out[0], 0, await readKeysTable(kafka, setup.keysTopic), setup.masterKey)).toString()).to.equal('after');
+    for (const { input } of [first, second]) await produceInOrder(kafka, input, [{ key: 'pia', value: eleven }, { key: 'pia', value: Buffer.from('after') }]);
+    const table = async () => readKeysTable(kafka, setup.keysTopic);
+    const encrypted = (await readAtLeast(kafka, first.output, 2, 120_000)).get(0)!;
+    expect(encrypted).to.have.length(2);
+    expect((await decryptRecord(encrypted[0], 0, await table(), setup.masterKey) as Buffer).equals(eleven)).to.equal(true);
+    const rest = (await readAtLeast(kafka, second.output, 1, 120_000)).get(0)!;
+    expect(rest).to.have.length(1);
+    expect((await decryptRecord(rest[0], 0, await table(), setup.masterKey)).toString()).to.equal('after');
+    const dead = [...(await readAtLeast(kafka, setup.dlqTopic, 1, 120_000)).values()].flat();
     expect(dead).to.have.length(1);
     expect(dead[0].value!.equals(eleven)).to.equal(true);
     expect(text(dead[0], 'shredder.error.class')).to.equal('RecordTooLarge');
-    const committed = await withAdmin(kafka, (admin) => admin.fetchOffsets({ groupId: setup.config.groupId, topics: [setup.input] }));
-    expect(committed[0].partitions.find((p) => p.partition === 0)!.offset).to.equal('2');
+    expect(text(dead[0], 'shredder.source')).to.equal(`${second.input}/0/0`);
+    const committed = await withAdmin(kafka, (admin) => admin.fetchOffsets({ groupId: setup.config.groupId, topics: [first.input, second.input] }));
+    expect(committed.map((t) => t.partitions.find((p) => p.partition === 0)!.offset)).to.deep.equal(['2', '2']);
+
+    // the decryptor: into an output it creates (taking what its input takes), the 11 MB plaintext; into
+    // an existing one of the broker's default, a dead letter, and the partition goes on
+    const created = decryptorSetup(setup, { SHREDDER_ROUTES: `${first.output}->${uniqueName('decrypted')}` });
+    decryptor = await startDecryptor(created);
+    const plain = (await readAtLeast(kafka, created.output, 2, 120_000)).get(0)!;
+    expect(plain.map((m) => m.value!.length)).to.deep.equal([eleven.length, 5]);
+    expect(plain[0].value!.equals(eleven)).to.equal(true);
+    await decryptor.stop();
+    const existing = decryptorSetup(setup, { SHREDDER_ROUTES: `${first.output}->${uniqueName('decrypted')}` });
+    await createTopic(kafka, { topic: existing.output, numPartitions: 3 });
+    decryptor = await startDecryptor(existing);
+    const after = (await readAtLeast(kafka, existing.output, 1, 120_000)).get(0)!;
+    expect(after.map((m) => m.value!.toString())).to.deep.equal(['after']);
+    const decryptDead = [...(await readAtLeast(kafka, setup.dlqTopic, 2, 120_000)).values()].flat().filter((m) => text(m, 'shredder.error.stage') === 'decrypt');
+    expect(decryptDead).to.have.length(1);
+    expect(text(decryptDead[0], 'shredder.error')).to.match(/^record too large once decrypted: \d+ bytes, the output topic takes 1048588 \(max.message.bytes\)$/);
+    expect(text(decryptDead[0], 'shredder.source')).to.equal(`${first.output}/0/0`);
+    expect(decryptDead[0].value!.equals(encrypted[0].value!)).to.equal(true); // the encrypted record, as it was read
   });
 
   it('writes a dead letter that its topic cannot take with its headers without its value, says why, counts it, and goes on', async () => {
@@ -108,6 +140,7 @@ describe('large records', function () {
     // input's largest size does not fit with its reason headers
     await createTopic(kafka, { topic: setup.input, numPartitions: 3, configEntries: limit(2 * MiB) });
     await createTopic(kafka, { topic: setup.dlqTopic, numPartitions: 1, configEntries: limit(2 * MiB) });
+    await createTopic(kafka, { topic: setup.output, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '-1' }] }); // the broker's default limit
     encryptor = await startEncryptor(setup);
     const large = randomBytes(2 * MiB - 200);
     await produceInOrder(kafka, setup.input, [

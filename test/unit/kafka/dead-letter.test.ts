@@ -65,6 +65,7 @@ describe('dead letters', () => {
       [reasonOf(() => fieldEnvelope('"shr1:@@@"')), 'InvalidEnvelope', 'parse'],
       ['key unavailable: data key wrapped with master key id 2, this process has id 1', 'KeyUnavailable', 'key'],
       ['record too large once encrypted: 1048626 bytes, the output topic takes 1048588 (max.message.bytes)', 'RecordTooLarge', 'encrypt'],
+      ['record too large once decrypted: 1048626 bytes, the output topic takes 1048588 (max.message.bytes)', 'RecordTooLarge', 'decrypt'],
       ['authentication failed: the record was altered, forged, or moved to another subject', 'AuthenticationFailed', 'decrypt'],
       ['a decrypted field is not valid UTF-8 JSON text', 'InvalidPlaintext', 'decrypt'],
       ['shredded: the subject was forgotten, its key is destroyed', 'Shredded', 'decrypt'],

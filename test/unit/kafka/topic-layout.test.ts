@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { exitCodeFor } from '../../../src/errors/shredder-errors.js';
-import { DLQ_HEADER_ROOM_BYTES, DLQ_MAX_MESSAGE_BYTES, encryptorTopicRoles, ensureTopics, layoutProblems, TopicLayoutError, type DescribedTopics } from '../../../src/kafka/topics.js';
+import { decryptorTopicRoles, DLQ_HEADER_ROOM_BYTES, DLQ_MAX_MESSAGE_BYTES, encryptorTopicRoles, OUTPUT_ROOM_BYTES, ensureTopics, layoutProblems, TopicLayoutError, type DescribedTopics } from '../../../src/kafka/topics.js';
 import { createLogger } from '../../../src/observability/logger.js';
 
 const MiB = 1024 * 1024;
@@ -107,9 +107,23 @@ describe('topic layout', () => {
     expect(small.created.flat().find((t) => t.topic === 'dlq')!.configEntries).to.deep.include({ name: 'max.message.bytes', value: String(DLQ_MAX_MESSAGE_BYTES) });
   });
 
-  it('creates the dead letter topic after inputs it creates, from what the broker gave them', async () => {
+  it('creates the outputs and the dead letter topic after inputs it creates, from what the broker gave them', async () => {
     const admin = fakeAdmin({});
     await ensureTopics(admin, settings, roles, silent);
-    expect(admin.created.map((call) => call.map((t) => t.topic))).to.deep.equal([['in-a', 'in-b', 'out-a', 'out-b', 'keys', 'audit'], ['dlq']]);
+    expect(admin.created.map((call) => call.map((t) => t.topic))).to.deep.equal([['in-a', 'in-b', 'keys', 'audit'], ['out-a', 'out-b', 'dlq']]);
+  });
+
+  it('creates an output to take what its route\'s input takes, when that is more than Kafka\'s default', async () => {
+    const admin = fakeAdmin({ 'in-a': { partitions: 3, config: { 'max.message.bytes': String(16 * MiB) } }, 'in-b': { partitions: 3 } });
+    const layout = await ensureTopics(admin, settings, roles, silent);
+    const created = new Map(admin.created.flat().map((t) => [t.topic, Object.fromEntries(t.configEntries!.map((e) => [e.name, e.value]))]));
+    expect(created.get('out-a')).to.deep.equal({ 'retention.ms': '-1', 'max.message.bytes': String(16 * MiB + OUTPUT_ROOM_BYTES) });
+    expect(created.get('out-b')).to.deep.equal({ 'retention.ms': '-1' });
+    expect(layout.outputsMaxMessageBytes).to.deep.equal(new Map([['out-a', 16 * MiB + OUTPUT_ROOM_BYTES], ['out-b', 1_048_588]]));
+    // the decryptor's plaintext outputs keep their short retention
+    const decrypt = fakeAdmin({ enc: { partitions: 3, config: { 'max.message.bytes': String(4 * MiB) } } });
+    await ensureTopics(decrypt, settings, decryptorTopicRoles([{ from: 'enc', to: 'plain' }]), silent);
+    const plain = decrypt.created.flat().find((t) => t.topic === 'plain')!;
+    expect(Object.fromEntries(plain.configEntries!.map((e) => [e.name, e.value]))).to.deep.equal({ 'retention.ms': '86400000', 'max.message.bytes': String(4 * MiB + OUTPUT_ROOM_BYTES) });
   });
 });
