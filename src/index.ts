@@ -26,4 +26,5 @@ export { openPkcs11MasterKeys, type Pkcs11MasterKeyOptions } from './keys/pkcs11
 export type { MasterKeyCipher, MasterKeySource } from './keys/master-key-cipher.js';
 export { DecryptingConsumer } from './decryptor/decrypting-consumer.js';
 export { KafkaConnectionError } from './kafka/connection-errors.js';
+export { TopicLayoutError } from './kafka/topics.js';
 export type { DecryptingConsumerOptions, DecryptingConsumerHandlers, DecryptedMessage, RecordStatus } from './decryptor/decrypting-consumer.js';

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, type ShredderConfig } from '../config/config.js';
 import type { CommandName } from '../config/variables.js';
 import { explainConnectionError } from '../kafka/connection-errors.js';
+import { TopicLayoutError } from '../kafka/topics.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeFor, messageOf } from '../errors/shredder-errors.js';
 import { startHttpServer, type HttpEndpoints, type Observable } from '../observability/http-server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
@@ -82,7 +83,9 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   } catch (err) {
     // a connection error is told as one line naming the variable to check (connection-errors.ts)
     const problem = explainConnectionError(err, config.kafka);
-    logger.error(problem ? { error: problem.message, settings: problem.settings } : { error: messageOf(err) }, `${command} failed to start`);
+    // (a layout's problems are listed one by one too, for whoever reads the logs by machine)
+    const problems = err instanceof TopicLayoutError ? { problems: err.problems } : {};
+    logger.error(problem ? { error: problem.message, settings: problem.settings } : { error: messageOf(err), ...problems }, `${command} failed to start`);
     await stop().catch((stopError: unknown) => logger.warn({ error: messageOf(stopError) }, `${command}: stopping after the failed start failed too`));
     return exitCodeFor(err);
   }

@@ -7,7 +7,7 @@ import type { KafkaConnection } from '../config/config.js';
 import { loadAeadRegistry } from '../crypto/index.js';
 import { createKafka, type TlsOptions } from '../kafka/client.js';
 import { explainConnectionError, inLibraryTerms, KafkaConnectionError } from '../kafka/connection-errors.js';
-import { logDeadLetters } from '../kafka/dead-letter.js';
+import { fitDeadLetters, logDeadLetters } from '../kafka/dead-letter.js';
 import { prepareTopics } from '../kafka/topics.js';
 import { Keyring } from '../keys/keyring.js';
 import { LocalMasterKey } from '../keys/local-master-key.js';
@@ -181,7 +181,9 @@ export class DecryptingConsumer {
 
   private async start({ eachMessage, eachBatch }: DecryptingConsumerHandlers, masterKey: Keyring, settings: { keysTopic: string; dlqTopic: string; erasureDeadlineMs: number; plaintextRetentionMs: number }): Promise<void> {
     const options = this.options;
-    const layout = await prepareTopics(this.kafka, settings, { inputs: options.topics, outputs: [], plaintext: [], encrypted: options.topics }, this.logger);
+    // (layout problems name this consumer's options, not the commands' variables)
+    const names = { routes: 'topics', keysTopic: 'keysTopic', dlqTopic: 'dlqTopic' };
+    const layout = await prepareTopics(this.kafka, settings, { inputs: options.topics, outputs: [], plaintext: [], encrypted: options.topics, names }, this.logger);
     const ciphers = await loadAeadRegistry();
     const subjectRef = subjectRefFor(masterKey);
     this.processor = new StreamProcessor({
@@ -202,6 +204,7 @@ export class DecryptingConsumer {
         const { topic, partition } = batch;
         const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys(), fields: this.fields });
         enforceErrorsTolerance(options.errorsTolerance ?? 'all', decrypted.deadLetters);
+        const { deadLetters, valuesDropped } = fitDeadLetters(decrypted.deadLetters, layout.dlqMaxMessageBytes);
         const messages: DecryptedMessage[] = decrypted.records.map(({ message, status, value, shreddedFields }) => ({
           topic,
           partition,
@@ -226,13 +229,14 @@ export class DecryptingConsumer {
           in: batch.messages.length,
           out: messages.length,
           deadLettered: decrypted.deadLetters.length,
+          deadLettersTruncated: valuesDropped,
           shredded: stats.shredded,
           forgetRequests: stats.forgets,
           cryptoNs: stats.cryptoNs,
           cryptoRecords: stats.decrypted,
         });
-        logDeadLetters(this.logger, subjectRef, decrypted.deadLetters);
-        return { topicMessages: [{ topic: settings.dlqTopic, messages: decrypted.deadLetters }] };
+        logDeadLetters(this.logger, subjectRef, deadLetters);
+        return { topicMessages: [{ topic: settings.dlqTopic, messages: deadLetters }] };
       },
     });
     await this.processor.start();

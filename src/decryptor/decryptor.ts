@@ -5,13 +5,19 @@ import type { Batch, IHeaders, Message } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { compressionType } from '../kafka/compression.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { decryptorTopicRoles, prepareTopics } from '../kafka/topics.js';
+import { recordBytes } from '../kafka/transactions.js';
+import { RECORD_BATCH_OVERHEAD } from '../encryptor/output-records.js';
+import { decryptorTopicRoles } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { SHREDDED_FIELDS_HEADER, SHREDDED_STATUS, STATUS_HEADER } from '../wire/headers.js';
 import { decryptBatch, type DecryptedBatch, type DecryptedRecord } from './decrypt-batch.js';
+
+/** The dead-letter reason of a record its output topic cannot take once decrypted. */
+export const tooLargeOnceDecrypted = (outputBytes: number, maxRecordBytes: number) =>
+  `record too large once decrypted: ${outputBytes} bytes, the output topic takes ${maxRecordBytes} (max.message.bytes)`;
 
 export interface DecryptorStats {
   recordsIn: number;
@@ -29,14 +35,14 @@ export class Decryptor extends RouteProcessor {
   async start(): Promise<void> {
     const { config } = this;
     await this.prepareKeys();
-    const layout = await prepareTopics(this.kafka, config, decryptorTopicRoles(config.routes), this.logger);
+    const layout = await this.prepareTopics(decryptorTopicRoles(config.routes));
     const ciphers = await loadAeadRegistry();
     this.processor = new StreamProcessor({
       ...this.commonOptions(layout),
       name: 'decrypt',
       followKeys: true,
       compression: compressionType(config.outputCompression), // (plaintext compresses, unlike ciphertext)
-      handler: (batch, task) => this.decrypt(batch, task, ciphers),
+      handler: (batch, task) => this.decrypt(batch, task, ciphers, layout.outputsMaxMessageBytes.get(this.routes.get(batch.topic)!)!),
     });
     await this.processor.start();
     this.logger.info({ routes: config.routes, partitions: layout.partitions, onShredded: config.onShredded, compression: config.outputCompression }, 'decryptor started');
@@ -55,7 +61,7 @@ export class Decryptor extends RouteProcessor {
   }
 
   /** Synchronous when every key of the batch is in memory: see decryptBatch. */
-  private decrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry): BatchResult | Promise<BatchResult> {
+  private decrypt(batch: Batch, task: PartitionTask, ciphers: AeadRegistry, maxRecordBytes: number): BatchResult | Promise<BatchResult> {
     const decrypted = decryptBatch(batch.messages, {
       topic: batch.topic,
       partition: batch.partition,
@@ -64,11 +70,15 @@ export class Decryptor extends RouteProcessor {
       catchUpKeys: () => task.catchUpKeys(),
       fields: this.fields,
     });
-    return batchResult(decrypted, (d) => this.written(batch, d));
+    return batchResult(decrypted, (d) => this.written(batch, d, maxRecordBytes));
   }
 
   /** What the transaction of a decrypted batch writes, and what follows its commit. */
-  private written(batch: Batch, decrypted: DecryptedBatch): BatchResult {
+  /**
+   * `maxRecordBytes`: what the route's output topic takes (max.message.bytes); a larger record would
+   * be refused by the broker, its batch aborted on every retry.
+   */
+  private written(batch: Batch, decrypted: DecryptedBatch, maxRecordBytes: number): BatchResult {
     const { partition } = batch;
     const outputs: Message[] = [];
     const deadLetters = decrypted.deadLetters;
@@ -78,9 +88,14 @@ export class Decryptor extends RouteProcessor {
         continue;
       }
       const output = this.output(record, partition);
-      if (output) outputs.push(output);
+      if (!output) continue;
+      // (counted uncompressed: with KAFKA_COMPRESSION one that would just fit compressed goes to the dead letters too, the safe side)
+      const outputBytes = recordBytes(output) + RECORD_BATCH_OVERHEAD;
+      if (outputBytes > maxRecordBytes) deadLetters.push(deadLetter(record.message, batch.topic, partition, tooLargeOnceDecrypted(outputBytes, maxRecordBytes)));
+      else outputs.push(output);
     }
     enforceErrorsTolerance(this.config.errorsTolerance, deadLetters);
+    const { deadLetters: written, valuesDropped } = this.fitDeadLetters(deadLetters);
     // What committed() needs, taken now: capturing `decrypted` would keep every record's
     // DecryptedRecord alive through the transaction's I/O, into the old generation.
     const { stats } = decrypted;
@@ -89,7 +104,7 @@ export class Decryptor extends RouteProcessor {
     return {
       topicMessages: [
         { topic: this.routes.get(batch.topic)!, messages: outputs },
-        { topic: this.config.dlqTopic, messages: deadLetters },
+        { topic: this.config.dlqTopic, messages: written },
       ],
       committed: async () => {
         const s = this.stats;
@@ -103,6 +118,7 @@ export class Decryptor extends RouteProcessor {
           in: recordsIn,
           out: outputs.length,
           deadLettered: deadLetters.length,
+          deadLettersTruncated: valuesDropped,
           shredded: stats.shredded,
           forgetRequests: stats.forgets,
           cryptoNs: stats.cryptoNs,
@@ -111,7 +127,7 @@ export class Decryptor extends RouteProcessor {
         for (const key of forgotten) {
           this.logger.info({ subject: key ? this.subjectRef(new Uint8Array(key)) : undefined, partition }, 'forget marker forwarded');
         }
-        this.logDeadLetters(deadLetters);
+        this.logDeadLetters(written);
       },
     };
   }

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import type { Batch } from 'kafkajs';
 import { loadAeadRegistry, type AeadRegistry } from '../crypto/index.js';
 import { SealingThread } from '../crypto/off-thread/sealing-thread.js';
-import { encryptorTopicRoles, prepareTopics } from '../kafka/topics.js';
+import { encryptorTopicRoles } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { RouteProcessor } from '../processor/route-processor.js';
 import { batchResult, StreamProcessor, type BatchResult } from '../processor/stream-processor.js';
@@ -50,14 +50,14 @@ export class Encryptor extends RouteProcessor {
   async start(): Promise<void> {
     const { config } = this;
     await this.prepareKeys();
-    const layout = await prepareTopics(this.kafka, config, encryptorTopicRoles(config.routes, config.auditTopic), this.logger);
+    const layout = await this.prepareTopics(encryptorTopicRoles(config.routes, config.auditTopic));
     this.audit = await this.whenKeysAvailable('deriving the audit key', () => ErasureAudit.of(config, this.keys.keyring, this.subjectRef));
     const ciphers = await loadAeadRegistry();
     this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
     this.processor = new StreamProcessor({
       ...this.commonOptions(layout),
       name: 'encrypt',
-      handler: (batch, task) => this.encrypt(batch, task, ciphers, layout.outputMaxMessageBytes),
+      handler: (batch, task) => this.encrypt(batch, task, ciphers, layout.outputsMaxMessageBytes.get(this.routes.get(batch.topic)!)!),
     });
     await this.processor.start();
     const { keyring } = this.keys;
@@ -108,11 +108,12 @@ export class Encryptor extends RouteProcessor {
     const { partition } = batch;
     const { keysTopic, dlqTopic } = this.config;
     enforceErrorsTolerance(this.config.errorsTolerance, encrypted.deadLetters);
+    const { deadLetters, valuesDropped } = this.fitDeadLetters(encrypted.deadLetters);
     return {
       topicMessages: [
         { topic: this.routes.get(batch.topic)!, messages: encrypted.outputs },
         { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
-        { topic: dlqTopic, messages: encrypted.deadLetters },
+        { topic: dlqTopic, messages: deadLetters },
       ],
       followUp: this.audit?.followUp({ topic: batch.topic, partition }, encrypted.forgets, encrypted.keyRecords.length),
       committed: async (written) => {
@@ -132,6 +133,7 @@ export class Encryptor extends RouteProcessor {
           in: batch.messages.length,
           out: encrypted.outputs.length,
           deadLettered: encrypted.deadLetters.length,
+          deadLettersTruncated: valuesDropped,
           keysCreated: encrypted.stats.keysCreated,
           forgetRequests: encrypted.stats.forgotten,
           subjectsForgotten: encrypted.stats.keysDestroyed,
@@ -142,7 +144,7 @@ export class Encryptor extends RouteProcessor {
         for (const record of encrypted.keyRecords.filter((r) => r.value === null)) {
           this.logger.info({ subject: this.subjectRef(record.subject), partition }, 'subject forgotten: key destroyed');
         }
-        this.logDeadLetters(encrypted.deadLetters);
+        this.logDeadLetters(deadLetters);
       },
     };
   }

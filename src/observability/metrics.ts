@@ -17,6 +17,7 @@ export class ProcessorMetrics {
   readonly recordsIn: Counter<'route'>;
   readonly recordsOut: Counter<'route'>;
   readonly deadLettered: Counter<'route'>;
+  readonly deadLettersTruncated: Counter<'route'>;
   readonly shredded: Counter<'route'>;
   readonly keysCreated: Counter;
   readonly subjectsForgotten: Counter;
@@ -47,6 +48,11 @@ export class ProcessorMetrics {
     this.recordsIn = counter('shredder_records_in_total', 'Records read from the route input topics and committed', ['route']);
     this.recordsOut = counter('shredder_records_out_total', 'Records written to the route output topics', ['route']);
     this.deadLettered = counter('shredder_records_dead_lettered_total', 'Records sent to the dead letter topic', ['route']);
+    this.deadLettersTruncated = counter(
+      'shredder_dead_letters_truncated_total',
+      'Dead letters too large for the dead letter topic, written without their value (header shredder.error.value-dropped)',
+      ['route'],
+    );
     this.shredded = counter('shredder_records_shredded_total', 'Records whose subject was forgotten (decrypt)', ['route']);
     this.keysCreated = counter('shredder_keys_created_total', 'Data keys created for subjects (encrypt)', []);
     this.subjectsForgotten = counter(
@@ -117,6 +123,8 @@ export class ProcessorMetrics {
       in: number;
       out: number;
       deadLettered: number;
+      /** Of those, written without their value: too large for the dead letter topic. */
+      deadLettersTruncated?: number;
       shredded?: number;
       keysCreated?: number;
       /** Forget requests (encrypt) or markers (decrypt) in the batch. */
@@ -131,6 +139,7 @@ export class ProcessorMetrics {
     this.recordsIn.inc(labels, counts.in);
     this.recordsOut.inc(labels, counts.out);
     this.deadLettered.inc(labels, counts.deadLettered);
+    if (counts.deadLettersTruncated !== undefined) this.deadLettersTruncated.inc(labels, counts.deadLettersTruncated);
     if (counts.shredded !== undefined) this.shredded.inc(labels, counts.shredded);
     if (counts.keysCreated !== undefined) this.keysCreated.inc(counts.keysCreated);
     if (counts.forgetRequests !== undefined) this.forgetRequests.inc(labels, counts.forgetRequests);

@@ -5,8 +5,8 @@ import type { Kafka, Message } from 'kafkajs';
 import type { ShredderConfig } from '../config/config.js';
 import { createKafka } from '../kafka/client.js';
 import { subjectRefFor, type Logger, type SubjectRef } from '../observability/logger.js';
-import { logDeadLetters } from '../kafka/dead-letter.js';
-import type { TopicLayout } from '../kafka/topics.js';
+import { fitDeadLetters, logDeadLetters } from '../kafka/dead-letter.js';
+import { DLQ_MAX_MESSAGE_BYTES, prepareTopics, type TopicLayout, type TopicRoles } from '../kafka/topics.js';
 import { requestBytesFor } from '../kafka/transactions.js';
 import { openKeyring, type OpenKeyring } from '../keys/key-providers.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
@@ -47,6 +47,8 @@ export abstract class RouteProcessor {
   protected readonly fields: FieldMode | undefined;
   /** The master keys (SHREDDER_KEY_PROVIDER), open from construction to closeKeyring(). */
   protected readonly keys: OpenKeyring;
+  /** The dead letter topic's max.message.bytes, once prepareTopics() has read it. */
+  private dlqMaxMessageBytes = DLQ_MAX_MESSAGE_BYTES;
 
   constructor(
     protected readonly config: ShredderConfig,
@@ -123,6 +125,18 @@ export abstract class RouteProcessor {
 
   get assignedPartitions(): number[] {
     return this.processor?.assignedPartitions ?? [];
+  }
+
+  /** Creates and checks the topics (src/kafka/topics.ts), and keeps what the dead letters need. */
+  protected async prepareTopics(roles: TopicRoles): Promise<TopicLayout> {
+    const layout = await prepareTopics(this.kafka, this.config, roles, this.logger);
+    this.dlqMaxMessageBytes = layout.dlqMaxMessageBytes;
+    return layout;
+  }
+
+  /** A batch's dead letters as the dead letter topic can take them (see fitDeadLetters). */
+  protected fitDeadLetters(deadLetters: Message[]): { deadLetters: Message[]; valuesDropped: number } {
+    return fitDeadLetters(deadLetters, this.dlqMaxMessageBytes);
   }
 
   /** The StreamProcessor options every route processor sets the same way. */

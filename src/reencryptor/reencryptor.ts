@@ -21,7 +21,7 @@ import { ErasureAudit } from '../encryptor/erasure-audit.js';
 import { keyRecordMessage, outputRecord } from '../encryptor/output-records.js';
 import { keysSegmentRoller, type SegmentRoller } from '../encryptor/segment-roll.js';
 import { deadLetter } from '../kafka/dead-letter.js';
-import { prepareTopics, type TopicRoles } from '../kafka/topics.js';
+import type { TopicRoles } from '../kafka/topics.js';
 import type { PartitionTask } from '../processor/partition-task.js';
 import { enforceErrorsTolerance } from '../processor/errors-tolerance.js';
 import { RouteProcessor } from '../processor/route-processor.js';
@@ -65,7 +65,7 @@ export class Reencryptor extends RouteProcessor {
       audit: config.auditTopic,
     };
     await this.prepareKeys();
-    const layout = await prepareTopics(this.kafka, config, roles, this.logger);
+    const layout = await this.prepareTopics(roles);
     this.audit = await this.whenKeysAvailable('deriving the audit key', () => ErasureAudit.of(config, this.keys.keyring, this.subjectRef));
     this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
     const ciphers = await loadAeadRegistry();
@@ -86,7 +86,7 @@ export class Reencryptor extends RouteProcessor {
       name: 'reencrypt',
       commitMarkerBatches: true,
       onRevoked: (partition) => this.source!.revoke(partition),
-      handler: (batch, task, heartbeat) => this.reencrypt(batch, task, heartbeat, ciphers, layout.outputMaxMessageBytes),
+      handler: (batch, task, heartbeat) => this.reencrypt(batch, task, heartbeat, ciphers, layout.outputsMaxMessageBytes.get(this.routes.get(batch.topic)!)!),
     });
     this.source.failed.catch((err: Error) => this.logger.error({ error: err.message }, 'the source keys topic reader failed'));
     await this.processor.start();
@@ -172,13 +172,14 @@ export class Reencryptor extends RouteProcessor {
       else if (!rejected.has(plain[item].offset)) outputs.push(encrypted.outputs[next++]);
     }
     enforceErrorsTolerance(this.config.errorsTolerance, deadLetters);
+    const { deadLetters: writtenDeadLetters, valuesDropped } = this.fitDeadLetters(deadLetters);
     const { keysTopic, dlqTopic } = this.config;
     const shredded = order.length - plain.length;
     return {
       topicMessages: [
         { topic: this.routes.get(topic)!, messages: outputs },
         { topic: keysTopic, messages: encrypted.keyRecords.map((r) => keyRecordMessage(r, partition)) },
-        { topic: dlqTopic, messages: deadLetters },
+        { topic: dlqTopic, messages: writtenDeadLetters },
       ],
       followUp: this.audit?.followUp({ topic, partition }, encrypted.forgets, encrypted.keyRecords.length),
       committed: async (written) => {
@@ -196,13 +197,14 @@ export class Reencryptor extends RouteProcessor {
           in: batch.messages.length,
           out: outputs.length,
           deadLettered: deadLetters.length,
+          deadLettersTruncated: valuesDropped,
           shredded,
           keysCreated: encrypted.stats.keysCreated,
           forgetRequests: encrypted.stats.forgotten,
           cryptoNs: decrypted.stats.cryptoNs + encrypted.stats.cryptoNs,
           cryptoRecords: encrypted.stats.encrypted,
         });
-        this.logDeadLetters(deadLetters);
+        this.logDeadLetters(writtenDeadLetters);
       },
     };
   }

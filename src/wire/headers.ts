@@ -17,6 +17,12 @@ export const ERROR_TOPIC_HEADER = 'shredder.error.topic';
 export const ERROR_PARTITION_HEADER = 'shredder.error.partition';
 export const ERROR_OFFSET_HEADER = 'shredder.error.offset';
 /**
+ * Not in the contract (extensions): on a dead letter too large for the dead letter topic, which is
+ * written without its value, why (`shredder.error.value-dropped`) and how many bytes the value had.
+ */
+export const VALUE_DROPPED_HEADER = 'shredder.error.value-dropped';
+export const VALUE_BYTES_HEADER = 'shredder.error.value-bytes';
+/**
  * Not in the contract (an implementation detail of the keys topic): on a tombstone and on the first key
  * record created after a forget, the forget's time in ms, so a restored store still knows that records of
  * the subject produced before it must not become readable (see docs/processors.md, "Forget").

@@ -38,4 +38,13 @@ describe('metrics', () => {
     expect(bucket('2e-7')).to.equal('0');
     expect(bucket('5e-7')).to.equal('1');
   });
+
+  it('count dead letters written without their value per route, among the dead-lettered ones', async () => {
+    const metrics = new ProcessorMetrics('decrypt', { processMetrics: false });
+    metrics.countBatch('a->b', 'a', { in: 3, out: 1, deadLettered: 2, deadLettersTruncated: 1, cryptoNs: 0, cryptoRecords: 0 });
+    metrics.countBatch('a->b', 'a', { in: 1, out: 1, deadLettered: 0, deadLettersTruncated: 0, cryptoNs: 0, cryptoRecords: 0 });
+    const text = await metrics.text();
+    expect(text).to.match(/^shredder_dead_letters_truncated_total\{route="a->b",processor="decrypt"\} 1$/m);
+    expect(text).to.match(/^shredder_records_dead_lettered_total\{route="a->b",processor="decrypt"\} 2$/m);
+  });
 });
