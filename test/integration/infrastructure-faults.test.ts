@@ -81,7 +81,17 @@ function pollHealth(port: number): { probes: Probe[]; stop: () => Promise<void> 
  * fault ends, and healthy again once it is over.
  */
 function expectHealthAround(probes: Probe[], faultStart: number, faultEnd: number, source: RegExp, who: string): void {
-  const shown = () => probes.map((p) => `${p.at - faultStart} ms: ${p.status} ${p.body.problem ?? ''}`).join('\n');
+  // (runs of the same answer, in ms from the fault's start)
+  const shown = () => {
+    const runs: { from: number; to: number; answer: string }[] = [];
+    for (const p of probes) {
+      const answer = `${p.status} ${p.body.problem ?? ''}`.trim();
+      const last = runs[runs.length - 1];
+      if (last?.answer === answer) last.to = p.at - faultStart;
+      else runs.push({ from: p.at - faultStart, to: p.at - faultStart, answer });
+    }
+    return `fault from 0 to ${faultEnd - faultStart} ms:\n${runs.map((r) => `  ${r.from}..${r.to} ms: ${r.answer}`).join('\n')}`;
+  };
   // (a 503 is decided while its request is in flight: not before it was sent)
   const early = probes.filter((p) => p.status !== 200 && p.at < faultStart + BOUND_MS);
   expect(early, `${who}: /healthz not 200 before the fault had lasted ${BOUND_MS} ms\n${shown()}`).to.deep.equal([]);
