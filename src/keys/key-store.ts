@@ -1,7 +1,8 @@
 // The local key store of one keys-topic partition: RocksDB, holding each subject's wrapped data key
 // (never an unwrapped one) and the keys-topic offset it reflects (the checkpoint). It is a cache of
 // the keys topic, which is the source of truth: it is rebuilt from there, never trusted alone.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
 import rocksdb, { type BatchOperation, type RocksDB } from 'rocksdb';
 
 /** What the store knows of a subject. */
@@ -65,6 +66,13 @@ export class KeyStore {
 
   static async open(location: string): Promise<KeyStore> {
     await mkdir(location, { recursive: true });
+    // RocksDB (6.17, in the rocksdb package) keeps a path in its process-wide table of locked files
+    // when it fails to open that path's LOCK file (an unwritable or immutable state dir), and refuses
+    // every later open of the path in this process ("lock hold by current process"), even once the
+    // dir is writable again: a fault that would outlast its cause. So the LOCK file is opened for
+    // writing here first, and RocksDB is asked only once that works.
+    const lock = await open(join(location, 'LOCK'), 'a');
+    await lock.close();
     const db = rocksdb(location);
     await call((cb) => db.open({ createIfMissing: true }, cb));
     return new KeyStore(db, location);

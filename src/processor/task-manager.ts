@@ -13,9 +13,13 @@ import { TaskLifecycle, type TaskFault } from './task-lifecycle.js';
 
 /** Default bound of a fault (SHREDDER_TASK_OPEN_TIMEOUT_MS): past it, /healthz answers 503. */
 export const TASK_OPEN_TIMEOUT_MS = 60_000;
-/** Retries back off from the first to the last delay. */
-const RETRY_FIRST_MS = 2000;
-const RETRY_MAX_MS = 30_000;
+/**
+ * Retries back off from the first to the last delay: a task that cannot open (a full disk, a missing
+ * ACL) from 2 to 30 s; a batch that failed on an infrastructure fault (an HSM that is down) from 1 to
+ * 5 s, so that the partition goes on within 5 s of the fault's end (a retry costs a task's reopening:
+ * a transactional producer's initialisation and a restore from the checkpoint).
+ */
+const RETRY_DELAYS = { open: { first: 2000, max: 30_000 }, batch: { first: 1000, max: 5000 } } as const;
 
 export interface TaskManagerOptions {
   /** The processor's name, for logs. */
@@ -105,7 +109,7 @@ export class TaskManager {
     lifecycle.batchFailedOn(task, fault);
     // (not awaited: close() waits for the task's work in progress, which is the batch that failed)
     task.close(false).catch((err: unknown) => this.options.logger.warn({ processor: this.options.name, partition, error: messageOf(err) }, 'closing the task after a failed batch failed'));
-    this.retryLater(lifecycle, fault.attempts);
+    this.retryLater(lifecycle, fault);
   }
 
   /** A batch of the partition committed: a fault of its batches is over. */
@@ -177,14 +181,15 @@ export class TaskManager {
         if (this.stopping || lifecycle.state === 'closed' || !this.assigned.has(partition)) return lifecycle.openFailedBy(attempt, undefined);
         const fault = this.faultOf(lifecycle, 'open', err);
         lifecycle.openFailedBy(attempt, fault);
-        this.retryLater(lifecycle, fault.attempts);
+        this.retryLater(lifecycle, fault);
       },
     );
   }
 
-  /** Opens the task again after the back-off of its `attempts`-th failure, if it is still wanted then. */
-  private retryLater(lifecycle: TaskLifecycle, attempts: number): void {
-    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempts - 1));
+  /** Opens the task again after the back-off of the fault's latest failure, if it is still wanted then. */
+  private retryLater(lifecycle: TaskLifecycle, { kind, attempts }: TaskFault): void {
+    const { first, max } = RETRY_DELAYS[kind];
+    const delay = Math.min(max, first * 2 ** (attempts - 1));
     setTimeout(() => {
       const { partition } = lifecycle;
       if (this.stopping || this.lifecycles.get(partition) !== lifecycle || lifecycle.state !== 'failing' || !this.assigned.has(partition) || lifecycle.task) return;

@@ -271,7 +271,9 @@ describe('infrastructure faults under load', function () {
         await sleep(FAULT_MS);
         encryptorHsm.recover();
         const encryptRecovered = Date.now();
-        await sleep(2000);
+        // (the decryptor's outage begins once the encryptor writes new keys again, for it to unwrap)
+        await encryptor.waitForLog((l) => l.msg === 'partition makes progress again after an infrastructure fault', 30_000);
+        await sleep(1000);
         const decryptFault = Date.now();
         decryptorHsm.fail();
         await sleep(FAULT_MS);
