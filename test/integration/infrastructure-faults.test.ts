@@ -305,6 +305,39 @@ describe('infrastructure faults under load', function () {
       }
     });
 
+    it('an encryptor started while the HSM is down serves its probes, waits, says so past the bound, and goes on by itself', async () => {
+      const hsmDown = faultyHsm();
+      const port = await freePort();
+      const setup = encryptorSetup({ ...pkcs11Env(hsmDown), SHREDDER_TASK_OPEN_TIMEOUT_MS: String(BOUND_MS), SHREDDER_HTTP_PORT: String(port), SHREDDER_LOG_LEVEL: 'info' });
+      hsmDown.fail();
+      const faultStart = Date.now();
+      const encryptor = startChildProcessor('encrypt', setup.env);
+      const health = pollHealth(port);
+      try {
+        await encryptor.waitForLog((l) => l.msg === 'deriving the log key failed; retrying until the master key is available', 30_000);
+        await sleep(FAULT_MS);
+        const ready = (await get(port, '/readyz')).status;
+        expect(ready, '/readyz while it waits for the HSM').to.equal(503);
+        hsmDown.recover();
+        const faultEnd = Date.now();
+        await encryptor.waitForLog((l) => l.msg === 'encryptor started', 60_000);
+        const total = await produceLoad(kafka, setup.input, 2000);
+        await settled(kafka, setup.output, setup.dlqTopic, total, 'encryptor');
+        await expectExactlyOnce(kafka, setup, material, total);
+        await sleep(1000); // (a last probe after the output is complete)
+        await health.stop();
+        expectHealthAround(health.probes, faultStart, faultEnd, /master.key|hsm|pkcs#?11/i, 'encryptor');
+        await expectAliveThenStop(encryptor, 'the encryptor');
+      } catch (error) {
+        keepOutputs('hsm-down-at-start', { encryptor });
+        throw error;
+      } finally {
+        hsmDown.recover();
+        await health.stop();
+        await stopQuietly(encryptor);
+      }
+    });
+
     it('the library\'s DecryptingConsumer with the token\'s keys: hands every record once, in order, never as shredded, dead-letters nothing and does not fail', async () => {
       // the encryptor holds the same material locally: only the library's HSM fails here
       const setup = encryptorSetup({ SHREDDER_MASTER_KEY: material.toString('base64'), SHREDDER_LOG_LEVEL: 'info' });
