@@ -18,7 +18,7 @@ import { openPkcs11MasterKeys } from '../../src/keys/pkcs11-master-keys.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startChildProcessor, type ChildProcessor } from '../support/child-processor.js';
 import { decryptRecord, readKeysTable } from '../support/decrypt.js';
-import { decryptorSetup, startDecryptingConsumer } from '../support/decryptor.js';
+import { decryptorSetup, startDecryptingConsumer, type DecryptorSetup } from '../support/decryptor.js';
 import { encryptorSetup, type EncryptorSetup } from '../support/encryptor.js';
 import { faultyPkcs11, skipWithoutFaultyPkcs11, type FaultyPkcs11 } from '../support/faulty-pkcs11.js';
 import { freePort, get } from '../support/http.js';
@@ -175,6 +175,19 @@ async function expectOneKeyPerSubject(kafka: Kafka, keysTopic: string): Promise<
   expect([...bySubject].filter(([, n]) => n !== 1)).to.deep.equal([]);
 }
 
+/**
+ * The encryptor and the decryptor behind it have settled: every input record once and in order in
+ * both outputs, one key per subject, nothing dead-lettered by either.
+ */
+async function expectBothExactlyOnce(kafka: Kafka, setup: EncryptorSetup, decrypt: DecryptorSetup, material: Buffer, total: number): Promise<void> {
+  await settled(kafka, setup.output, setup.dlqTopic, total, 'encryptor');
+  await settled(kafka, decrypt.output, decrypt.config.dlqTopic, total, 'decryptor');
+  await expectExactlyOnce(kafka, setup, material, total, decrypt.output);
+  await expectOneKeyPerSubject(kafka, setup.keysTopic);
+  await expectNoDeadLetters(kafka, setup.dlqTopic, 'encryptor');
+  await expectNoDeadLetters(kafka, decrypt.config.dlqTopic, 'decryptor');
+}
+
 async function expectNoDeadLetters(kafka: Kafka, dlqTopic: string, who: string): Promise<void> {
   const dead = allRecords(await readTopic(kafka, dlqTopic));
   const shown = dead.slice(0, 5).map((d) => `${d.headers?.['shredder.error']?.toString()} (${d.headers?.['shredder.source']?.toString()})`);
@@ -281,12 +294,7 @@ describe('infrastructure faults under load', function () {
         const decryptRecovered = Date.now();
         const total = await producing;
 
-        await settled(kafka, setup.output, setup.dlqTopic, total, 'encryptor');
-        await settled(kafka, decrypt.output, decrypt.config.dlqTopic, total, 'decryptor');
-        await expectExactlyOnce(kafka, setup, material, total, decrypt.output);
-        await expectOneKeyPerSubject(kafka, setup.keysTopic);
-        await expectNoDeadLetters(kafka, setup.dlqTopic, 'encryptor');
-        await expectNoDeadLetters(kafka, decrypt.config.dlqTopic, 'decryptor');
+        await expectBothExactlyOnce(kafka, setup, decrypt, material, total);
         await sleep(1000); // (a last probe after the output is complete)
         await Promise.all([health.encrypt.stop(), health.decrypt.stop()]);
         const masterKey = /master.key|hsm|pkcs#?11/i;
@@ -445,12 +453,7 @@ describe('infrastructure faults under load', function () {
         for (const dir of stateDirs) thaw(dir);
         const total = await producing;
 
-        await settled(kafka, setup.output, setup.dlqTopic, total, 'encryptor');
-        await settled(kafka, decrypt.output, decrypt.config.dlqTopic, total, 'decryptor');
-        await expectExactlyOnce(kafka, setup, material, total, decrypt.output);
-        await expectOneKeyPerSubject(kafka, setup.keysTopic);
-        await expectNoDeadLetters(kafka, setup.dlqTopic, 'encryptor');
-        await expectNoDeadLetters(kafka, decrypt.config.dlqTopic, 'decryptor');
+        await expectBothExactlyOnce(kafka, setup, decrypt, material, total);
         // the fault did reach the stores (else this test shows nothing): their writes failed meanwhile
         const warned = [...encryptor.logs, ...decryptor.logs].filter((l) => (l.level as number) >= 40 && /EPERM|Operation not permitted|IO error/i.test(JSON.stringify(l)));
         expect(warned.length, 'log lines about the failed store writes').to.be.above(0);
