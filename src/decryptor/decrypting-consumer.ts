@@ -49,6 +49,12 @@ export interface DecryptingConsumerOptions {
   sasl?: KafkaConnection['sasl'];
   /** Erasure deadline for a keys topic this consumer has to create. Default one day. */
   erasureDeadlineMs?: number;
+  /**
+   * How long a partition may make no progress (its task cannot open, or its batches keep failing on an
+   * infrastructure fault such as an HSM that is down) before health() says the consumer is not live
+   * (as SHREDDER_TASK_OPEN_TIMEOUT_MS). Default 60 s.
+   */
+  faultBoundMs?: number;
   /** A pino logger; default: JSON lines at level `warn` to stdout. */
   logger?: Logger;
   /** Bring your own kafkajs client instead of brokers/clientId/ssl/sasl. */
@@ -200,6 +206,7 @@ export class DecryptingConsumer {
       logger: this.logger,
       metrics: this.metrics,
       subjectRef,
+      taskOpenTimeoutMs: options.faultBoundMs,
       handler: async (batch, task, heartbeat) => {
         const { topic, partition } = batch;
         const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys(), fields: this.fields });

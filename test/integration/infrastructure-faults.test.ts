@@ -346,7 +346,7 @@ describe('infrastructure faults under load', function () {
       }
     });
 
-    it('the library\'s DecryptingConsumer with the token\'s keys: hands every record once, in order, never as shredded, dead-letters nothing and does not fail', async () => {
+    it('the library\'s DecryptingConsumer with the token\'s keys: hands every record once, in order, never as shredded, dead-letters nothing, does not fail, and health() says so past faultBoundMs', async () => {
       // the encryptor holds the same material locally: only the library's HSM fails here
       const setup = encryptorSetup({ SHREDDER_MASTER_KEY: material.toString('base64'), SHREDDER_LOG_LEVEL: 'info' });
       const encryptor = startChildProcessor('encrypt', setup.env);
@@ -359,14 +359,23 @@ describe('infrastructure faults under load', function () {
       try {
         await encryptor.waitForLog((l) => l.msg === 'encryptor started', 60_000);
         source = openPkcs11MasterKeys({ modulePath: libraryHsm.modulePath, tokenLabel: token.label, pin: token.pin, keyLabelPrefix: PREFIX });
-        app = await startDecryptingConsumer(setup, { masterKey: undefined, keyring: new Keyring(source.ciphers, 1), dlqTopic: libraryDlq, logger: createLogger('silent') });
+        app = await startDecryptingConsumer(setup, { masterKey: undefined, keyring: new Keyring(source.ciphers, 1), dlqTopic: libraryDlq, logger: createLogger('silent'), faultBoundMs: BOUND_MS });
         let failed: unknown;
         app.consumer.failed?.catch((error) => (failed = error));
+        // health() as an application's own probe would serve it
+        const consumer = app.consumer;
+        const probes: Probe[] = [];
+        const polling = setInterval(() => {
+          const { live, problem } = consumer.health();
+          probes.push({ sentAt: Date.now(), at: Date.now(), status: live ? 200 : 503, body: { problem } });
+        }, 200);
         const producing = produceLoad(kafka, setup.input, 18_000);
         await sleep(5000);
+        const faultStart = Date.now();
         libraryHsm.fail();
         await sleep(FAULT_MS);
         libraryHsm.recover();
+        const faultEnd = Date.now();
         const total = await producing;
 
         const received = app.received;
@@ -384,7 +393,9 @@ describe('infrastructure faults under load', function () {
           expectSameSequence([...firstTimes.values()], records.map((r) => `${r.key!.toString()}:${r.value!.toString()}`), `handed to the application, partition ${partition}`);
         }
         expect(failed, 'DecryptingConsumer.failed').to.equal(undefined);
-        expect(app.consumer.health().live).to.equal(true);
+        await sleep(1000); // (a last probe after every record was handed)
+        clearInterval(polling);
+        expectHealthAround(probes, faultStart, faultEnd, /master.key|hsm|pkcs#?11/i, 'the library');
       } finally {
         libraryHsm.recover();
         await app?.consumer.stop();
