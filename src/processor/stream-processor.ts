@@ -138,7 +138,8 @@ export class StreamProcessor {
       faultBoundMs: options.taskOpenTimeoutMs ?? TASK_OPEN_TIMEOUT_MS,
       openTask: (partition, onRestoreProgress) => this.openTask(partition, onRestoreProgress),
       pause: (partition) => this.consumer.pause(inputs(partition)),
-      resume: (partition) => this.consumer.resume(inputs(partition)),
+      // (a processor that failed for good, e.g. on a record not tolerated, fetches nothing more)
+      resume: (partition) => this.failure === undefined && this.consumer.resume(inputs(partition)),
       onRevoked: options.onRevoked,
     });
     this.committer = new Committer({
