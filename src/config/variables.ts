@@ -74,7 +74,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SHREDDER_TASK_OPEN_TIMEOUT_MS', default: '60000', description: 'how long a partition may make no progress (its task failing to open, its batches failing on an infrastructure fault such as an HSM that is down) before /healthz reports the process unhealthy' },
   { name: 'SHREDDER_HTTP_PORT', default: '9400', description: '/healthz, /readyz, /metrics (Prometheus); 0 turns it off' },
   { name: 'SHREDDER_LOG_LEVEL', default: 'info', description: 'JSON log level: trace, debug, info, warn, error, fatal' },
-  { name: 'KAFKA_SHREDDER_CACHE_DIR', default: '~/.cache/kafka-shredder', description: 'demo and tests only: where the local Apache Kafka broker\'s resolved classpath is kept' },
+  { name: 'KAFKA_SHREDDER_CACHE_DIR', default: '~/.cache/kafka-shredder', description: 'demo and tests only: where the local Apache Kafka broker\'s resolved classpath and the tests\' schema registry are kept' },
 ];
 
 export function defaultOf(spec: VariableSpec, command?: CommandName): string | undefined {

@@ -13,7 +13,7 @@ async function registryMissing(): Promise<string | undefined> {
     await findJava(REGISTRY_JAVA_VERSION);
     return undefined;
   } catch (err) {
-    if (err instanceof JavaNotFoundError) return `the local schema registry needs it: ${err.message}`;
+    if (err instanceof JavaNotFoundError) return `the local schema registry cannot run: ${err.message}`;
     throw err;
   }
 }
