@@ -92,7 +92,8 @@ export async function resolveApicurioRegistry(options: ApicurioOptions = {}): Pr
   const version = options.apicurioVersion ?? DEFAULT_APICURIO_VERSION;
   const dir = join(options.cacheDir ?? defaultCacheDir(), `apicurio-registry-${version}`);
   const dist = join(dir, 'dist');
-  if (LAYOUT.every((entry) => existsSync(join(dist, entry)))) return dist;
+  const complete = () => LAYOUT.every((entry) => existsSync(join(dist, entry)));
+  if (complete()) return dist;
 
   await mkdir(dir, { recursive: true });
   // Unpacked into a folder of our own and renamed into place, so a concurrent or interrupted run never
@@ -106,10 +107,15 @@ export async function resolveApicurioRegistry(options: ApicurioOptions = {}): Pr
     await runMaven(['-B', '-q', '-f', pomFile, `org.apache.maven.plugins:maven-dependency-plugin:${DEPENDENCY_PLUGIN_VERSION}:unpack`], dir, options.onProgress);
     const missing = LAYOUT.filter((entry) => !existsSync(join(partial, entry)));
     if (missing.length > 0) throw new Error(`Maven reported success but the unpacked Apicurio Registry lacks ${missing.join(', ')}`);
-    await rm(dist, { recursive: true, force: true }); // (an incomplete one from an older run)
-    await rename(partial, dist);
+    // A run that finished first may already be running its registry from dist: keep that one (the
+    // same bytes). Only an incomplete dist, from a run cut short, is replaced.
+    if (!complete()) {
+      await rm(dist, { recursive: true, force: true });
+      await rename(partial, dist);
+    }
   } finally {
-    await Promise.all([rm(partial, { recursive: true, force: true }), rm(pomFile, { force: true })]); // (after a failure)
+    // (partial and the POM are left only by a failure; target/ is Maven's, empty)
+    await Promise.all([rm(partial, { recursive: true, force: true }), rm(pomFile, { force: true }), rm(join(dir, 'target'), { recursive: true, force: true })]);
   }
   return dist;
 }

@@ -104,7 +104,8 @@ describe('schema registry client', () => {
     }
   });
 
-  it('gives up on a registry that answers 503, or does not answer, after the bounded retry: a transient fault naming the URL', async () => {
+  it('gives up on a registry that answers 503, or does not answer, after the bounded retry: a transient fault naming the URL', async function () {
+    this.timeout(10_000);
     const cases = [
       [() => registry((_req, res) => json(res, 503, { error_code: 50301, message: 'backend down' })), /it answered HTTP 503, error 50301: backend down \(\d+ attempts in 1500 ms\)/],
       [() => registry(() => undefined), /no answer within \d+ ms/], // accepts, never answers
