@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
 import { parseJsonPath, pathCovers, type JsonPath } from '../fields/json-path.js';
 import { keyBytes, parseKeyProvider, valueOrFile, type KeyProviderConfig, type VariableReader } from './key-provider-config.js';
+import { parseSchemaRegistry, type SchemaRegistryConfig } from './schema-registry-config.js';
 import { unknownVariableProblems } from './unknown-variables.js';
 import { defaultOf, VARIABLES, type CommandName } from './variables.js';
 
@@ -58,6 +59,8 @@ export interface ShredderConfig {
   subjectField?: string;
   /** Field mode, decrypt: the JSON text a shredded field becomes. */
   shreddedFieldValue: string;
+  /** The Confluent-compatible schema registry (SHREDDER_SCHEMA_REGISTRY_*), when one is configured. */
+  schemaRegistry?: SchemaRegistryConfig;
   erasureDeadlineMs: number;
   plaintextRetentionMs: number;
   onShredded: OnShredded;
@@ -251,6 +254,8 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     problems.push(`SHREDDER_SHREDDED_FIELD_VALUE: expected JSON text (null, "", 0, ...), got ${JSON.stringify(shreddedFieldValue)}`);
   }
 
+  const schemaRegistry = parseSchemaRegistry(secrets, env);
+
   const onShredded = value('SHREDDER_ON_SHREDDED') as OnShredded;
   if (!['marker', 'skip', 'dlq'].includes(onShredded)) problems.push(`SHREDDER_ON_SHREDDED: expected marker, skip or dlq, got ${JSON.stringify(onShredded)}`);
   const errorsTolerance = value('SHREDDER_ERRORS_TOLERANCE').toLowerCase() as ErrorsTolerance;
@@ -277,6 +282,7 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     fields,
     subjectField,
     shreddedFieldValue,
+    schemaRegistry,
     erasureDeadlineMs: integer('SHREDDER_ERASURE_DEADLINE_MS', 2000, 365 * 86_400_000),
     plaintextRetentionMs: integer('SHREDDER_PLAINTEXT_RETENTION_MS', 1000, Number.MAX_SAFE_INTEGER),
     onShredded,

@@ -60,6 +60,13 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SHREDDER_FIELDS', description: 'comma-separated JSON paths ($.email, $.address.street, $.phones[*]) to encrypt field by field (unset: whole value)' },
   { name: 'SHREDDER_SUBJECT_FIELD', description: 'JSON path of the subject id inside the value (unset: the record key); needs SHREDDER_FIELDS' },
   { name: 'SHREDDER_SHREDDED_FIELD_VALUE', default: 'null', description: 'decrypt, field mode: JSON text a shredded field becomes (not in the contract: an extension)' },
+  { name: 'SHREDDER_SCHEMA_REGISTRY_URL', description: 'base URL of a Confluent-compatible schema registry API (https://registry:8081, http://apicurio:8080/apis/ccompat/v7); read and checked, not yet used by any command (registry formats are not built yet)' },
+  { name: 'SHREDDER_SCHEMA_REGISTRY_USERNAME', description: 'basic auth user name for the schema registry; needs a password' },
+  { name: 'SHREDDER_SCHEMA_REGISTRY_PASSWORD', secret: true, description: 'basic auth password for the schema registry (never printed; or use SHREDDER_SCHEMA_REGISTRY_PASSWORD_FILE)' },
+  { name: 'SHREDDER_SCHEMA_REGISTRY_PASSWORD_FILE', description: 'file holding the schema registry password, instead of SHREDDER_SCHEMA_REGISTRY_PASSWORD' },
+  { name: 'SHREDDER_SCHEMA_REGISTRY_CA_FILE', description: "PEM file of the CA certificates that signed the registry's certificate (unset: the system's CAs); needs an https URL" },
+  { name: 'SHREDDER_SCHEMA_REGISTRY_CERT_FILE', description: 'PEM client certificate (chain) for a registry that requires TLS client authentication; needs SHREDDER_SCHEMA_REGISTRY_KEY_FILE' },
+  { name: 'SHREDDER_SCHEMA_REGISTRY_KEY_FILE', secret: true, description: "PEM file of that certificate's private key (unencrypted); needs SHREDDER_SCHEMA_REGISTRY_CERT_FILE" },
   { name: 'SHREDDER_ERASURE_DEADLINE_MS', default: '86400000', description: 'bound on how long a forgotten key may stay in the keys topic (its max.compaction.lag.ms and segment.ms)' },
   { name: 'SHREDDER_PLAINTEXT_RETENTION_MS', default: '86400000', description: 'retention.ms for the plaintext topics the processor creates' },
   { name: 'SHREDDER_ON_SHREDDED', default: 'marker', description: 'decrypt: marker (null value, header shredder.status: shredded), skip, or dlq' },
@@ -67,7 +74,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SHREDDER_TASK_OPEN_TIMEOUT_MS', default: '60000', description: 'how long a partition may make no progress (its task failing to open, its batches failing on an infrastructure fault such as an HSM that is down) before /healthz reports the process unhealthy' },
   { name: 'SHREDDER_HTTP_PORT', default: '9400', description: '/healthz, /readyz, /metrics (Prometheus); 0 turns it off' },
   { name: 'SHREDDER_LOG_LEVEL', default: 'info', description: 'JSON log level: trace, debug, info, warn, error, fatal' },
-  { name: 'KAFKA_SHREDDER_CACHE_DIR', default: '~/.cache/kafka-shredder', description: 'demo and tests only: where the local Apache Kafka broker\'s resolved classpath is kept' },
+  { name: 'KAFKA_SHREDDER_CACHE_DIR', default: '~/.cache/kafka-shredder', description: 'demo and tests only: where the local Apache Kafka broker\'s resolved classpath and the tests\' schema registry are kept' },
 ];
 
 export function defaultOf(spec: VariableSpec, command?: CommandName): string | undefined {

@@ -1,9 +1,11 @@
 // Mocha root hooks for the integration run: one real local Kafka broker for the whole run, unless
-// KAFKA_BROKERS names a cluster to use instead.
+// KAFKA_BROKERS names a cluster to use instead; and the schema registry, if a test started one
+// (test/support/schema-registry.ts starts it on first use, not here).
 import '../../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../../src/kafka/compression.js'; // snappy, lz4 and zstd codecs, as the CLI and the library register them
 import { join } from 'node:path';
 import { LocalKafkaBroker } from '../../src/dev/local-broker/index.js';
+import { stopTestSchemaRegistry } from './schema-registry.js';
 
 let broker: LocalKafkaBroker | undefined;
 
@@ -22,6 +24,7 @@ export const mochaHooks = {
   },
   async afterAll(this: Mocha.Context) {
     this.timeout(60_000);
+    await stopTestSchemaRegistry();
     if (!broker) return;
     await broker.stop();
     delete process.env.KAFKA_BROKERS;

@@ -3,7 +3,8 @@
 // folder, and stops both when (a) it gets SIGTERM/SIGINT/SIGHUP from us, (b) its stdin pipe from the
 // Node parent closes, which is what happens when the parent dies, even by SIGKILL, or (c) the JVM exits
 // on its own. SIGUSR1 kills the JVM (SIGKILL, a crash) and starts it again on the same data folder:
-// the broker restart that tests use as a fault.
+// the broker restart that tests use as a fault. The local schema registry (src/dev/schema-registry/)
+// runs under the same script: the "broker" is whatever command the script is given.
 // (bash's array expansion, kept out of the template literal's own ${...})
 const BROKER_COMMAND = '${broker_command[@]}';
 
