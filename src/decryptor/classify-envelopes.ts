@@ -3,16 +3,15 @@
 // with its subject, or dead-letters the record (no subject, not an envelope, JSON field mode cannot read).
 import type { KafkaMessage } from 'kafkajs';
 import { AES_256_GCM, CHACHA20_POLY1305 } from '../crypto/index.js';
-import { fieldEnvelope } from '../fields/field-envelope.js';
-import { pathBytes, scanRecord } from '../fields/field-mode.js';
-import { JsonValueError } from '../fields/json-fields.js';
+import { isRecordError, RecordError } from '../errors/shredder-errors.js';
+import { pathBytes } from '../fields/field-mode.js';
 import { subjectId } from '../keys/partition-keys.js';
-import { aadLength, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, EnvelopeError, parseEnvelope } from '../wire/envelope.js';
+import { aadLength, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, parseEnvelope } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
 import type { DecryptContext } from './decrypted-batch.js';
 import { OpeningBatch, sealedEnvelope, type FieldRecord } from './opening-batch.js';
 
-class NoSubject extends Error {}
+class NoSubject extends RecordError {}
 
 /** Throws EnvelopeError unless `value` is a v1 envelope of a known algorithm (checked without allocating first). */
 function checkEnvelope(value: Uint8Array): void {
@@ -42,19 +41,18 @@ export function classifyEnvelopes(messages: readonly KafkaMessage[], context: De
         batch.aadBytes += aadLength(message.key.length);
         continue;
       }
-      const { text, spans, subjectBytes } = scanRecord(message.value, fields);
-      const subject = subjectBytes ?? (message.key?.length ? message.key : undefined);
+      const scan = fields.format.scanSealed(message.value);
+      const subject = scan.subject ?? (message.key?.length ? message.key : undefined);
       if (!subject) throw new NoSubject('no subject: the record key is empty or null');
-      const record: FieldRecord = { text, spans, sealed: [] };
+      const record: FieldRecord = { scan, sealed: [] };
       const subjectKey = subjectId(subject);
-      for (const span of spans) {
-        const envelope = fieldEnvelope(text.slice(span.start, span.end));
+      for (const { envelope, path: fieldPath } of scan.fields) {
         if (!envelope) {
           record.sealed.push(undefined);
           continue;
         }
         checkEnvelope(envelope);
-        const path = pathBytes(span.path);
+        const path = pathBytes(fieldPath);
         const sealed = sealedEnvelope(i, subject, envelope, subjectKey, path);
         record.sealed.push(sealed);
         sealedAll.push(sealed);
@@ -62,7 +60,7 @@ export function classifyEnvelopes(messages: readonly KafkaMessage[], context: De
       }
       batch.fieldRecords.set(i, record);
     } catch (err) {
-      if (!(err instanceof EnvelopeError) && !(err instanceof JsonValueError) && !(err instanceof NoSubject)) throw err;
+      if (!isRecordError(err)) throw err;
       batch.fail(i, err.message);
     }
   }

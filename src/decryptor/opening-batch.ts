@@ -1,7 +1,7 @@
 // A batch on its way through the decryptor's pipeline (decrypt-batch.ts): its envelopes, each record's
 // outcome so far, and its dead letters, which every stage adds to.
 import type { KafkaMessage } from 'kafkajs';
-import type { FieldSpan } from '../fields/json-fields.js';
+import type { SealedValue } from '../formats/field-format.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import type { DataKey } from '../keys/master-key.js';
 import type { DecryptContext, DecryptedBatch, DecryptedRecord } from './decrypted-batch.js';
@@ -25,11 +25,10 @@ export interface SealedEnvelope {
 export const sealedEnvelope = (index: number, subject: Uint8Array, envelope: Uint8Array, subjectKey: string, path?: Uint8Array): SealedEnvelope =>
   ({ index, subject, envelope, subjectKey, path, key: undefined, plaintext: undefined });
 
-/** Field mode: a record's JSON text and where its encrypted fields are. */
+/** Field mode: a record's value as its format reads it, and its fields' envelopes. */
 export interface FieldRecord {
-  text: string;
-  spans: FieldSpan[];
-  /** The envelope of each span (undefined: the field was never encrypted, left as it is). */
+  scan: SealedValue;
+  /** The envelope of each field (undefined: the field was never encrypted, left as it is). */
   sealed: (SealedEnvelope | undefined)[];
 }
 

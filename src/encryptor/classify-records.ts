@@ -3,8 +3,9 @@
 // and counts the envelopes and associated-data bytes to come, so that the keys of every subject can be
 // loaded at once and sealing (seal-records.ts) allocates each array once, at its final size.
 import type { KafkaMessage } from 'kafkajs';
-import { pathBytes, scanRecord, type FieldRecordScan } from '../fields/field-mode.js';
-import { JsonValueError } from '../fields/json-fields.js';
+import { isRecordError } from '../errors/shredder-errors.js';
+import { pathBytes } from '../fields/field-mode.js';
+import type { PlainValue } from '../formats/field-format.js';
 import { subjectId } from '../keys/partition-keys.js';
 import { aadLength } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
@@ -21,8 +22,8 @@ export interface ClassifiedRecords {
   subjects: Uint8Array[];
   ids: string[];
   slots: SubjectSlot[];
-  /** Field mode: the record's JSON scan, or why it cannot be processed. */
-  scanOf: (FieldRecordScan | undefined)[];
+  /** Field mode: the record's value as its format reads it, or why it cannot be processed. */
+  scanOf: (PlainValue | undefined)[];
   problemOf: (string | undefined)[];
   /** Bytes of every envelope's associated data. */
   aadBytes: number;
@@ -38,7 +39,7 @@ export function classifyRecords(messages: readonly KafkaMessage[], { fields, key
   const subjects: Uint8Array[] = [];
   const ids: string[] = [];
   const distinctSlots: SubjectSlot[] = [];
-  const scanOf: (FieldRecordScan | undefined)[] = fields ? new Array(messages.length) : [];
+  const scanOf: (PlainValue | undefined)[] = fields ? new Array(messages.length) : [];
   const problemOf: (string | undefined)[] = fields ? new Array(messages.length) : [];
   let aadBytes = 0;
   let items = fields ? 0 : messages.length;
@@ -47,13 +48,13 @@ export function classifyRecords(messages: readonly KafkaMessage[], { fields, key
     let subject: Uint8Array | undefined;
     if (fields && message.value !== null && !isForgetRequest(message.headers)) {
       try {
-        const scan = (scanOf[i] = scanRecord(message.value, fields));
-        subject = scan.subjectBytes;
+        const scan = (scanOf[i] = fields.format.scanPlain(message.value));
+        subject = scan.subject;
         const subjectLength = subject?.length ?? message.key?.length ?? 0;
-        for (const span of scan.spans) aadBytes += aadLength(subjectLength, pathBytes(span.path));
-        items += scan.spans.length;
+        for (const field of scan.fields) aadBytes += aadLength(subjectLength, pathBytes(field.path));
+        items += scan.fields.length;
       } catch (err) {
-        if (!(err instanceof JsonValueError)) throw err;
+        if (!isRecordError(err)) throw err;
         problemOf[i] = err.message;
         continue;
       }

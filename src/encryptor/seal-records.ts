@@ -6,9 +6,8 @@
 import type { KafkaMessage, Message } from 'kafkajs';
 import type { AlgorithmId } from '../crypto/index.js';
 import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
-import { fieldToken } from '../fields/field-envelope.js';
 import { pathBytes } from '../fields/field-mode.js';
-import { spliceFields, type FieldSpan } from '../fields/json-fields.js';
+import type { PlainValue } from '../formats/field-format.js';
 import { isRecordError } from '../errors/shredder-errors.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import { recordBytes } from '../kafka/transactions.js';
@@ -67,8 +66,7 @@ function sealKeyOf(dataKey: DataKey): EnvelopeSealKey {
 interface PendingFields {
   outputIndex: number;
   message: KafkaMessage;
-  text: string;
-  spans: FieldSpan[];
+  scan: PlainValue;
   group: PendingSeals;
   /** Index of the record's first field in the group (its fields are consecutive). */
   firstItem: number;
@@ -167,7 +165,7 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
     }
 
     const scan = scanOf[i];
-    const spans = scan?.spans;
+    const spans = scan?.fields;
     // (field mode: checked again once the fields are sealed; a record with none is passed as it is)
     const outputBytes = spans?.length === 0 ? recordBytes(message as Message) + RECORD_BATCH_OVERHEAD : sealedRecordBytes(message);
     if ((!fields || spans?.length === 0) && outputBytes > context.maxRecordBytes) {
@@ -224,10 +222,9 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
     else keyIndex = slot.keyIndex = group.keys.indexOf(dataKey);
     const outputIndex = outputCount;
     if (scan && spans) {
-      pendingFields.push({ outputIndex, message, text: scan.text, spans, group, firstItem: group.count });
-      for (const span of spans) {
-        const plaintext = Buffer.from(scan.text.slice(span.start, span.end), 'utf8');
-        aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, plaintext, outputIndex, pathBytes(span.path));
+      pendingFields.push({ outputIndex, message, scan, group, firstItem: group.count });
+      for (const field of spans) {
+        aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, field.plaintext, outputIndex, pathBytes(field.path));
       }
     } else {
       aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, message.value, outputIndex);
@@ -290,8 +287,7 @@ function withSealed(result: EncryptedBatch, sealedOf: Map<PendingSeals, Buffer[]
     const tooLarge = new Set<number>();
     for (const pending of pendingFields) {
       const sealed = sealedOf.get(pending.group)!;
-      const tokens = pending.spans.map((_, k) => fieldToken(sealed[pending.firstItem + k]));
-      const value = Buffer.from(spliceFields(pending.text, pending.spans, tokens), 'utf8');
+      const value = pending.scan.withSealed(sealed.slice(pending.firstItem, pending.firstItem + pending.scan.fields.length));
       const output = result.outputs[pending.outputIndex];
       output.value = value;
       const outputBytes = recordBytes(output) + RECORD_BATCH_OVERHEAD;

@@ -1,7 +1,8 @@
 // Locating fields in JSON text without re-serializing it: every byte outside a selected field stays.
 import { expect } from 'chai';
 import { fieldEnvelope, fieldToken } from '../../../src/fields/field-envelope.js';
-import { fieldMode, scanRecord } from '../../../src/fields/field-mode.js';
+import { fieldMode } from '../../../src/fields/field-mode.js';
+import { scanRecord } from '../../../src/formats/json-field-format.js';
 import { compileSelector, JsonValueError, locateFields, scanJsonObject, spliceFields } from '../../../src/fields/json-fields.js';
 import { parseJsonPath, pathCovers } from '../../../src/fields/json-path.js';
 import { EnvelopeError } from '../../../src/wire/envelope.js';

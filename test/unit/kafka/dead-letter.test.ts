@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import { createRequire } from 'node:module';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
-import { fieldMode, scanRecord } from '../../../src/fields/field-mode.js';
+import { fieldMode } from '../../../src/fields/field-mode.js';
+import { scanRecord } from '../../../src/formats/json-field-format.js';
 import { fieldEnvelope } from '../../../src/fields/field-envelope.js';
 import { classifyReason, deadLetter, deadLetterBatchBytes, fitDeadLetters } from '../../../src/kafka/dead-letter.js';
 import { enforceErrorsTolerance, IntolerableRecordError } from '../../../src/processor/errors-tolerance.js';

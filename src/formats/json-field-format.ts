@@ -1,0 +1,83 @@
+// Field mode for JSON values (SHREDDER_FIELDS, SHREDDER_SUBJECT_FIELD): a selected field's JSON text
+// is sealed, and replaced by the JSON string "shr1:" + base64url(envelope) (contract, "Wire format v1",
+// field mode). The scanning and splicing live in src/fields/.
+import { fieldEnvelope, fieldToken } from '../fields/field-envelope.js';
+import { JsonValueError, scanJsonObject, spliceFields, type FieldSelector, type ScannedJson } from '../fields/json-fields.js';
+import type { JsonPath } from '../fields/json-path.js';
+import type { FieldFormat, OpenedField, PlainValue, SealedValue } from './field-format.js';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** What a JSON value is scanned for: the selected fields (compiled) and where the subject is. */
+export interface JsonSelection {
+  selector: FieldSelector;
+  /** Where the subject id is in the value; undefined: the record key. */
+  subjectPath?: JsonPath;
+}
+
+/** A record value scanned for its fields and, when SHREDDER_SUBJECT_FIELD is set, its subject. */
+export interface FieldRecordScan extends ScannedJson {
+  /** The subject id from the value, or undefined when the record key is the subject. */
+  subjectBytes?: Uint8Array;
+}
+
+/** A Buffer, like a record key: subjects of either mode are one element kind on the hot path. */
+const utf8 = (text: string) => Buffer.from(text, 'utf8');
+
+/** Scans a record value; JsonValueError when it is not a JSON object or lacks its subject. */
+export function scanRecord(value: Uint8Array, mode: JsonSelection): FieldRecordScan {
+  const scanned = scanJsonObject(value, mode.selector);
+  if (!mode.subjectPath) return scanned;
+  return { ...scanned, subjectBytes: subjectAt(scanned, mode.subjectPath) };
+}
+
+/** The subject id at `path` in a scanned JSON text: a string's UTF-8 bytes, or a number as written. */
+function subjectAt(scanned: ScannedJson, path: JsonPath): Uint8Array {
+  if (!scanned.subject) throw new JsonValueError(`no subject: ${path.text} is missing from the value`);
+  const token = scanned.text.slice(scanned.subject.start, scanned.subject.end);
+  const first = token.charCodeAt(0);
+  let subject: Uint8Array | undefined;
+  if (first === 0x22) subject = utf8(JSON.parse(token) as string);
+  else if (first === 0x2d || (first >= 0x30 && first <= 0x39)) subject = utf8(token);
+  if (!subject || subject.length === 0) throw new JsonValueError(`no subject: ${path.text} must be a non-empty string or a number`);
+  return subject;
+}
+
+
+export class JsonFieldFormat implements FieldFormat {
+  readonly name = 'json';
+
+  constructor(private readonly selection: JsonSelection, private readonly shreddedValue: string) {}
+
+  scanPlain(value: Uint8Array): PlainValue {
+    const { text, spans, subjectBytes } = scanRecord(value, this.selection);
+    return {
+      subject: subjectBytes,
+      // (a Buffer per field, as whole values are: one element kind on the sealing path)
+      fields: spans.map((span) => ({ path: span.path, plaintext: Buffer.from(text.slice(span.start, span.end), 'utf8') })),
+      withSealed: (envelopes) => Buffer.from(spliceFields(text, spans, envelopes.map(fieldToken)), 'utf8'),
+    };
+  }
+
+  scanSealed(value: Uint8Array): SealedValue {
+    const { text, spans, subjectBytes } = scanRecord(value, this.selection);
+    const fields = spans.map((span) => ({ path: span.path, envelope: fieldEnvelope(text.slice(span.start, span.end)) }));
+    return {
+      subject: subjectBytes,
+      fields,
+      withOpened: (opened: readonly (OpenedField | undefined)[]) => {
+        const replacements = spans.map((span, k) => {
+          const field = opened[k];
+          if (fields[k].envelope === undefined || field === undefined) return text.slice(span.start, span.end); // never encrypted: as it is
+          if (field === null) return this.shreddedValue;
+          try {
+            return strictUtf8.decode(field);
+          } catch {
+            throw new JsonValueError('a decrypted field is not valid UTF-8 JSON text');
+          }
+        });
+        return Buffer.from(spliceFields(text, spans, replacements), 'utf8');
+      },
+    };
+  }
+}
