@@ -1,11 +1,11 @@
 // Resolves the Apache Kafka broker's runtime classpath from Maven Central with Maven, once.
 // Maven keeps the jars in its local repository (~/.m2); we keep the resolved classpath in a cache
 // folder so later runs start the broker without invoking Maven at all.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { runMaven } from '../local-process.js';
 
 /** The newest Kafka line that kafkajs 2.2.4 talks to (see docs/testing.md, "The local Kafka broker"). */
 export const DEFAULT_KAFKA_VERSION = '4.4.0';
@@ -50,30 +50,6 @@ ${dep('org.slf4j', 'slf4j-api', SLF4J_VERSION)}
 `;
 }
 
-function runMaven(args: string[], cwd: string, onProgress?: (line: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const mvn = spawn('mvn', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail: string[] = [];
-    const collect = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        // -q still prints colour resets; keep lines that say something
-        if (!/[A-Za-z0-9]/.test(line)) continue;
-        tail.push(line);
-        if (tail.length > 40) tail.shift();
-        onProgress?.(line);
-      }
-    };
-    mvn.stdout.on('data', collect);
-    mvn.stderr.on('data', collect);
-    mvn.on('error', (err) =>
-      reject(new Error(`cannot run Maven ('mvn'): ${err.message}. Install Apache Maven and Java 17+.`)),
-    );
-    mvn.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`Maven failed (exit ${code}) resolving the Kafka broker jars:\n${tail.join('\n')}`));
-    });
-  });
-}
 
 async function cachedClasspath(file: string): Promise<string[] | undefined> {
   if (!existsSync(file)) return undefined;
@@ -103,6 +79,7 @@ export async function resolveKafkaJars(options: KafkaJarsOptions = {}): Promise<
     await runMaven(
       ['-B', '-q', '-f', partialPom, 'dependency:build-classpath', `-Dmdep.outputFile=${partial}`, '-Dmdep.includeScope=runtime'],
       dir,
+      'resolving the Kafka broker jars',
       options.onProgress,
     );
     // Rename so a concurrent or interrupted run never sees half a classpath, and the POM last, so a

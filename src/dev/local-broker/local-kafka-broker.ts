@@ -2,9 +2,8 @@
 // what the demo, the integration tests and the benchmarks run against.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -12,6 +11,7 @@ import { resolveKafkaJars, type KafkaJarsOptions } from './kafka-jars.js';
 import { brokerProperties, LOG4J2_PROPERTIES, type BrokerPorts, type SslListenerFiles } from './broker-config.js';
 import { SUPERVISOR_SCRIPT } from './supervisor.js';
 import { closeAll } from '../../errors/close-all.js';
+import { freePort, tailOf } from '../local-process.js';
 
 export interface LocalKafkaBrokerOptions extends KafkaJarsOptions {
   /** JVM heap cap; the JVM would otherwise take a quarter of the machine's memory. */
@@ -34,18 +34,6 @@ export interface LocalTlsListenerOptions {
   clientAuth?: 'required' | 'requested' | 'none';
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A Kafka cluster id: 16 random bytes in unpadded base64url, as `kafka-storage random-uuid` prints. */
 function randomClusterId(): string {
@@ -72,10 +60,6 @@ function runToCompletion(command: string, args: string[], logFile: string): Prom
   });
 }
 
-function tailOf(file: string, lines = 30): string {
-  if (!existsSync(file)) return '(no log)';
-  return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,11 +1,11 @@
 // Fetches Apicurio Registry (a Confluent-compatible schema registry) from Maven Central with Maven,
 // once, and unpacks it into the same cache folder as the Kafka jars. Confluent's own registry is not
 // on Maven Central; Apicurio's all-in-one Quarkus distribution is.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultCacheDir } from '../local-broker/kafka-jars.js';
+import { runMaven } from '../local-process.js';
 
 export const DEFAULT_APICURIO_VERSION = '3.3.3';
 // Pinned so the first run does not depend on which plugin version Maven's super-POM defaults to
@@ -54,32 +54,7 @@ export function apicurioPom(version: string, outputDirectory: string): string {
 `;
 }
 
-// (built from a string: the linter forbids control characters in regular expression literals)
-const ANSI_COLOUR = new RegExp(`${String.fromCharCode(0x1b)}\\[[0-9;]*m`, 'g');
 
-function runMaven(args: string[], cwd: string, onProgress?: (line: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const mvn = spawn('mvn', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail: string[] = [];
-    const collect = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        // (-q still prints colour resets, alone on their lines)
-        const text = line.replace(ANSI_COLOUR, '');
-        if (!/[A-Za-z0-9]/.test(text)) continue;
-        tail.push(text);
-        if (tail.length > 40) tail.shift();
-        onProgress?.(text);
-      }
-    };
-    mvn.stdout.on('data', collect);
-    mvn.stderr.on('data', collect);
-    mvn.on('error', (err) => reject(new Error(`cannot run Maven ('mvn'): ${err.message}. Install Apache Maven.`)));
-    mvn.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`Maven failed (exit ${code}) fetching Apicurio Registry:\n${tail.join('\n')}`));
-    });
-  });
-}
 
 /** What `quarkus-run.jar` needs beside it: an unpack cut short leaves some of these missing. */
 const LAYOUT = ['quarkus-run.jar', 'app', 'lib/boot', 'lib/main', 'quarkus'];
@@ -104,7 +79,7 @@ export async function resolveApicurioRegistry(options: ApicurioOptions = {}): Pr
   await writeFile(pomFile, apicurioPom(version, partial));
   options.onProgress?.(`fetching Apicurio Registry ${version} from Maven Central (first run only, about 160 MB)`);
   try {
-    await runMaven(['-B', '-q', '-f', pomFile, `org.apache.maven.plugins:maven-dependency-plugin:${DEPENDENCY_PLUGIN_VERSION}:unpack`], dir, options.onProgress);
+    await runMaven(['-B', '-q', '-f', pomFile, `org.apache.maven.plugins:maven-dependency-plugin:${DEPENDENCY_PLUGIN_VERSION}:unpack`], dir, 'fetching Apicurio Registry', options.onProgress);
     const missing = LAYOUT.filter((entry) => !existsSync(join(partial, entry)));
     if (missing.length > 0) throw new Error(`Maven reported success but the unpacked Apicurio Registry lacks ${missing.join(', ')}`);
     // A run that finished first may already be running its registry from dist: keep that one (the

@@ -1,14 +1,14 @@
 // A Confluent-compatible schema registry on loopback (Apicurio Registry, in-memory storage), started
 // from Maven Central like the local Kafka broker: what the tests of the registry formats run against.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SUPERVISOR_SCRIPT } from '../local-broker/supervisor.js';
 import { resolveApicurioRegistry, type ApicurioOptions } from './apicurio-artifact.js';
 import { findJava } from './java.js';
+import { freePort, tailOf } from '../local-process.js';
 
 /** Apicurio Registry 3's classes are class-file version 65. */
 export const REGISTRY_JAVA_VERSION = 21;
@@ -21,23 +21,7 @@ export interface LocalSchemaRegistryOptions extends ApicurioOptions {
   javaExecutable?: string;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-function tailOf(file: string, lines = 30): string {
-  if (!existsSync(file)) return '(no log)';
-  return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
