@@ -1,6 +1,6 @@
 // A single-node Apache Kafka (KRaft, broker+controller) on loopback, started from Maven jars:
 // what the demo, the integration tests and the benchmarks run against.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { resolveKafkaJars, type KafkaJarsOptions } from './kafka-jars.js';
 import { brokerProperties, LOG4J2_PROPERTIES, type BrokerPorts, type SslListenerFiles } from './broker-config.js';
-import { SUPERVISOR_SCRIPT } from './supervisor.js';
+import { SupervisedProcess } from './supervisor.js';
 import { closeAll } from '../../errors/close-all.js';
 import { freePort, tailOf } from '../local-process.js';
 
@@ -64,10 +64,9 @@ function runToCompletion(command: string, args: string[], logFile: string): Prom
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class LocalKafkaBroker {
-  private supervisor?: ChildProcess;
+  private process?: SupervisedProcess;
   private dataDir?: string;
   private ports?: BrokerPorts;
-  private exited?: Promise<void>;
 
   constructor(private readonly options: LocalKafkaBrokerOptions = {}) {}
 
@@ -95,7 +94,7 @@ export class LocalKafkaBroker {
   }
 
   get running(): boolean {
-    return this.supervisor !== undefined && this.supervisor.exitCode === null && this.supervisor.signalCode === null;
+    return this.process?.running ?? false;
   }
 
   async start(): Promise<string[]> {
@@ -130,16 +129,7 @@ export class LocalKafkaBroker {
         logFile,
       );
       progress(`starting Apache Kafka on 127.0.0.1:${ports.broker}`);
-      const out = openSync(logFile, 'a');
-      const supervisor = spawn(
-        'bash',
-        ['-c', SUPERVISOR_SCRIPT, 'kafka-shredder-broker', dataDir, javaExecutable(), ...jvmArgs, 'kafka.Kafka', propsFile],
-        // detached: a Ctrl-C in the terminal reaches us, not the broker, so we stop it in order.
-        { stdio: ['pipe', out, out], detached: true },
-      );
-      closeSync(out);
-      this.supervisor = supervisor;
-      this.exited = new Promise((resolve) => supervisor.on('exit', () => resolve()));
+      this.process = SupervisedProcess.start('kafka-shredder-broker', dataDir, [javaExecutable(), ...jvmArgs, 'kafka.Kafka', propsFile], logFile);
       await this.waitUntilReady(this.options.startTimeoutMs ?? 90_000);
       progress(`Apache Kafka is ready on ${this.brokers.join(',')}`);
       return this.brokers;
@@ -159,7 +149,7 @@ export class LocalKafkaBroker {
 
   /** The broker's supervisor process (the JVM is its child), while it runs: for tools that place it on CPUs. */
   get processId(): number | undefined {
-    return this.running ? this.supervisor?.pid : undefined;
+    return this.process?.pid;
   }
 
   /**
@@ -225,21 +215,16 @@ export class LocalKafkaBroker {
    * connection, transactions in flight are aborted, the group coordinator is reloaded.
    */
   async crashAndRestart(timeoutMs = 90_000): Promise<void> {
-    const supervisor = this.supervisor;
-    if (!supervisor || !this.running) throw new Error('the local Kafka broker is not running');
-    supervisor.kill('SIGUSR1');
+    if (!this.process?.running) throw new Error('the local Kafka broker is not running');
+    this.process.crashAndRestart();
     await sleep(500); // (the old JVM is gone by then: waitUntilReady must not find it)
     await this.waitUntilReady(timeoutMs);
   }
 
   /** Stops the broker and deletes its data folder; safe to call twice. */
   async stop(): Promise<void> {
-    const supervisor = this.supervisor;
-    if (supervisor && this.running) {
-      supervisor.kill('SIGTERM');
-      await this.exited;
-    }
-    this.supervisor = undefined;
+    await this.process?.stop();
+    this.process = undefined;
     if (this.dataDir) {
       await rm(this.dataDir, { recursive: true, force: true });
       this.dataDir = undefined;

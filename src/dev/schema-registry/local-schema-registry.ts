@@ -1,11 +1,9 @@
 // A Confluent-compatible schema registry on loopback (Apicurio Registry, in-memory storage), started
 // from Maven Central like the local Kafka broker: what the tests of the registry formats run against.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SUPERVISOR_SCRIPT } from '../local-broker/supervisor.js';
+import { SupervisedProcess } from '../local-broker/supervisor.js';
 import { resolveApicurioRegistry, type ApicurioOptions } from './apicurio-artifact.js';
 import { findJava } from './java.js';
 import { freePort, tailOf } from '../local-process.js';
@@ -26,10 +24,9 @@ export interface LocalSchemaRegistryOptions extends ApicurioOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class LocalSchemaRegistry {
-  private supervisor?: ChildProcess;
+  private process?: SupervisedProcess;
   private dataDir?: string;
   private httpPort?: number;
-  private exited?: Promise<void>;
 
   constructor(private readonly options: LocalSchemaRegistryOptions = {}) {}
 
@@ -41,11 +38,11 @@ export class LocalSchemaRegistry {
 
   /** The registry's supervisor process (the JVM is its child), while it runs. */
   get processId(): number | undefined {
-    return this.running ? this.supervisor?.pid : undefined;
+    return this.process?.pid;
   }
 
   get running(): boolean {
-    return this.supervisor !== undefined && this.supervisor.exitCode === null && this.supervisor.signalCode === null;
+    return this.process?.running ?? false;
   }
 
   /** Starts the registry and resolves with its `url` once the ccompat API answers. */
@@ -78,18 +75,8 @@ export class LocalSchemaRegistry {
     ];
     try {
       progress(`starting Apicurio Registry on 127.0.0.1:${httpPort}`);
-      const out = openSync(logFile, 'a');
-      const supervisor = spawn('bash', ['-c', SUPERVISOR_SCRIPT, 'kafka-shredder-registry', dataDir, java, ...args], {
-        // stdin a pipe: its end tells the supervisor that we are gone (see supervisor.ts); detached: a
-        // Ctrl-C in the terminal reaches us, not the registry, so we stop it in order. The working
-        // folder is the temporary one, so nothing the JVM writes lands in the caller's.
-        stdio: ['pipe', out, out],
-        detached: true,
-        cwd: dataDir,
-      });
-      closeSync(out);
-      this.supervisor = supervisor;
-      this.exited = new Promise((resolve) => supervisor.on('exit', () => resolve()));
+      // (in its temporary folder: nothing the JVM writes lands in the caller's)
+      this.process = SupervisedProcess.start('kafka-shredder-registry', dataDir, [java, ...args], logFile, dataDir);
       await this.waitUntilReady(this.options.startTimeoutMs ?? 60_000);
       progress(`Apicurio Registry is ready at ${this.url}`);
       return this.url;
@@ -121,12 +108,8 @@ export class LocalSchemaRegistry {
 
   /** Stops the registry (its schemas are gone with it) and deletes its folder; safe to call twice. */
   async stop(): Promise<void> {
-    const supervisor = this.supervisor;
-    if (supervisor && this.running) {
-      supervisor.kill('SIGTERM');
-      await this.exited;
-    }
-    this.supervisor = undefined;
+    await this.process?.stop();
+    this.process = undefined;
     if (this.dataDir) {
       await rm(this.dataDir, { recursive: true, force: true });
       this.dataDir = undefined;
