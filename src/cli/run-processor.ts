@@ -96,7 +96,7 @@ export async function runUntilSignal(command: CommandName, create: (config: Shre
   if ('error' in outcome) {
     logger.error({ error: outcome.error.message }, `${command} failed`);
     await stop().catch((stopError: unknown) => logger.warn({ error: messageOf(stopError) }, `${command}: stopping after the failure failed too`));
-    return exitCodeFor(outcome.error) || EXIT_FAILURE;
+    return exitCodeFor(outcome.error);
   }
   logger.info({ signal: outcome.signal }, `${command} stopping`);
   return (await stop()) ? EXIT_OK : EXIT_FAILURE;

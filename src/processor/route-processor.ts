@@ -1,6 +1,7 @@
 // What the encryptor and the decryptor share as processes: routes (from -> to), the StreamProcessor
 // they run, what they expose to the CLI, HTTP and tests, and how they log a dead-lettered record
 // (the subject by its keyed hash only, never the record).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, Message } from 'kafkajs';
 import type { ShredderConfig } from '../config/config.js';
 import { createKafka } from '../kafka/client.js';
@@ -19,18 +20,6 @@ import { messageOf, outcomeOf } from '../errors/shredder-errors.js';
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-}
 
 export abstract class RouteProcessor {
   protected processor?: StreamProcessor;
@@ -98,7 +87,8 @@ export abstract class RouteProcessor {
         if (outcomeOf(err) !== 'retry' || this.stopRequested.signal.aborted) throw err;
         if (attempt === 1) this.logger.warn({ error: messageOf(err) }, `${what} failed; retrying until the master key is available`);
         if (Date.now() - since >= this.config.taskOpenTimeoutMs) this.startProblem = `${what} failed for ${Math.round((Date.now() - since) / 1000)} s: ${messageOf(err)}`;
-        await delay(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempt - 1)), this.stopRequested.signal);
+        // (a stop cuts the wait short: the next failure then ends the start)
+        await sleep(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempt - 1)), undefined, { signal: this.stopRequested.signal }).catch(() => undefined);
       }
     }
   }

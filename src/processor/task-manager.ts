@@ -76,7 +76,7 @@ export class TaskManager {
     if (task) return task;
     this.options.pause(partition);
     // (a failing task is retried by its timer, not by the batches that meet it)
-    if (lifecycle.state === 'restoring' && !lifecycle.task && !this.stopping) this.open(lifecycle);
+    this.openIfIdle(lifecycle);
     return undefined;
   }
 
@@ -158,6 +158,16 @@ export class TaskManager {
     let lifecycle = this.lifecycles.get(partition);
     if (!lifecycle) this.lifecycles.set(partition, (lifecycle = new TaskLifecycle(partition)));
     return lifecycle;
+  }
+
+  /** Opens a task no attempt has been made for yet (a failing one is retried by its timer). */
+  private openIfIdle(lifecycle: TaskLifecycle): void {
+    if (lifecycle.state === 'restoring' && !lifecycle.task && !this.stopping) this.open(lifecycle);
+  }
+
+  /** Once no partition has a fault, a new run of faults gets its error line again. */
+  private faultsMayHaveEnded(): void {
+    if (this.faulting().length === 0) this.reportedUnhealthy = false;
   }
 
   private open(lifecycle: TaskLifecycle): void {
@@ -244,7 +254,7 @@ export class TaskManager {
   }
 
   private recovered(lifecycle: TaskLifecycle, ended: TaskFault): void {
-    if (this.faulting().length === 0) this.reportedUnhealthy = false; // (a new run of faults gets its error line again)
+    this.faultsMayHaveEnded();
     this.options.logger.info({ processor: this.options.name, partition: lifecycle.partition, attempts: ended.attempts, failedForMs: Date.now() - ended.since }, ended.kind === 'open' ? 'task opened after failed attempts' : 'partition makes progress again after an infrastructure fault');
   }
 
@@ -255,7 +265,7 @@ export class TaskManager {
       if (this.assigned.has(partition)) continue;
       this.lifecycles.delete(partition);
       const attempt = lifecycle.close();
-      if (this.faulting().length === 0) this.reportedUnhealthy = false;
+      this.faultsMayHaveEnded();
       metrics?.restoreProgress.remove({ partition: String(partition) });
       this.options.resume(partition); // (a pause of ours must not outlive the ownership)
       const task = await attempt?.catch(() => undefined); // (an attempt that failed left nothing open)
@@ -264,10 +274,6 @@ export class TaskManager {
       logger.info({ processor: name, partition }, 'partition revoked, its key store dropped');
     }
     // Restore every owned partition's keys now, not at its first record: readiness means restored.
-    if (this.stopping) return;
-    for (const partition of this.assigned) {
-      const lifecycle = this.lifecycle(partition);
-      if (lifecycle.state === 'restoring' && !lifecycle.task) this.open(lifecycle);
-    }
+    for (const partition of this.assigned) this.openIfIdle(this.lifecycle(partition));
   }
 }

@@ -50,7 +50,6 @@ ${dep('org.slf4j', 'slf4j-api', SLF4J_VERSION)}
 `;
 }
 
-
 async function cachedClasspath(file: string): Promise<string[] | undefined> {
   if (!existsSync(file)) return undefined;
   const jars = (await readFile(file, 'utf8')).trim().split(':').filter(Boolean);

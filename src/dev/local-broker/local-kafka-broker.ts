@@ -34,7 +34,6 @@ export interface LocalTlsListenerOptions {
   clientAuth?: 'required' | 'requested' | 'none';
 }
 
-
 /** A Kafka cluster id: 16 random bytes in unpadded base64url, as `kafka-storage random-uuid` prints. */
 function randomClusterId(): string {
   for (;;) {
@@ -59,7 +58,6 @@ function runToCompletion(command: string, args: string[], logFile: string): Prom
     });
   });
 }
-
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

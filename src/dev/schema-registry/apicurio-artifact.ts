@@ -54,8 +54,6 @@ export function apicurioPom(version: string, outputDirectory: string): string {
 `;
 }
 
-
-
 /** What `quarkus-run.jar` needs beside it: an unpack cut short leaves some of these missing. */
 const LAYOUT = ['quarkus-run.jar', 'app', 'lib/boot', 'lib/main', 'quarkus'];
 

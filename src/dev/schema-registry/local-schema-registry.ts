@@ -19,8 +19,6 @@ export interface LocalSchemaRegistryOptions extends ApicurioOptions {
   javaExecutable?: string;
 }
 
-
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class LocalSchemaRegistry {
