@@ -21,7 +21,7 @@ import { decryptRecord, readKeysTable } from '../support/decrypt.js';
 import { decryptorSetup, startDecryptingConsumer, type DecryptorSetup } from '../support/decryptor.js';
 import { encryptorSetup, type EncryptorSetup } from '../support/encryptor.js';
 import { faultyPkcs11, skipWithoutFaultyPkcs11, type FaultyPkcs11 } from '../support/faulty-pkcs11.js';
-import { freePort, get } from '../support/http.js';
+import { freePort, freePorts, get } from '../support/http.js';
 import { allRecords, readAtLeast, readTopic, testKafka } from '../support/kafka.js';
 import { SoftHsm, type SoftHsmToken } from '../support/softhsm.js';
 
@@ -267,7 +267,7 @@ describe('infrastructure faults under load', function () {
       // outage comes after, while the encryptor catches up with a backlog of new subjects.
       const encryptorHsm = faultyHsm();
       const decryptorHsm = faultyHsm();
-      const [encryptPort, decryptPort] = [await freePort(), await freePort()];
+      const [encryptPort, decryptPort] = await freePorts(2);
       const setup = encryptorSetup({ ...pkcs11Env(encryptorHsm), SHREDDER_TASK_OPEN_TIMEOUT_MS: String(BOUND_MS), SHREDDER_HTTP_PORT: String(encryptPort), SHREDDER_LOG_LEVEL: 'info' });
       const decrypt = decryptorSetup(setup, { ...pkcs11Env(decryptorHsm), SHREDDER_HTTP_PORT: String(decryptPort), SHREDDER_DLQ_TOPIC: `${setup.dlqTopic}-decrypt` });
       const encryptor = startChildProcessor('encrypt', setup.env);

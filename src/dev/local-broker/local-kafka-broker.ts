@@ -11,7 +11,7 @@ import { resolveKafkaJars, type KafkaJarsOptions } from './kafka-jars.js';
 import { brokerProperties, LOG4J2_PROPERTIES, type BrokerPorts, type SslListenerFiles } from './broker-config.js';
 import { SupervisedProcess } from './supervisor.js';
 import { closeAll } from '../../errors/close-all.js';
-import { freePort, tailOf } from '../local-process.js';
+import { freePorts, tailOf } from '../local-process.js';
 
 export interface LocalKafkaBrokerOptions extends KafkaJarsOptions {
   /** JVM heap cap; the JVM would otherwise take a quarter of the machine's memory. */
@@ -102,8 +102,8 @@ export class LocalKafkaBroker {
     const dataDir = await mkdtemp(join(tmpdir(), 'kafka-shredder-broker-'));
     this.dataDir = dataDir;
     const tls = this.options.tls;
-    const ports: BrokerPorts = { broker: await freePort(), controller: await freePort() };
-    if (tls) ports.ssl = await freePort();
+    const [broker, controller, ssl] = await freePorts(tls ? 3 : 2);
+    const ports: BrokerPorts = { broker, controller, ...(tls ? { ssl } : {}) };
     this.ports = ports;
     const propsFile = join(dataDir, 'server.properties');
     const logFile = join(dataDir, 'broker.out');

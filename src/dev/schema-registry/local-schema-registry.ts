@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SupervisedProcess } from '../local-broker/supervisor.js';
 import { resolveApicurioRegistry, type ApicurioOptions } from './apicurio-artifact.js';
 import { findJava } from './java.js';
-import { freePort, tailOf } from '../local-process.js';
+import { freePorts, tailOf } from '../local-process.js';
 
 /** Apicurio Registry 3's classes are class-file version 65. */
 export const REGISTRY_JAVA_VERSION = 21;
@@ -51,8 +51,7 @@ export class LocalSchemaRegistry {
     const dist = await resolveApicurioRegistry(this.options);
     const dataDir = await mkdtemp(join(tmpdir(), 'kafka-shredder-registry-'));
     this.dataDir = dataDir;
-    const httpPort = await freePort();
-    const managementPort = await freePort();
+    const [httpPort, managementPort] = await freePorts(2);
     this.httpPort = httpPort;
     const logFile = join(dataDir, 'registry.out');
     const args = [
