@@ -23,3 +23,31 @@ export function fieldEnvelope(valueText: string): Buffer | undefined {
   if (!BASE64URL.test(encoded) || encoded.length % 4 === 1) throw new EnvelopeError('encrypted field is not valid base64url');
   return Buffer.from(encoded, 'base64url'); // a Buffer like whole values: one element kind on the hot path
 }
+
+// Registry formats (Avro, Protobuf, JSON Schema) keep a field's declared type: a string field holds the
+// text "shr1:" + base64url(envelope), a bytes field the ASCII bytes "shr1:" then the envelope itself.
+const PREFIX_BYTES = Buffer.from(FIELD_PREFIX, 'latin1');
+
+/** A string field's encrypted value. */
+export function sealedFieldText(envelope: Uint8Array): string {
+  return FIELD_PREFIX + Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength).toString('base64url');
+}
+
+/** The envelope in a string field's value, or undefined when it is not encrypted; EnvelopeError when its base64url is broken. */
+export function envelopeOfFieldText(text: string): Buffer | undefined {
+  if (!text.startsWith(FIELD_PREFIX)) return undefined;
+  const encoded = text.slice(FIELD_PREFIX.length);
+  if (!BASE64URL.test(encoded) || encoded.length % 4 === 1) throw new EnvelopeError('encrypted field is not valid base64url');
+  return Buffer.from(encoded, 'base64url');
+}
+
+/** A bytes field's encrypted value. */
+export function sealedFieldBytes(envelope: Uint8Array): Buffer {
+  return Buffer.concat([PREFIX_BYTES, envelope]);
+}
+
+/** The envelope in a bytes field's value (a view, not a copy), or undefined when it is not encrypted. */
+export function envelopeOfFieldBytes(bytes: Uint8Array): Buffer | undefined {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return buffer.length >= PREFIX_BYTES.length && PREFIX_BYTES.equals(buffer.subarray(0, PREFIX_BYTES.length)) ? buffer.subarray(PREFIX_BYTES.length) : undefined;
+}

@@ -1,7 +1,7 @@
 // The seam between the processors and a record value's format in field mode: which fields of a value
 // are sealed, where its subject is, and how the value is put back together with each field replaced.
 // The encryptor, the decryptor, the library and `reencrypt` see a value only through this interface,
-// so a format (JSON today; Avro, Protobuf and JSON Schema through a schema registry to come) is one
+// so a format (JSON; Avro, Protobuf and JSON Schema through a schema registry, in registry/) is one
 // implementation in a file of its own. Whole values are not a field format: they are sealed as they
 // are, on the processors' fastest path.
 //
@@ -46,8 +46,14 @@ export interface SealedValue {
 }
 
 export interface FieldFormat {
-  /** For logs and docs: `json`. */
+  /** For logs and docs: `json`, `schema-registry`. */
   readonly name: string;
+  /**
+   * Fetches what scanning these values needs (a registry format's schemas), before the batch's
+   * synchronous stages; undefined when nothing is missing (JSON never needs anything). Rejects with a
+   * TransientError when the registry cannot be reached: the batch is retried, no record is at fault.
+   */
+  prepare?(values: readonly (Uint8Array | null)[]): Promise<void> | undefined;
   /** The selected fields and subject of a plaintext value. */
   scanPlain(value: Uint8Array): PlainValue;
   /** The selected fields and subject of an encrypted value. */
