@@ -28,3 +28,4 @@ export { DecryptingConsumer } from './decryptor/decrypting-consumer.js';
 export { KafkaConnectionError } from './kafka/connection-errors.js';
 export { TopicLayoutError } from './kafka/topics.js';
 export type { DecryptingConsumerOptions, DecryptingConsumerHandlers, DecryptedMessage, RecordStatus } from './decryptor/decrypting-consumer.js';
+export type { SchemaRegistryConnection } from './schema-registry/client.js';

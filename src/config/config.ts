@@ -56,6 +56,8 @@ export interface ShredderConfig {
   stateDir: string;
   algorithm: AlgorithmId;
   fields?: string[];
+  /** Field mode with a schema registry: fields chosen by these schema tags (SHREDDER_FIELD_TAGS). */
+  fieldTags?: string[];
   subjectField?: string;
   /** Field mode, decrypt: the JSON text a shredded field becomes. */
   shreddedFieldValue: string;
@@ -232,6 +234,10 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
       problems.push(`SHREDDER_FIELDS: ${JSON.stringify(field)} is not a JSON path like $.email, $.address.street or $.phones[*]`);
     }
   }
+  const fieldTags = raw('SHREDDER_FIELD_TAGS')?.split(',').map((t) => t.trim()).filter(Boolean);
+  if (fieldTags?.length && raw('SHREDDER_SCHEMA_REGISTRY_URL') === undefined) {
+    problems.push('SHREDDER_FIELD_TAGS: schema tags need a schema registry (SHREDDER_SCHEMA_REGISTRY_URL); for JSON values use SHREDDER_FIELDS');
+  }
   const subjectField = raw('SHREDDER_SUBJECT_FIELD');
   if (subjectField) {
     let subjectPath: JsonPath | undefined;
@@ -241,8 +247,8 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
       problems.push(`SHREDDER_SUBJECT_FIELD: ${JSON.stringify(subjectField)} is not a JSON path like $.userId`);
     }
     if (subjectPath?.segments.some((s) => 'wildcard' in s)) problems.push('SHREDDER_SUBJECT_FIELD: must name one field, without [*]');
-    if (!fields?.length) {
-      problems.push('SHREDDER_SUBJECT_FIELD: needs SHREDDER_FIELDS (the decryptor reads the subject from the value, so the value cannot be encrypted whole)');
+    if (!fields?.length && !fieldTags?.length) {
+      problems.push('SHREDDER_SUBJECT_FIELD: needs SHREDDER_FIELDS or SHREDDER_FIELD_TAGS (the decryptor reads the subject from the value, so the value cannot be encrypted whole)');
     }
     const covering = subjectPath && fieldPaths.find((p) => pathCovers(p, subjectPath));
     if (covering) problems.push(`SHREDDER_SUBJECT_FIELD: ${subjectField} is inside the encrypted field ${covering.text}; the subject must stay readable`);
@@ -280,6 +286,7 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     stateDir: value('SHREDDER_STATE_DIR'),
     algorithm,
     fields,
+    fieldTags,
     subjectField,
     shreddedFieldValue,
     schemaRegistry,

@@ -24,6 +24,11 @@ export type { DecryptContext, DecryptedBatch, DecryptedRecord, RecordStatus } fr
  * event loop (other partitions' fetches), adding latency.
  */
 export function decryptBatch(messages: readonly KafkaMessage[], context: DecryptContext): DecryptedBatch | Promise<DecryptedBatch> {
+  const preparing = context.fields?.format.prepare?.(messages.map((m) => m.value));
+  return preparing ? preparing.then(() => classifyAndOpen(messages, context)) : classifyAndOpen(messages, context);
+}
+
+function classifyAndOpen(messages: readonly KafkaMessage[], context: DecryptContext): DecryptedBatch | Promise<DecryptedBatch> {
   const batch = classifyEnvelopes(messages, context);
   const loading = loadKeys(batch, batch.sealed);
   if (loading) return loading.then(() => (assignKeys(batch, batch.sealed) ? catchUpThenOpen(batch) : open(batch)));

@@ -13,6 +13,7 @@ import { Keyring } from '../keys/keyring.js';
 import { LocalMasterKey } from '../keys/local-master-key.js';
 import { createLogger, subjectRefFor, type Logger } from '../observability/logger.js';
 import { fieldMode, type FieldMode } from '../fields/field-mode.js';
+import { SchemaRegistryClient, type SchemaRegistryConnection } from '../schema-registry/client.js';
 import { ProcessorMetrics } from '../observability/metrics.js';
 import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from '../observability/health.js';
 import { StreamProcessor } from '../processor/stream-processor.js';
@@ -63,8 +64,16 @@ export interface DecryptingConsumerOptions {
   fields?: string[];
   /** Field mode (as SHREDDER_SUBJECT_FIELD): where the subject id is in the value. */
   subjectField?: string;
-  /** Field mode: JSON text a shredded field becomes. Default `null`. */
+  /** JSON field mode: JSON text a shredded field becomes. Default `null`. */
   shreddedFieldValue?: string;
+  /**
+   * Field mode for values in the schema registry wire format (as SHREDDER_SCHEMA_REGISTRY_*): Avro,
+   * Protobuf and JSON Schema records, their encrypted fields restored under the same schema id; a
+   * shredded field becomes null where its schema allows it, else an empty string or empty bytes.
+   */
+  schemaRegistry?: SchemaRegistryConnection;
+  /** With `schemaRegistry` (as SHREDDER_FIELD_TAGS): fields chosen by these schema tags. */
+  fieldTags?: string[];
   /**
    * As SHREDDER_ERRORS_TOLERANCE: `all` (default) dead-letters a record that cannot be opened and goes
    * on; `none` stops at the first one, before the handler sees its batch (`failed` rejects).
@@ -110,6 +119,7 @@ export class DecryptingConsumer {
   private readonly logger: Logger;
   private readonly kafka: Kafka;
   private readonly fields: FieldMode | undefined;
+  private readonly schemaRegistry?: SchemaRegistryClient;
   /** Its Prometheus metrics (`metrics.registry`: merge it into the application's, or serve `metrics.text()`). */
   readonly metrics = new ProcessorMetrics('decrypting-consumer', { processMetrics: false });
 
@@ -118,7 +128,9 @@ export class DecryptingConsumer {
     if (options.errorsTolerance !== undefined && options.errorsTolerance !== 'all' && options.errorsTolerance !== 'none') {
       throw new RangeError(`DecryptingConsumer: errorsTolerance must be 'all' or 'none', got ${JSON.stringify(options.errorsTolerance)}`);
     }
-    this.fields = fieldMode(options.fields, options.subjectField, options.shreddedFieldValue); // throws JsonPathError on a bad path
+    this.schemaRegistry = options.schemaRegistry && new SchemaRegistryClient(options.schemaRegistry);
+    const registry = this.schemaRegistry && { client: this.schemaRegistry, tags: options.fieldTags };
+    this.fields = fieldMode(options.fields, options.subjectField, options.shreddedFieldValue, registry); // throws JsonPathError on a bad path
     this.logger = options.logger ?? createLogger('warn');
     this.kafka =
       options.kafka ??
@@ -252,5 +264,6 @@ export class DecryptingConsumer {
   /** Leaves the group and closes the key stores; the handler is not called after this resolves. */
   async stop(): Promise<void> {
     await this.processor?.stop();
+    this.schemaRegistry?.close(); // (its kept-alive connections; a later run() opens new ones)
   }
 }

@@ -25,6 +25,11 @@ export function encryptBatch(messages: readonly KafkaMessage[], context: Encrypt
 
 /** The record-by-record path alone: what encryptBatch does with a batch that is not sealed from the fetched bytes. */
 export function encryptRecords(messages: readonly KafkaMessage[], context: EncryptContext): EncryptedBatch | Promise<EncryptedBatch> {
+  const preparing = context.fields?.format.prepare?.(messages.map((m) => m.value));
+  return preparing ? preparing.then(() => classifyAndSeal(messages, context)) : classifyAndSeal(messages, context);
+}
+
+function classifyAndSeal(messages: readonly KafkaMessage[], context: EncryptContext): EncryptedBatch | Promise<EncryptedBatch> {
   const classified = classifyRecords(messages, context);
   const loading = context.keys.load(classified.subjects, classified.ids);
   return loading ? loading.then(() => sealRecords(messages, context, classified)) : sealRecords(messages, context, classified);

@@ -51,6 +51,7 @@ export class Encryptor extends RouteProcessor {
     const { config } = this;
     await this.prepareKeys();
     const layout = await this.prepareTopics(encryptorTopicRoles(config.routes, config.auditTopic));
+    await this.checkSchemas(config.routes.map((r) => r.from));
     this.audit = await this.whenKeysAvailable('deriving the audit key', () => ErasureAudit.of(config, this.keys.keyring, this.subjectRef));
     const ciphers = await loadAeadRegistry();
     this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);

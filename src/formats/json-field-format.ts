@@ -2,8 +2,8 @@
 // is sealed, and replaced by the JSON string "shr1:" + base64url(envelope) (contract, "Wire format v1",
 // field mode). The scanning and splicing live in src/fields/.
 import { fieldEnvelope, fieldToken } from '../fields/field-envelope.js';
-import { JsonValueError, scanJsonObject, spliceFields, type FieldSelector, type ScannedJson } from '../fields/json-fields.js';
-import type { JsonPath } from '../fields/json-path.js';
+import { compileSelector, JsonValueError, scanJsonObject, spliceFields, type FieldSelector, type ScannedJson } from '../fields/json-fields.js';
+import { parseJsonPath, type JsonPath } from '../fields/json-path.js';
 import type { FieldFormat, OpenedField, PlainValue, SealedValue } from './field-format.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -13,6 +13,12 @@ export interface JsonSelection {
   selector: FieldSelector;
   /** Where the subject id is in the value; undefined: the record key. */
   subjectPath?: JsonPath;
+}
+
+/** The selection of SHREDDER_FIELDS and SHREDDER_SUBJECT_FIELD as written. */
+export function jsonSelection(fields: readonly string[], subjectField?: string): JsonSelection {
+  const subjectPath = subjectField ? parseJsonPath(subjectField) : undefined;
+  return { selector: compileSelector(fields.map(parseJsonPath), subjectPath), subjectPath };
 }
 
 /** A record value scanned for its fields and, when SHREDDER_SUBJECT_FIELD is set, its subject. */

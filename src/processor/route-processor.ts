@@ -15,6 +15,8 @@ import { ProcessorMetrics } from '../observability/metrics.js';
 import { NOT_READY, STARTING_HEALTH, type Health, type Readiness } from '../observability/health.js';
 import type { StreamProcessor, StreamProcessorOptions } from './stream-processor.js';
 import { messageOf, outcomeOf } from '../errors/shredder-errors.js';
+import { ConfigError } from '../config/config.js';
+import { SchemaRegistryClient } from '../schema-registry/client.js';
 
 /** Start waits for the master-key provider with back-off from the first to the last delay. */
 const RETRY_FIRST_MS = 1000;
@@ -32,6 +34,8 @@ export abstract class RouteProcessor {
   /** Aborted when a stop begins: a start still waiting for the provider gives up. */
   protected readonly stopRequested = new AbortController();
   readonly metrics: ProcessorMetrics;
+  /** The schema registry field mode reads values' schemas from (SHREDDER_SCHEMA_REGISTRY_URL). */
+  private readonly schemaRegistry?: SchemaRegistryClient;
   /** Field-level encryption settings; undefined: whole values. */
   protected readonly fields: FieldMode | undefined;
   /** The master keys (SHREDDER_KEY_PROVIDER), open from construction to closeKeyring(). */
@@ -47,7 +51,32 @@ export abstract class RouteProcessor {
     this.routes = new Map(config.routes.map((r) => [r.from, r.to]));
     this.keys = openKeyring(config.keys, (message) => logger.warn({ provider: config.keys.provider }, message));
     this.metrics = new ProcessorMetrics(config.command);
-    this.fields = fieldMode(config.fields, config.subjectField, config.shreddedFieldValue);
+    this.schemaRegistry = config.schemaRegistry && new SchemaRegistryClient(config.schemaRegistry);
+    const registry = this.schemaRegistry && { client: this.schemaRegistry, tags: config.fieldTags };
+    this.fields = fieldMode(config.fields, config.subjectField, config.shreddedFieldValue, registry);
+  }
+
+  /**
+   * Field mode with a schema registry: refuses to start (a ConfigurationError, exit 2) when the latest
+   * schema of an input topic cannot carry a selected field encrypted, or a configured path names no
+   * field. A registry that cannot be reached now does not hold the start: each schema is also checked
+   * when its first record arrives.
+   */
+  protected async checkSchemas(topics: readonly string[]): Promise<void> {
+    const format = this.fields?.registryFormat;
+    if (!format) return;
+    let checked;
+    try {
+      checked = await format.checkTopics(topics);
+    } catch (err) {
+      if (outcomeOf(err) !== 'retry') throw err;
+      this.logger.warn({ error: messageOf(err) }, 'the input topics\' schemas could not be checked at start: each is checked when its first record arrives');
+      return;
+    }
+    if (checked.problems.length > 0) throw new ConfigError(checked.problems);
+    if (checked.unchecked.length > 0) {
+      this.logger.info({ topics: checked.unchecked }, 'no value schema registered yet: each schema is checked when its first record arrives');
+    }
   }
 
   /** The route label of an input topic. */
@@ -148,8 +177,9 @@ export abstract class RouteProcessor {
     };
   }
 
-  /** Releases the master keys' provider (an HSM session): the last step of a stop. */
+  /** Releases the master keys' provider (an HSM session) and the schema registry's connections: the last step of a stop. */
   protected async closeKeyring(): Promise<void> {
+    this.schemaRegistry?.close();
     await this.keys.close().catch((err: Error) => this.logger.warn({ error: err.message }, 'closing the master keys failed'));
   }
 

@@ -117,15 +117,24 @@ export class SchemaRegistryClient {
   }
 
   /** The newest version registered under `subject`, or undefined when the subject does not exist (never cached). */
-  async latestForSubject(subject: string): Promise<SubjectSchema | undefined> {
-    const answer = await this.get(`subjects/${encodeURIComponent(subject)}/versions/latest`);
+  latestForSubject(subject: string): Promise<SubjectSchema | undefined> {
+    return this.subjectSchema(subject, 'latest');
+  }
+
+  private async subjectSchema(subject: string, version: string): Promise<SubjectSchema | undefined> {
+    const answer = await this.get(`subjects/${encodeURIComponent(subject)}/versions/${version}`);
     const code = errorCodeOf(answer);
     if (answer.status === 404 && (code === 40401 || code === 40402)) return undefined;
-    this.expectOk(answer, `the latest version of subject ${JSON.stringify(subject)}`);
+    this.expectOk(answer, `version ${version} of subject ${JSON.stringify(subject)}`);
     const body = this.json(answer) as { subject?: unknown; version?: unknown; id?: unknown };
     if (typeof body.id !== 'number' || typeof body.version !== 'number') throw this.fault(`its answer for subject ${JSON.stringify(subject)} has no id or version`);
     const schema = this.schemaOf(body, body.id);
     return { ...schema, subject: typeof body.subject === 'string' ? body.subject : subject, version: body.version };
+  }
+
+  /** A version of a subject (what a schema reference names), or undefined when the registry does not have it. */
+  async subjectVersion(subject: string, version: number): Promise<SubjectSchema | undefined> {
+    return this.subjectSchema(subject, String(version));
   }
 
   /** Closes kept-alive connections. */

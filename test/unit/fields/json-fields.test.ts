@@ -1,8 +1,7 @@
 // Locating fields in JSON text without re-serializing it: every byte outside a selected field stays.
 import { expect } from 'chai';
 import { fieldEnvelope, fieldToken } from '../../../src/fields/field-envelope.js';
-import { fieldMode } from '../../../src/fields/field-mode.js';
-import { scanRecord } from '../../../src/formats/json-field-format.js';
+import { jsonSelection, scanRecord } from '../../../src/formats/json-field-format.js';
 import { compileSelector, JsonValueError, locateFields, scanJsonObject, spliceFields } from '../../../src/fields/json-fields.js';
 import { parseJsonPath, pathCovers } from '../../../src/fields/json-path.js';
 import { EnvelopeError } from '../../../src/wire/envelope.js';
@@ -134,7 +133,7 @@ describe('JSON fields', () => {
   });
 
   it('reads the subject from a string or a number field', () => {
-    const subject = (doc: string, path: string) => Buffer.from(scanRecord(Buffer.from(doc), fieldMode(['$.x'], path)!).subjectBytes!).toString();
+    const subject = (doc: string, path: string) => Buffer.from(scanRecord(Buffer.from(doc), jsonSelection(['$.x'], path)).subjectBytes!).toString();
     expect(subject('{"u":"ali\\u0063e"}', '$.u')).to.equal('alice');
     expect(subject('{"u":{"id":42}}', '$.u.id')).to.equal('42');
     for (const doc of ['{}', '{"u":null}', '{"u":""}', '{"u":[1]}']) expect(() => subject(doc, '$.u'), doc).to.throw(JsonValueError, /no subject/);

@@ -3,8 +3,7 @@
 import { expect } from 'chai';
 import { createRequire } from 'node:module';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
-import { fieldMode } from '../../../src/fields/field-mode.js';
-import { scanRecord } from '../../../src/formats/json-field-format.js';
+import { jsonSelection, scanRecord } from '../../../src/formats/json-field-format.js';
 import { fieldEnvelope } from '../../../src/fields/field-envelope.js';
 import { classifyReason, deadLetter, deadLetterBatchBytes, fitDeadLetters } from '../../../src/kafka/dead-letter.js';
 import { enforceErrorsTolerance, IntolerableRecordError } from '../../../src/processor/errors-tolerance.js';
@@ -52,7 +51,7 @@ describe('dead letters', () => {
   });
 
   it('give every reason the processors write a class and a stage', () => {
-    const fields = fieldMode(['$.email'], '$.userId')!;
+    const fields = jsonSelection(['$.email'], '$.userId');
     const cases: [string, string, string][] = [
       ['no subject: the record key is empty or null', 'NoSubject', 'subject'],
       [reasonOf(() => scanRecord(Buffer.from('{"email":"a@b"}'), fields)), 'NoSubject', 'subject'],

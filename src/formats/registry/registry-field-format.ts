@@ -1,0 +1,145 @@
+// Field mode for values in the schema registry wire format (SHREDDER_SCHEMA_REGISTRY_URL): each value
+// names its schema by id, and the schema's type picks the format (Avro, Protobuf, JSON Schema) that
+// finds, seals and restores its fields. Schemas are fetched before a batch's synchronous stages
+// (`prepare`), compiled once per id against the selection, and kept: ids are immutable.
+//
+// Whose fault: a value that is not a registry frame, names an id the registry does not have, or whose
+// schema cannot carry its selected fields encrypted is the record's (dead-lettered); a registry that
+// cannot be reached is nobody's record's (TransientError: the batch is retried).
+import { RecordError } from '../../errors/shredder-errors.js';
+import type { RegistrySchema, SchemaRegistryClient, SchemaType } from '../../schema-registry/client.js';
+import { parseRegistryFrame, REGISTRY_HEADER_BYTES, REGISTRY_MAGIC_BYTE } from '../../wire/registry-framing.js';
+import type { FieldFormat, PlainValue, SealedValue } from '../field-format.js';
+import type { RegistrySelection, ResolvedSchema, SchemaFields, SchemaFormat } from './schema-fields.js';
+
+/** Why a schema cannot serve: kept per id like a compiled schema (an id's schema never changes). */
+class SchemaUnusable {
+  constructor(readonly error: RecordError) {}
+}
+
+/** How deep references may nest: a cycle in the registry must not hang a batch. */
+const MAX_REFERENCE_DEPTH = 32;
+
+export class RegistryFieldFormat implements FieldFormat {
+  readonly name = 'schema-registry';
+  private readonly compiled = new Map<number, SchemaFields | SchemaUnusable>();
+  /** Ids the registry said it does not have, for the batch prepared last (asked again for the next: it may be registered since). */
+  private unknown = new Map<number, RecordError>();
+  private readonly formats: ReadonlyMap<SchemaType, SchemaFormat>;
+
+  constructor(private readonly registry: SchemaRegistryClient, private readonly selection: RegistrySelection, formats: readonly SchemaFormat[]) {
+    this.formats = new Map(formats.map((format) => [format.schemaType, format]));
+  }
+
+  prepare(values: readonly (Uint8Array | null)[]): Promise<void> | undefined {
+    let missing: Set<number> | undefined;
+    for (const value of values) {
+      if (!value || value.length < REGISTRY_HEADER_BYTES || value[0] !== REGISTRY_MAGIC_BYTE) continue; // (scanning says what is wrong)
+      const id = Buffer.from(value.buffer, value.byteOffset, value.byteLength).readUInt32BE(1);
+      if (!this.compiled.has(id)) (missing ??= new Set()).add(id);
+    }
+    this.unknown = new Map();
+    return missing && this.fetch([...missing]);
+  }
+
+  private async fetch(ids: number[]): Promise<void> {
+    await Promise.all(
+      ids.map(async (id) => {
+        try {
+          this.compiled.set(id, await this.compile(await this.registry.schemaById(id)));
+        } catch (err) {
+          if (!(err instanceof RecordError)) throw err;
+          this.unknown.set(id, err);
+        }
+      }),
+    );
+  }
+
+  /**
+   * Checks the latest value schema of each topic (subject `<topic>-value`, the serializers' default
+   * naming) against the selection: a selected field that cannot be encrypted, and a configured path
+   * that names a field of none of them, are problems to refuse a start for. A topic with no schema yet
+   * is left unchecked: its records' schemas are checked as they arrive.
+   */
+  async checkTopics(topics: readonly string[]): Promise<{ problems: string[]; unchecked: string[] }> {
+    const problems: string[] = [];
+    const unchecked: string[] = [];
+    const matched = new Set<string>();
+    for (const topic of topics) {
+      const subject = `${topic}-value`;
+      const latest = await this.registry.latestForSubject(subject);
+      if (!latest) {
+        unchecked.push(topic);
+        continue;
+      }
+      const fields = await this.compile(latest);
+      this.compiled.set(latest.id, fields);
+      const where = `topic ${topic} (subject ${subject} version ${latest.version}, schema id ${latest.id})`;
+      if (fields instanceof SchemaUnusable) {
+        problems.push(`${where}: ${fields.error.message}`);
+        continue;
+      }
+      for (const problem of fields.problems) problems.push(`SHREDDER_FIELDS/SHREDDER_FIELD_TAGS: ${where}: ${problem}`);
+      for (const path of fields.matchedPaths) matched.add(path);
+    }
+    if (unchecked.length === 0) {
+      for (const path of this.selection.paths) {
+        if (!matched.has(path.text)) problems.push(`SHREDDER_FIELDS: ${path.text} names no field of the latest value schema of ${topics.join(', ')}`);
+      }
+    }
+    return { problems, unchecked };
+  }
+
+  /** The fields of a schema, or why it cannot serve (kept, as a schema is). */
+  private async compile(schema: RegistrySchema): Promise<SchemaFields | SchemaUnusable> {
+    const format = this.formats.get(schema.schemaType);
+    if (!format) return new SchemaUnusable(new RecordError(`schema id ${schema.id} is a ${schema.schemaType} schema: field mode reads Avro, Protobuf and JSON Schema`));
+    try {
+      return format.compile({ ...schema, referenced: await this.referenced(schema) }, this.selection);
+    } catch (err) {
+      if (err instanceof RecordError) return new SchemaUnusable(err);
+      throw err;
+    }
+  }
+
+  /** Every schema `schema` references, transitively, each once, dependencies first. */
+  private async referenced(schema: RegistrySchema): Promise<ResolvedSchema['referenced']> {
+    const resolved: ResolvedSchema['referenced'] = [];
+    const seen = new Set<string>();
+    const visit = async (of: RegistrySchema, depth: number): Promise<void> => {
+      if (depth > MAX_REFERENCE_DEPTH) throw new RecordError(`schema id ${schema.id} has references nested deeper than ${MAX_REFERENCE_DEPTH}`);
+      for (const reference of of.references) {
+        const key = `${reference.subject}\u0000${reference.version}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const target = await this.registry.subjectVersion(reference.subject, reference.version);
+        if (!target) throw new RecordError(`schema id ${schema.id} references ${reference.subject} version ${reference.version}, which the schema registry does not have`);
+        await visit(target, depth + 1);
+        resolved.push({ name: reference.name, schema: target });
+      }
+    };
+    await visit(schema, 0);
+    return resolved;
+  }
+
+  private fieldsOf(value: Uint8Array): SchemaFields {
+    const { schemaId } = parseRegistryFrame(value);
+    const fields = this.compiled.get(schemaId);
+    if (fields instanceof SchemaUnusable) throw fields.error;
+    if (fields) {
+      if (fields.problems.length > 0) throw new RecordError(`schema id ${schemaId} cannot carry its selected fields encrypted: ${fields.problems.join('; ')}`);
+      return fields;
+    }
+    const unknown = this.unknown.get(schemaId);
+    if (unknown) throw unknown;
+    throw new Error(`schema id ${schemaId} was not fetched: prepare() the batch before scanning it`);
+  }
+
+  scanPlain(value: Uint8Array): PlainValue {
+    return this.fieldsOf(value).scanPlain(value);
+  }
+
+  scanSealed(value: Uint8Array): SealedValue {
+    return this.fieldsOf(value).scanSealed(value);
+  }
+}
