@@ -49,7 +49,9 @@ export async function startDecryptingConsumer(
   const { config } = encryptor;
   const consumer = new DecryptingConsumer({
     fields: config.fields,
+    fieldTags: config.fieldTags,
     subjectField: config.subjectField,
+    schemaRegistry: config.schemaRegistry,
     brokers: config.kafka.brokers,
     groupId: uniqueName('app'),
     topics: [encryptor.output],

@@ -1,5 +1,6 @@
 // The registry formats field mode reads, one per schema type the registry serves.
 import { avroFields } from './avro-fields.js';
+import { jsonSchemaFields } from './json-schema-fields.js';
 import type { SchemaFormat } from './schema-fields.js';
 
-export const REGISTRY_FORMATS: readonly SchemaFormat[] = [avroFields];
+export const REGISTRY_FORMATS: readonly SchemaFormat[] = [avroFields, jsonSchemaFields];

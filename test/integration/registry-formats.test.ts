@@ -1,0 +1,212 @@
+// Field mode on records in the schema registry wire format, against a real broker and a real registry
+// (Apicurio, started by the tests), produced and consumed with a serializer nobody here wrote
+// (@kafkajs/confluent-schema-registry): the encrypted topic stays readable under the same schema id,
+// non-personal fields as they were and personal ones sealed; decrypt and the library give every field
+// back; forget turns a subject's fields into null or empty and leaves the rest intact; a schema that
+// cannot carry a selected field, or a path naming no field, refuses the start.
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { expect } from 'chai';
+import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { ConfigError } from '../../src/config/config.js';
+import { requestForget } from '../../src/encryptor/forget-request.js';
+import { decryptorSetup, startDecryptingConsumer, startDecryptor } from '../support/decryptor.js';
+import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
+import { allRecords, produce, readExactly, testKafka } from '../support/kafka.js';
+import { testSchemaRegistry } from '../support/schema-registry.js';
+
+const header = (headers: IHeaders | undefined, name: string) => (headers?.[name] as Buffer | undefined)?.toString() ?? null;
+
+const ADDRESS = {
+  type: 'record',
+  name: 'Address',
+  fields: [
+    { name: 'street', type: 'string', 'confluent:tags': ['PII'] },
+    { name: 'city', type: 'string' },
+  ],
+};
+const CUSTOMER_V1 = {
+  type: 'record',
+  name: 'Customer',
+  namespace: 'shop',
+  fields: [
+    { name: 'customerId', type: 'string' },
+    { name: 'email', type: 'string' },
+    { name: 'nickname', type: ['null', 'string'], default: null },
+    { name: 'photo', type: 'bytes' },
+    { name: 'address', type: ['null', ADDRESS], default: null },
+    { name: 'phones', type: { type: 'array', items: 'string' } },
+    { name: 'preferences', type: { type: 'map', values: 'string' } },
+    { name: 'total', type: 'double' },
+    { name: 'visits', type: 'long' },
+  ],
+};
+// evolved mid-stream: a new tagged field, with a default, as a compatible evolution does
+const CUSTOMER_V2 = { ...CUSTOMER_V1, fields: [...CUSTOMER_V1.fields, { name: 'loyaltyCard', type: ['null', 'string'], default: null, 'confluent:tags': ['PII'] }] };
+
+interface Customer {
+  customerId: string;
+  email: string;
+  nickname: string | null;
+  photo: Buffer;
+  address: { street: string; city: string } | null;
+  phones: string[];
+  preferences: Record<string, string>;
+  total: number;
+  visits: number;
+  loyaltyCard?: string | null;
+}
+
+const customer = (name: string, n: number, extra: Partial<Customer> = {}): Customer => ({
+  customerId: name,
+  email: `${name}.${n}@example.org`,
+  nickname: n % 2 === 0 ? null : `${name}-nick-${n}`,
+  photo: Buffer.from(`photo of ${name} ${n}`),
+  address: n % 3 === 0 ? null : { street: `${n} ${name} Street`, city: 'Lyon' },
+  phones: [`+33 ${name} ${n}`, `+44 ${name} ${n}`],
+  preferences: { newsletter: n % 2 === 0 ? 'yes' : 'no', secret: `${name}'s secret ${n}` },
+  total: n * 1.25,
+  visits: n * 1000,
+  ...extra,
+});
+/** A value as plain data (objects, arrays, Buffers as their JSON form), to compare with deep equality. */
+const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
+const PERSONAL_FIELDS = '$.email,$.nickname,$.photo,$.phones[*],$.preferences.secret';
+
+describe('field mode on schema registry formats', function () {
+  this.timeout(240_000);
+  let kafka: Kafka;
+  let url: string;
+  let registry: SchemaRegistry;
+  const running: { stop(): Promise<void> }[] = [];
+  const started = <T extends { stop(): Promise<void> }>(p: T): T => (running.push(p), p);
+
+  before(async function () {
+    url = await testSchemaRegistry(this);
+    registry = new SchemaRegistry({ host: url });
+    kafka = testKafka();
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.stop().catch(() => {})));
+  });
+
+  const registerAvro = async (topic: string, schema: object) => (await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: `${topic}-value` })).id;
+  const read = async (topic: string, count: number): Promise<KafkaMessage[]> => allRecords(await readExactly(kafka, topic, count));
+  // (as plain data: the deserializer's records are instances of classes of its own)
+  const decoded = async (records: KafkaMessage[]) => Promise.all(records.map(async (r) => (r.value ? plain((await registry.decode(r.value)) as Customer) : null)));
+  const avroSetup = (overrides: Record<string, string> = {}): EncryptorSetup =>
+    encryptorSetup({ SHREDDER_SCHEMA_REGISTRY_URL: url, SHREDDER_FIELDS: PERSONAL_FIELDS, SHREDDER_FIELD_TAGS: 'PII', ...overrides });
+
+  it('Avro: seals the selected and tagged fields under the same schema id, through a schema evolution; decrypt and the library restore every field', async () => {
+    const setup = avroSetup();
+    const v1 = await registerAvro(setup.input, CUSTOMER_V1);
+    started(await startEncryptor(setup));
+    const decrypt = decryptorSetup(setup);
+    started(await startDecryptor(decrypt));
+    const app = await startDecryptingConsumer(setup);
+    started(app.consumer);
+
+    const first = [customer('alice', 1), customer('bob', 2), customer('alice', 3)];
+    await produce(kafka, setup.input, await Promise.all(first.map(async (c) => ({ key: c.customerId, value: await registry.encode(v1, c) }))));
+    const v2 = await registerAvro(setup.input, CUSTOMER_V2);
+    expect(v2).to.not.equal(v1);
+    const second = [customer('alice', 4, { loyaltyCard: 'CARD-alice-4' }), customer('bob', 5, { loyaltyCard: null })];
+    await produce(kafka, setup.input, await Promise.all(second.map(async (c) => ({ key: c.customerId, value: await registry.encode(v2, c) }))));
+    const inputs = [...first, ...second];
+
+    const encrypted = await read(setup.output, 5);
+    expect(encrypted.map((r) => r.value!.readUInt32BE(1))).to.deep.equal([v1, v1, v1, v2, v2]); // (one partition per key: alice's in order)
+    for (const record of encrypted) {
+      for (const c of inputs) {
+        for (const personal of [c.email, c.phones[0], `${c.customerId}'s secret`, 'Street', 'photo of', 'CARD-']) expect(record.value!.includes(personal), personal).to.equal(false);
+      }
+    }
+    // the usual deserializer reads the encrypted topic: facts as they were, personal fields sealed
+    for (const [k, value] of (await decoded(encrypted)).entries()) {
+      const original = inputs.find((c) => c.total === value!.total)!;
+      expect(value!.customerId).to.equal(original.customerId);
+      expect([value!.visits, value!.preferences.newsletter, value!.address?.city]).to.deep.equal([original.visits, original.preferences.newsletter, original.address?.city]);
+      expect(value!.email, `record ${k}`).to.match(/^shr1:[A-Za-z0-9_-]+$/);
+      expect(Buffer.from(value!.photo).subarray(0, 5).toString()).to.equal('shr1:');
+      if (original.nickname) expect(value!.nickname).to.match(/^shr1:/);
+      else expect(value!.nickname).to.equal(null);
+      if (original.address) expect(value!.address!.street).to.match(/^shr1:/);
+      for (const phone of value!.phones) expect(phone).to.match(/^shr1:/);
+      expect(value!.preferences.secret).to.match(/^shr1:/);
+      if (original.loyaltyCard) expect(value!.loyaltyCard).to.match(/^shr1:/);
+    }
+
+    const out = await read(decrypt.output, 5);
+    const byTotal = (values: (Customer | null)[]) => [...values].sort((a, b) => a!.total - b!.total);
+    expect(byTotal(await decoded(out))).to.deep.equal(plain(inputs));
+    expect(out.map((r) => r.value!.readUInt32BE(1)).sort()).to.deep.equal([v1, v1, v1, v2, v2].sort());
+    const handed = await eventuallyAll(app.received, 5);
+    expect(handed.map((m) => m.status)).to.deep.equal(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(byTotal(await decoded(handed.map((m) => ({ value: m.value }) as KafkaMessage)))).to.deep.equal(plain(inputs));
+  });
+
+  it('Avro: after forget, the subject\'s fields are null where the schema allows it, else empty; every other field intact', async () => {
+    const setup = avroSetup();
+    const id = await registerAvro(setup.input, CUSTOMER_V1);
+    started(await startEncryptor(setup));
+    const inputs = [customer('alice', 1), customer('bob', 2), customer('alice', 7)];
+    await produce(kafka, setup.input, await Promise.all(inputs.map(async (c) => ({ key: c.customerId, value: await registry.encode(id, c) }))));
+    await read(setup.output, 3);
+    await requestForget(kafka, [setup.input], Buffer.from('alice'));
+    await read(setup.output, 4);
+
+    const decrypt = decryptorSetup(setup);
+    started(await startDecryptor(decrypt));
+    const out = (await read(decrypt.output, 4)).filter((r) => r.value !== null);
+    const alice = out.filter((r) => r.key!.toString() === 'alice');
+    expect(alice.map((r) => header(r.headers, 'shredder.status'))).to.deep.equal(['shredded', 'shredded']);
+    expect(header(alice[0].headers, 'shredder.shredded-fields')).to.equal('$.email,$.nickname,$.photo,$.address.street,$.phones[*],$.phones[*],$.preferences.secret');
+    const [first, second] = (await decoded(alice)) as Customer[];
+    expect(first).to.deep.equal(plain({ ...inputs[0], email: '', nickname: null, photo: Buffer.alloc(0), address: { street: '', city: 'Lyon' }, phones: ['', ''], preferences: { newsletter: 'no', secret: '' } }));
+    expect(second).to.deep.equal(plain({ ...inputs[2], email: '', nickname: null, photo: Buffer.alloc(0), address: { street: '', city: 'Lyon' }, phones: ['', ''], preferences: { newsletter: 'no', secret: '' } }));
+    const bob = out.filter((r) => r.key!.toString() === 'bob');
+    expect(await decoded(bob)).to.deep.equal(plain([inputs[1]]));
+  });
+
+  it('refuses to start, exit 2, naming each field the latest schema cannot carry encrypted and each path that names no field', async () => {
+    const setup = avroSetup({ SHREDDER_FIELDS: '$.email,$.total,$.address,$.emial', SHREDDER_FIELD_TAGS: '' });
+    await registerAvro(setup.input, CUSTOMER_V1);
+    let error: unknown;
+    try {
+      started(await startEncryptor(setup));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).to.be.instanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).to.contain(`$.total is of type double`);
+    expect(problems).to.contain(`$.address is of type union [null, record shop.Address]`);
+    expect(problems).to.contain(`subject ${setup.input}-value version 1`);
+    expect(problems).to.contain('SHREDDER_FIELDS: $.emial names no field');
+    expect(problems).to.not.contain('$.email ');
+  });
+
+  it('dead-letters a record the registry has no schema for, and one that is not a registry frame, and goes on', async () => {
+    const setup = avroSetup();
+    const id = await registerAvro(setup.input, CUSTOMER_V1);
+    started(await startEncryptor(setup));
+    await produce(kafka, setup.input, [
+      { key: 'alice', value: Buffer.from([0, 0x7f, 0xff, 0xff, 0x00, 1, 2]) },
+      { key: 'alice', value: 'plain text' },
+      { key: 'alice', value: await registry.encode(id, customer('alice', 1)) },
+    ]);
+    const dead = await read(setup.dlqTopic, 2);
+    expect(dead.map((r) => header(r.headers, 'shredder.error'))).to.deep.equal([
+      `schema id ${0x7fffff00} is not in the schema registry`,
+      'value does not start with the schema registry magic byte 0x00',
+    ]);
+    const [encrypted] = await read(setup.output, 1);
+    expect(((await registry.decode(encrypted.value!)) as Customer).customerId).to.equal('alice');
+  });
+});
+
+async function eventuallyAll<T>(received: T[], count: number): Promise<T[]> {
+  const until = Date.now() + 60_000;
+  while (received.length < count && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+  expect(received).to.have.length(count);
+  return received;
+}
