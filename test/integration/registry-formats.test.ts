@@ -178,8 +178,8 @@ describe('field mode on schema registry formats', function () {
     }
     expect(error).to.be.instanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join('\n');
-    expect(problems).to.contain(`$.total is of type double`);
-    expect(problems).to.contain(`$.address is of type union [null, record shop.Address]`);
+    expect(problems).to.contain('$.total is of type double');
+    expect(problems).to.contain('$.address is of type union [null, record shop.Address]');
     expect(problems).to.contain(`subject ${setup.input}-value version 1`);
     expect(problems).to.contain('SHREDDER_FIELDS: $.emial names no field');
     expect(problems).to.not.contain('$.email ');
