@@ -99,9 +99,10 @@ class AvroSchemaFields implements SchemaFields {
   private readonly selector: FieldSelector;
 
   constructor(private readonly id: number, private readonly type: Type, rawRecords: Map<string, RawField[]>, private readonly selection: RegistrySelection) {
-    const tagged = selection.tags.length > 0 ? taggedPaths(type, rawRecords, new Set(selection.tags)) : [];
+    const tagged = selection.tags.length > 0 ? taggedPaths(type, rawRecords, new Set(selection.tags), id) : { paths: [], problems: [] };
+    this.problems.push(...tagged.problems);
     const configured = new Set(selection.paths.map((p) => p.text));
-    const paths = [...selection.paths, ...tagged.filter((text) => !configured.has(text)).map(parseJsonPath)];
+    const paths = [...selection.paths, ...tagged.paths.filter((text) => !configured.has(text)).map(parseJsonPath)];
     this.encryptedPaths = paths.map((p) => p.text);
     this.selector = compileSelector(paths, selection.subjectPath);
     this.check(type, [this.selector.root], '$', 0);
@@ -263,27 +264,48 @@ interface RawField {
   'confluent:tags'?: unknown;
 }
 
-/** The paths of the fields tagged with one of `tags`, from the top-level record, through records, arrays, maps and unions. */
-function taggedPaths(root: Type, rawRecords: Map<string, RawField[]>, tags: Set<string>): string[] {
+/**
+ * The paths of the fields tagged with one of `tags`, from the top-level record, through records, arrays,
+ * maps and unions. A JSON path names one depth, so tagged fields below a recursion (a record that holds
+ * itself) cannot be selected: each such place is a problem, rather than fields left in clear.
+ */
+function taggedPaths(root: Type, rawRecords: Map<string, RawField[]>, tags: Set<string>, id: number): { paths: string[]; problems: string[] } {
   const found: string[] = [];
-  const walk = (type: Type, at: string, enclosing: Set<string>): void => {
+  const taggedWithin = new Map<string, boolean>();
+  const recursions: { at: string; record: string }[] = [];
+  /** Whether a tagged field is within `type`. */
+  const walk = (type: Type, at: string, enclosing: Set<string>): boolean => {
     const name = type.typeName;
     if (name === 'record' || name === 'error') {
-      if (enclosing.has(type.name!)) return; // (a recursive type: its tagged fields were found one level up)
-      const inner = new Set(enclosing).add(type.name!);
-      const raw = rawRecords.get(type.name!) ?? [];
+      const record = type.name!;
+      if (enclosing.has(record)) {
+        recursions.push({ at, record });
+        return false;
+      }
+      const inner = new Set(enclosing).add(record);
+      const raw = rawRecords.get(record) ?? [];
+      let tagged = false;
       for (const field of (type as avro.types.RecordType).fields) {
         const fieldTags = raw.find((f) => f.name === field.name)?.['confluent:tags'];
         const path = `${at}.${field.name}`;
-        if (Array.isArray(fieldTags) && fieldTags.some((tag) => tags.has(tag as string))) found.push(path);
-        else walk(field.type, path, inner);
+        if (Array.isArray(fieldTags) && fieldTags.some((tag) => tags.has(tag as string))) {
+          found.push(path);
+          tagged = true;
+        } else if (walk(field.type, path, inner)) tagged = true;
       }
-    } else if (name === 'array') walk((type as avro.types.ArrayType).itemsType, `${at}[*]`, enclosing);
-    else if (name === 'map') walk((type as avro.types.MapType).valuesType, `${at}[*]`, enclosing);
-    else if (name.startsWith('union')) for (const branch of (type as UnionType).types) walk(branch, at, enclosing);
+      taggedWithin.set(record, (taggedWithin.get(record) ?? false) || tagged);
+      return tagged;
+    }
+    if (name === 'array') return walk((type as avro.types.ArrayType).itemsType, `${at}[*]`, enclosing);
+    if (name === 'map') return walk((type as avro.types.MapType).valuesType, `${at}[*]`, enclosing);
+    if (name.startsWith('union')) return (type as UnionType).types.map((branch) => walk(branch, at, enclosing)).some(Boolean);
+    return false;
   };
   walk(root, '$', new Set());
-  return [...new Set(found)];
+  const problems = recursions
+    .filter(({ record }) => taggedWithin.get(record))
+    .map(({ at, record }) => `${at} holds record ${record} again, whose tagged fields a path cannot reach at every depth (schema id ${id}): select them by path, or untag them`);
+  return { paths: [...new Set(found)], problems };
 }
 
 /** Parses a schema's text, and those it references first (their named types are the registry it resolves against). */

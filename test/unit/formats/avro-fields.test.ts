@@ -94,6 +94,16 @@ describe('the Avro registry format', () => {
     expect(fields.scanPlain(value).fields.map((f) => f.path.text)).to.deep.equal(['$.address.street']);
   });
 
+  it('refuses tags below a recursion, which no path reaches at every depth', () => {
+    const tree = { type: 'record', name: 'Node', fields: [{ name: 'owner', type: 'string', 'confluent:tags': ['PII'] }, { name: 'children', type: { type: 'array', items: 'Node' } }] };
+    const fields = avroFields.compile({ ...schema, schema: JSON.stringify(tree) }, select([], { tags: ['PII'] }));
+    expect(fields.encryptedPaths).to.deep.equal(['$.owner']);
+    expect(fields.problems).to.have.length(1);
+    expect(fields.problems[0]).to.match(/^\$\.children\[\*\] holds record Node again/);
+    const untagged = { ...tree, fields: [{ name: 'owner', type: 'string' }, tree.fields[1]] };
+    expect(avroFields.compile({ ...schema, schema: JSON.stringify(untagged) }, select(['$.owner'], { tags: ['PII'] })).problems).to.deep.equal([]);
+  });
+
   it('names each selected field that is not a string or bytes field, and what a path matches', () => {
     const fields = avroFields.compile(schema, select(['$.age', '$.address', '$.email', '$.nothing']));
     expect(fields.problems).to.have.length(2);
