@@ -6,9 +6,12 @@
 // cannot carry a selected field, or a path naming no field, refuses the start.
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { expect } from 'chai';
+import Long from 'long';
+import protobuf from 'protobufjs';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { ConfigError } from '../../src/config/config.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
+import { encodeProtobufFrame, parseProtobufFrame } from '../../src/wire/registry-framing.js';
 import { decryptorSetup, startDecryptingConsumer, startDecryptor } from '../support/decryptor.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
 import { allRecords, produce, readExactly, testKafka } from '../support/kafka.js';
@@ -203,6 +206,59 @@ describe('field mode on schema registry formats', function () {
     const out = (await read(decrypt.output, 3)).filter((r) => r.value !== null);
     const values = await Promise.all(out.map(async (r) => plain(await registry.decode(r.value!))));
     expect(values).to.deep.equal([{ ...inputs[0], email: '', phone: null, address: { street: '', city: 'Lyon' } }, inputs[1]]);
+  });
+
+  it('Protobuf: seals nested, repeated, map, oneof and bytes fields and tagged ones under the same frame; decrypt restores them; forget unsets or empties them', async () => {
+    const proto = `syntax = "proto3";
+package shop;
+import "confluent/meta.proto";
+
+message Order {
+  string order_id = 1;
+  string email = 2;
+  message Address { string street = 1 [(confluent.field_meta).tags = "PII"]; string city = 2; }
+  Address address = 3;
+  repeated string phones = 4;
+  map<string, string> notes = 5;
+  oneof contact { string sms = 6; string pager = 7; }
+  bytes signature = 8;
+  int64 total_cents = 9;
+  optional string coupon = 10;
+}
+`;
+    const setup = encryptorSetup({ SHREDDER_SCHEMA_REGISTRY_URL: url, SHREDDER_FIELDS: '$.email,$.phones[*],$.notes[*],$.sms,$.signature,$.coupon', SHREDDER_FIELD_TAGS: 'PII' });
+    const { id } = await registry.register({ type: SchemaType.PROTOBUF, schema: proto }, { subject: `${setup.input}-value` });
+    const Order = protobuf.parse(proto, { keepCase: true }).root.lookupType('shop.Order');
+    const orders = [
+      { order_id: 'o-1', email: 'alice@example.org', address: { street: '1 Rabbit Hole', city: 'Lyon' }, phones: ['+33 1', '+33 2'], notes: { gate: 'code 1234' }, sms: '+33 6', signature: Buffer.from('alice-signature'), total_cents: Long.fromString('9007199254740993'), coupon: 'ALICE10' },
+      { order_id: 'o-2', email: 'bob@example.org', address: { street: '2 Builder Way', city: 'Paris' }, phones: [], notes: {}, pager: 'bob-pager', signature: Buffer.alloc(0), total_cents: Long.fromNumber(250) },
+    ];
+    const encode = (order: object) => encodeProtobufFrame(id, [0], Order.encode(Order.fromObject(order)).finish());
+    const decode = (value: Buffer) => Order.toObject(Order.decode(parseProtobufFrame(value).payload), { longs: String, bytes: String, defaults: false, oneofs: false });
+    started(await startEncryptor(setup));
+    await produce(kafka, setup.input, orders.map((order, k) => ({ key: k === 0 ? 'alice' : 'bob', value: encode(order) })));
+    const encrypted = await read(setup.output, 2);
+    for (const record of encrypted) {
+      expect(parseProtobufFrame(record.value!).schemaId).to.equal(id);
+      for (const personal of ['example.org', 'Rabbit', 'Builder', '+33', 'code 1234', 'signature', 'ALICE10']) expect(record.value!.includes(personal), personal).to.equal(false);
+    }
+    const sealedAlice = decode(encrypted[0].value!);
+    expect([sealedAlice.order_id, sealedAlice.address.city, sealedAlice.total_cents]).to.deep.equal(['o-1', 'Lyon', '9007199254740993']);
+    for (const sealed of [sealedAlice.email, sealedAlice.address.street, ...sealedAlice.phones, sealedAlice.notes.gate, sealedAlice.sms, sealedAlice.coupon]) expect(sealed).to.match(/^shr1:/);
+    expect(decode(encrypted[1].value!).pager).to.equal('bob-pager'); // (not selected)
+
+    const decrypt = decryptorSetup(setup);
+    started(await startDecryptor(decrypt));
+    const out = await read(decrypt.output, 2);
+    expect(out.map((r) => decode(r.value!))).to.deep.equal(orders.map((order) => decode(encode(order))));
+
+    await requestForget(kafka, [setup.input], Buffer.from('alice'));
+    const afterForget = decryptorSetup(setup);
+    started(await startDecryptor(afterForget));
+    const [alice] = (await read(afterForget.output, 3)).filter((r) => r.key!.toString() === 'alice' && r.value !== null);
+    expect(header(alice.headers, 'shredder.status')).to.equal('shredded');
+    // singular fields unset (a oneof member and an optional field have presence), elements and map values empty
+    expect(decode(alice.value!)).to.deep.equal({ order_id: 'o-1', address: { city: 'Lyon' }, phones: ['', ''], notes: { gate: '' }, total_cents: '9007199254740993' });
   });
 
   it('refuses to start, exit 2, naming each field the latest schema cannot carry encrypted and each path that names no field', async () => {

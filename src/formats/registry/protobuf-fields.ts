@@ -14,8 +14,8 @@
 // members are plain fields. A field tagged with `(confluent.field_meta).tags` gets the path it has from
 // the message (`$.replies[*].author`); the walk follows the value, not the schema, so a recursive type
 // is followed as deep as the value goes, up to TAG_DEPTH_LIMIT messages (deeper: a RecordError rather
-// than a tagged field left in clear). A tagged field that is not string or bytes is not encrypted and
-// not a problem: tags also serve other data-contract rules.
+// than a tagged field left in clear). A tagged field that is not string or bytes is a problem, as
+// CSFLE refuses it: skipping it would leave a field its owners marked personal in clear.
 //
 // Round trip: a value is decoded and encoded again, so its bytes may change (field order, packing)
 // while the message stays the same; int64 values are `long` Longs and keep every bit. Unknown fields
@@ -253,6 +253,7 @@ class ProtobufSchemaFields implements SchemaFields {
       }
     }
     const tags = this.selection.tags.length > 0 ? tagGraph(reachable, new Set(this.selection.tags)) : undefined;
+    if (this.selection.tags.length > 0) problems.push(...untypedTagProblems(reachable, new Set(this.selection.tags)));
     const subject = this.selection.subjectPath && this.compileSubject(type, this.selection.subjectPath, tags, problems);
     const tagged = tags ? taggedPaths(tags).filter((text) => !configured.includes(text)) : [];
     return { type, name, problems, selection, tags, subject, encryptedPaths: [...configured, ...tagged] };
@@ -484,6 +485,15 @@ function tagGraph(reachable: readonly Type[], tags: ReadonlySet<string>): TagNod
     }
   }
   return leading.has(reachable[0]) ? nodes.get(reachable[0]) : undefined;
+}
+
+/** A tagged field that is not string or bytes would stay in clear: a problem (as CSFLE refuses it), not a silent skip. */
+function untypedTagProblems(reachable: readonly Type[], tags: ReadonlySet<string>): string[] {
+  return reachable.flatMap((message) =>
+    message.fieldsArray
+      .filter((field) => !isStringOrBytes(field) && fieldTags(field).some((tag) => tags.has(tag)))
+      .map((field) => `field ${field.name} of message ${fullName(message)} is tagged ${fieldTags(field).join(', ')} but is ${describe(field)} field: only string and bytes fields can be encrypted`),
+  );
 }
 
 /** The paths of tagged fields, for encryptedPaths: a recursive type's fields listed at their first depth only. */
