@@ -9,12 +9,22 @@ import { expect } from 'chai';
 import Long from 'long';
 import protobuf from 'protobufjs';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import { ConfigError } from '../../src/config/config.js';
+import { spawn } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Reencryptor } from '../../src/reencryptor/reencryptor.js';
 import { encodeProtobufFrame, parseProtobufFrame } from '../../src/wire/registry-framing.js';
 import { decryptorSetup, startDecryptingConsumer, startDecryptor } from '../support/decryptor.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
-import { allRecords, produce, readExactly, testKafka } from '../support/kafka.js';
+import { allRecords, produce, readExactly, readTopic, testKafka, uniqueName } from '../support/kafka.js';
+import { repoRoot } from '../support/repo-root.js';
 import { testSchemaRegistry } from '../support/schema-registry.js';
 
 const header = (headers: IHeaders | undefined, name: string) => (headers?.[name] as Buffer | undefined)?.toString() ?? null;
@@ -261,6 +271,80 @@ message Order {
     expect(decode(alice.value!)).to.deep.equal({ order_id: 'o-1', address: { city: 'Lyon' }, phones: ['', ''], notes: { gate: '' }, total_cents: '9007199254740993' });
   });
 
+  it('reencrypt moves registry-framed records to a new keyspace field by field; verify-erasure proves a forgotten subject erased', async () => {
+    const setup = avroSetup({ SHREDDER_ERASURE_DEADLINE_MS: '4000' });
+    const id = await registerAvro(setup.input, CUSTOMER_V1);
+    started(await startEncryptor(setup));
+    const inputs = [customer('alice', 1), customer('bob', 2)];
+    await produce(kafka, setup.input, await Promise.all(inputs.map(async (c) => ({ key: c.customerId, value: await registry.encode(id, c) }))));
+    await requestForget(kafka, [setup.input], Buffer.from('alice'));
+    const encrypted = await read(setup.output, 3);
+
+    const newMasterKey = randomBytes(32);
+    const migrated = uniqueName('migrated');
+    const newKeysTopic = uniqueName('keys-v2');
+    const reencryptor = new Reencryptor(
+      loadConfig('reencrypt', {
+        ...setup.env,
+        SHREDDER_ROUTES: `${setup.output}->${migrated}`,
+        SHREDDER_SOURCE_KEYS_TOPIC: setup.keysTopic,
+        SHREDDER_KEYS_TOPIC: newKeysTopic,
+        SHREDDER_GROUP_ID: uniqueName('reencrypt'),
+        SHREDDER_STATE_DIR: mkdtempSync(join(tmpdir(), 'shredder-reencrypt-')),
+        SHREDDER_MASTER_KEY: '',
+        SHREDDER_MASTER_KEYS: `1:${setup.masterKey.toString('base64')},2:${newMasterKey.toString('base64')}`,
+        SHREDDER_MASTER_KEY_ID: '2',
+      }),
+      createLogger('silent'),
+    );
+    await reencryptor.start();
+    started(reencryptor);
+    const moved = await read(migrated, 3);
+    const bobBefore = encrypted.find((r) => r.key?.toString() === 'bob')!;
+    const bobAfter = moved.find((r) => r.key?.toString() === 'bob')!;
+    expect(bobAfter.value!.readUInt32BE(1)).to.equal(id);
+    const [sealedBefore, sealedAfter] = await decoded([bobBefore, bobAfter]);
+    expect(sealedAfter!.email).to.match(/^shr1:/).and.not.equal(sealedBefore!.email); // under the new keyspace's key
+    expect(sealedAfter!.total).to.equal(inputs[1].total);
+
+    const decrypt = decryptorSetup(setup, { SHREDDER_ROUTES: `${migrated}->${uniqueName('decrypted')}`, SHREDDER_KEYS_TOPIC: newKeysTopic, SHREDDER_MASTER_KEY: newMasterKey.toString('base64'), SHREDDER_MASTER_KEY_ID: '2' });
+    started(await startDecryptor(decrypt));
+    const out = (await read(decrypt.output, 3)).filter((r) => r.value !== null);
+    const values = await decoded(out);
+    expect(values[out.findIndex((r) => r.key!.toString() === 'bob')]).to.deep.equal(plain(inputs[1]));
+    const alice = out.findIndex((r) => r.key!.toString() === 'alice');
+    expect(header(out[alice].headers, 'shredder.status')).to.equal('shredded'); // forgotten before the move: shredded in the new keyspace too
+    expect(values[alice]).to.deep.equal(plain({ ...inputs[0], email: '', nickname: null, photo: Buffer.alloc(0), address: { street: '', city: 'Lyon' }, phones: ['', ''], preferences: { newsletter: 'no', secret: '' } }));
+
+    const proof = await verifyErasure(setup.env, 'alice');
+    expect(proof.code, proof.out).to.be.oneOf([0, 3]); // erased, or pending until compaction has run
+    expect(JSON.parse(proof.out).status).to.be.oneOf(['erased', 'pending']);
+  });
+
+  it('a registry that is down dead-letters nothing: the batch waits, then goes on once it answers', async () => {
+    const proxy = await switchableProxy(url);
+    try {
+      const setup = avroSetup({ SHREDDER_SCHEMA_REGISTRY_URL: proxy.url });
+      const v1 = await registerAvro(setup.input, CUSTOMER_V1);
+      started(await startEncryptor(setup));
+      await produce(kafka, setup.input, [{ key: 'alice', value: await registry.encode(v1, customer('alice', 1)) }]);
+      await read(setup.output, 1);
+      // a schema the encryptor has not seen yet, while the registry is down
+      const v2 = await registerAvro(setup.input, CUSTOMER_V2);
+      proxy.down = true;
+      await produce(kafka, setup.input, [{ key: 'alice', value: await registry.encode(v2, customer('alice', 2, { loyaltyCard: 'CARD-2' })) }]);
+      await eventuallyTrue('the encryptor asked the registry for the new schema', () => proxy.refused > 0);
+      await new Promise((r) => setTimeout(r, 3000));
+      proxy.down = false;
+      const encrypted = await read(setup.output, 2);
+      expect(encrypted.map((r) => r.value!.readUInt32BE(1))).to.deep.equal([v1, v2]);
+      expect(((await decoded([encrypted[1]]))[0]!).loyaltyCard).to.match(/^shr1:/);
+      expect(await readTopic(kafka, setup.dlqTopic)).to.satisfy((dead: Map<number, KafkaMessage[]>) => allRecords(dead).length === 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('refuses to start, exit 2, naming each field the latest schema cannot carry encrypted and each path that names no field', async () => {
     const setup = avroSetup({ SHREDDER_FIELDS: '$.email,$.total,$.address,$.emial', SHREDDER_FIELD_TAGS: '' });
     await registerAvro(setup.input, CUSTOMER_V1);
@@ -297,6 +381,49 @@ message Order {
     expect(((await registry.decode(encrypted.value!)) as Customer).customerId).to.equal('alice');
   });
 });
+
+/** `kafka-shredder verify-erasure <subject> --json`, as an auditor runs it. */
+function verifyErasure(env: Record<string, string>, subject: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot(), 'bin/kafka-shredder.js'), 'verify-erasure', subject, '--json'], { env: { PATH: process.env.PATH, ...env } });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+/** An HTTP proxy to the registry that answers 503 while `down`, counting what it refused. */
+async function switchableProxy(target: string): Promise<{ url: string; down: boolean; refused: number; close(): Promise<void> }> {
+  const base = new URL(target);
+  const state = { down: false, refused: 0 };
+  const server = createServer((req, res) => {
+    if (state.down) {
+      state.refused++;
+      res.writeHead(503).end();
+      return;
+    }
+    const upstream = httpRequest({ host: base.hostname, port: base.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}${base.pathname}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  });
+}
+
+async function eventuallyTrue(what: string, check: () => boolean): Promise<void> {
+  const until = Date.now() + 60_000;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 async function eventuallyAll<T>(received: T[], count: number): Promise<T[]> {
   const until = Date.now() + 60_000;
