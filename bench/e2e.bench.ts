@@ -10,21 +10,11 @@ import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as th
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
-import { loadConfig, type ShredderConfig } from '../src/config/config.js';
-import { Decryptor } from '../src/decryptor/decryptor.js';
-import { Encryptor } from '../src/encryptor/encryptor.js';
-import { createKafka } from '../src/kafka/client.js';
-import { encryptorTopicRoles, ensureTopics } from '../src/kafka/topics.js';
+import type { ShredderConfig } from '../src/config/config.js';
 import { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
-import { openKeyring } from '../src/keys/key-providers.js';
-import { createLogger } from '../src/observability/logger.js';
-import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD } from '../src/wire/envelope.js';
-import { StreamProcessor } from '../src/processor/stream-processor.js';
+import { ENVELOPE_OVERHEAD } from '../src/wire/envelope.js';
+import { configFor, createInput, decryptConfigFor, decryptor, encryptor, measure, passThrough, sleep, type Processor, type Result } from './processors.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 const VALUE_BYTES = 256;
@@ -34,113 +24,7 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20); // (a p
 const LATENCY_WARMUP_SECONDS = Number(process.env.BENCH_LATENCY_WARMUP_SECONDS ?? 3);
 const LATENCY_SLICE_SECONDS = Number(process.env.BENCH_LATENCY_SLICE_SECONDS ?? 2);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const logger = createLogger('warn');
-
-interface Processor {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  processed(): number;
-  batchTimings(): { ms: number; records: number }[];
-}
-
-function configFor(brokers: string[], name: string, extra: Record<string, string> = {}): ShredderConfig {
-  const run = randomBytes(3).toString('hex');
-  return loadConfig('encrypt', {
-    ...extra,
-    KAFKA_BROKERS: brokers.join(','),
-    SHREDDER_ROUTES: `bench-${name}-in-${run}->bench-${name}-out-${run}`,
-    SHREDDER_KEYS_TOPIC: `bench-${name}-keys-${run}`,
-    SHREDDER_DLQ_TOPIC: `bench-${name}-dlq-${run}`,
-    SHREDDER_GROUP_ID: `bench-${name}-${run}`,
-    SHREDDER_MASTER_KEY: randomBytes(32).toString('base64'),
-    SHREDDER_STATE_DIR: mkdtempSync(join(tmpdir(), 'shredder-bench-')),
-    SHREDDER_LOG_LEVEL: 'warn',
-  });
-}
-
-/**
- * A copy of `value` with ENVELOPE_OVERHEAD more bytes, in 64 KiB slabs like the crypto core's results:
- * the output an encryptor writes, without the encryption.
- */
-const copyWithOverhead = (() => {
-  let slab = new Uint8Array(0);
-  let used = 0;
-  return (value: Buffer | null): Buffer | null => {
-    if (value === null) return null;
-    const bytes = value.length + ENVELOPE_OVERHEAD;
-    if (used + bytes > slab.length) {
-      slab = new Uint8Array(Math.max(64 * 1024, bytes));
-      used = 0;
-    }
-    slab.set(value, used + ENVELOPE_HEADER_BYTES);
-    const copy = Buffer.from(slab.buffer, used, bytes);
-    used += bytes;
-    return copy;
-  };
-})();
-
-/**
- * The baseline: same StreamProcessor, transactions and task layout, records copied unchanged.
- * `copyValues`: each value is written as a new buffer as large as its envelope would be (the
- * reference that shows what writing new, larger records costs, apart from the cryptography).
- */
-function passThrough(config: ShredderConfig, copyValues = false): Processor {
-  const kafka = createKafka(config.kafka, logger);
-  let processed = 0;
-  const route = config.routes[0];
-  let processor: StreamProcessor | undefined;
-  return {
-    async start() {
-      const admin = kafka.admin();
-      await admin.connect();
-      const layout = await ensureTopics(admin, config, encryptorTopicRoles(config.routes), logger);
-      await admin.disconnect();
-      processor = new StreamProcessor({
-        name: 'pass-through',
-        kafka,
-        inputs: [route.from],
-        keysTopic: config.keysTopic,
-        groupId: config.groupId,
-        stateDir: config.stateDir,
-        masterKey: openKeyring(config.keys).keyring,
-        checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
-        logger,
-        // (synchronous, like the encryptor's and decryptor's handlers when their keys are in memory)
-        handler: (batch) => ({
-          topicMessages: [{
-            topic: route.to,
-            messages: batch.messages.map((m): Message => ({ key: m.key, value: copyValues ? copyWithOverhead(m.value) : m.value, partition: batch.partition, timestamp: m.timestamp, headers: m.headers })),
-          }],
-          committed: async () => { processed += batch.messages.length; },
-        }),
-      });
-      await processor.start();
-    },
-    stop: () => processor!.stop(),
-    processed: () => processed,
-    batchTimings: () => processor!.batchTimings,
-  };
-}
-
 const copyingPassThrough = (config: ShredderConfig) => passThrough(config, true);
-
-/** The decryptor of an encryptor's output: same keys topic and master key, its own group and state. */
-function decryptConfigFor(encrypt: ShredderConfig): ShredderConfig {
-  const run = randomBytes(3).toString('hex');
-  return {
-    ...encrypt,
-    command: 'decrypt',
-    routes: [{ from: encrypt.routes[0].to, to: `bench-dec-out-${run}` }],
-    groupId: `bench-dec-${run}`,
-    stateDir: mkdtempSync(join(tmpdir(), 'shredder-bench-')),
-  };
-}
-
-function decryptor(config: ShredderConfig): Processor {
-  const d = new Decryptor(config, logger);
-  return { start: () => d.start(), stop: () => d.stop(), processed: () => d.stats.recordsOut, batchTimings: () => d.batchTimings };
-}
 
 /** Encryptor and decryptor together (latency of the whole path); batch timings are the decryptor's. */
 function encryptThenDecrypt(encrypt: ShredderConfig, decrypt: ShredderConfig): Processor {
@@ -152,18 +36,6 @@ function encryptThenDecrypt(encrypt: ShredderConfig, decrypt: ShredderConfig): P
     processed: () => d.processed(),
     batchTimings: () => d.batchTimings(),
   };
-}
-
-function encryptor(config: ShredderConfig): Processor {
-  const e = new Encryptor(config, logger);
-  return { start: () => e.start(), stop: () => e.stop(), processed: () => e.stats.recordsOut, batchTimings: () => e.batchTimings };
-}
-
-async function createInput(kafka: Kafka, config: ShredderConfig): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, config, encryptorTopicRoles(config.routes), logger);
-  await admin.disconnect();
 }
 
 function records(count: number, from: number): Message[] {
@@ -198,72 +70,11 @@ async function fill(kafka: Kafka, topic: string, count: number, generate = recor
 
 /** `prefilled`: the input already holds the records (the decryptor reads an encryptor's output). */
 async function throughput(kafka: Kafka, make: (c: ShredderConfig) => Processor, config: ShredderConfig, prefilled = false, count = RECORDS, generate = records) {
-  const RECORDS = count;
   if (!prefilled) {
     await createInput(kafka, config);
-    await fill(kafka, config.routes[0].from, RECORDS, generate);
+    await fill(kafka, config.routes[0].from, count, generate);
   }
-  // every run starts from the same heap (npm run bench:e2e passes --expose-gc): otherwise a run after
-  // one that grew the young generation pays for fewer collections than a run after one that did not
-  (globalThis as { gc?: () => void }).gc?.();
-  const processor = make(config);
-  await processor.start();
-  // from the first committed batch to the last, so group joins and start-up do not count
-  while (processor.processed() === 0) await sleep(1);
-  const first = processor.processed();
-  const stopProfile = await profileRun(make.name);
-  const started = process.hrtime.bigint();
-  const cpuBefore = process.cpuUsage();
-  const eluBefore = performance.eventLoopUtilization();
-  const schedBefore = mainThreadSchedstat();
-  while (processor.processed() < RECORDS) await sleep(5);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const cpu = process.cpuUsage(cpuBefore);
-  const mainThreadBusy = performance.eventLoopUtilization(eluBefore).utilization;
-  const schedAfter = mainThreadSchedstat();
-  await stopProfile();
-  const measured = RECORDS - first;
-  const cpuUsPerRecord = (cpu.user + cpu.system) / measured;
-  // (NaN without scheduler statistics)
-  const mainThreadUsPerRecord = schedBefore && schedAfter ? (schedAfter.runNs - schedBefore.runNs) / 1e3 / measured : NaN;
-  const mainThreadWaitUsPerRecord = schedBefore && schedAfter ? (schedAfter.waitNs - schedBefore.waitNs) / 1e3 / measured : NaN;
-  await processor.stop();
-  return { recordsPerSecond: measured / seconds, mbPerSecond: (measured * VALUE_BYTES) / seconds / 1e6, seconds, cpuUsPerRecord, mainThreadBusy, mainThreadUsPerRecord, mainThreadWaitUsPerRecord };
-}
-
-type Result = Awaited<ReturnType<typeof throughput>>;
-
-/**
- * BENCH_PROFILE=<folder>: a CPU profile of the main thread during each throughput run, written as
- * <folder>/<mode>-<n>.cpuprofile (for chrome://inspect or any .cpuprofile reader). Returns its stop.
- */
-async function profileRun(mode: string): Promise<() => Promise<void>> {
-  const folder = process.env.BENCH_PROFILE;
-  if (!folder) return async () => {};
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  return async () => {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(join(folder, `${mode}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
-    session.disconnect();
-  };
-}
-
-/**
- * The main thread's time on a CPU and waiting for one (a runnable thread another thread preempted),
- * in ns, from the kernel's scheduler statistics; undefined where /proc has none. The main thread bounds
- * a processor's throughput: its CPU time per record is the processor's cost without this shared
- * machine's scheduling noise, and its wait shows how much the broker and other threads took from it.
- */
-function mainThreadSchedstat(): { runNs: number; waitNs: number } | undefined {
-  try {
-    const [runNs, waitNs] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
-    return { runNs, waitNs };
-  } catch {
-    return undefined;
-  }
+  return measure(make, config, count, VALUE_BYTES);
 }
 
 function percentile(sorted: number[], p: number): number {
