@@ -15,7 +15,7 @@ import type { UnionType } from './avro-union.js';
 import { envelopeOfFieldBytes, envelopeOfFieldText, sealedFieldBytes, sealedFieldText } from '../../fields/field-envelope.js';
 import { compileSelector, type FieldSelector } from '../../fields/json-fields.js';
 import { parseJsonPath, type JsonPath } from '../../fields/json-path.js';
-import { parseRegistryFrame, reframe, type RegistryFrame } from '../../wire/registry-framing.js';
+import { parseRegistryFrame, type RegistryFrame } from '../../wire/registry-framing.js';
 import type { OpenedField, PlainValue, SealedValue } from '../field-format.js';
 import { checkAvroBinary } from './avro-binary-check.js';
 import type { RegistrySelection, ResolvedSchema, SchemaFields, SchemaFormat } from './schema-fields.js';
@@ -79,6 +79,41 @@ const children = (nodes: readonly TrieNode[], step: (n: TrieNode) => TrieNode | 
   return next;
 };
 
+/** The kind of a decoded value, as avsc sorts union branches: an unwrapped union has one branch per kind. */
+function kindOfValue(value: unknown): string {
+  if (typeof value === 'string') return 'string';
+  if (typeof value === 'number' || typeof value === 'bigint') return 'number';
+  if (typeof value === 'boolean') return 'boolean';
+  if (Buffer.isBuffer(value)) return 'buffer';
+  return Array.isArray(value) ? 'array' : 'object';
+}
+
+function kindOfType(type: Type): string {
+  switch (type.typeName) {
+    case 'string':
+    case 'enum':
+      return 'string';
+    case 'int':
+    case 'long':
+    case 'abstract:long':
+    case 'float':
+    case 'double':
+      return 'number';
+    case 'boolean':
+      return 'boolean';
+    case 'bytes':
+    case 'fixed':
+      return 'buffer';
+    case 'array':
+      return 'array';
+    default:
+      return 'object';
+  }
+}
+
+/** Each unwrapped union's branches by kind (a deep isValid per record would cost more than the decoding). */
+const branchesByKind = new WeakMap<Type, Map<string, Type>>();
+
 /** The branch of a decoded union value that goes on (null: none). */
 function branchOf(type: UnionType, value: unknown): { type: Type; value: unknown } | undefined {
   if (value === null || value === undefined) return undefined;
@@ -87,8 +122,12 @@ function branchOf(type: UnionType, value: unknown): { type: Type; value: unknown
     const branch = type.types.find((b) => b.branchName === name);
     return branch && { type: branch, value: (value as Record<string, unknown>)[name] };
   }
-  // unwrapped: avsc guarantees at most one branch of each kind (object, array, string, ...)
-  const branch = type.types.find((b) => b.typeName !== 'null' && b.isValid(value));
+  let byKind = branchesByKind.get(type);
+  if (!byKind) {
+    byKind = new Map(type.types.filter((b) => b.typeName !== 'null').map((b) => [kindOfType(b), b]));
+    branchesByKind.set(type, byKind);
+  }
+  const branch = byKind.get(kindOfValue(value)) ?? type.types.find((b) => b.typeName !== 'null' && b.isValid(value));
   return branch && { type: branch, value };
 }
 
@@ -192,8 +231,17 @@ class AvroSchemaFields implements SchemaFields {
     return { locations, subject };
   }
 
-  private encode(frame: RegistryFrame, record: Record<string, unknown>): Buffer {
-    return reframe(frame, this.type.toBuffer(record));
+  /** The record encoded behind the frame's header, in one buffer (`sizeHint`: the payload's likely size). */
+  private encode(frame: RegistryFrame, record: Record<string, unknown>, sizeHint: number): Buffer {
+    const start = frame.header.length;
+    let out = Buffer.allocUnsafe(start + sizeHint);
+    let end = this.type.encode(record, out, start);
+    if (end < 0) {
+      out = Buffer.allocUnsafe(out.length - end); // (avsc says how many bytes were missing)
+      end = this.type.encode(record, out, start);
+    }
+    frame.header.copy(out, 0);
+    return out.subarray(0, end);
   }
 
   scanPlain(value: Uint8Array): PlainValue {
@@ -206,10 +254,12 @@ class AvroSchemaFields implements SchemaFields {
         return { path: at.path, plaintext: typeof field === 'string' ? Buffer.from(field, 'utf8') : field };
       }),
       withSealed: (envelopes) => {
+        let growth = 0;
         locations.forEach((at, k) => {
           (at.container as Record<string | number, unknown>)[at.key] = at.kind === 'string' ? sealedFieldText(envelopes[k]) : sealedFieldBytes(envelopes[k]);
+          growth += Math.ceil((envelopes[k].length * 4) / 3) + 8; // (prefix, base64url, a longer length varint)
         });
-        return this.encode(frame, record);
+        return this.encode(frame, record, frame.payload.length + growth);
       },
     };
   }
@@ -234,7 +284,7 @@ class AvroSchemaFields implements SchemaFields {
           else restored = utf8Text(field);
           (at.container as Record<string | number, unknown>)[at.key] = restored;
         });
-        return this.encode(frame, record);
+        return this.encode(frame, record, frame.payload.length);
       },
     };
   }
