@@ -53,7 +53,8 @@ function subjectAt(scanned: ScannedJson, path: JsonPath): Uint8Array {
 export class JsonFieldFormat implements FieldFormat {
   readonly name = 'json';
 
-  constructor(private readonly selection: JsonSelection, private readonly shreddedValue: string) {}
+  /** `shreddedValue`: the JSON text a shredded field becomes, one for all or per field (JSON Schema: as its schema allows). */
+  constructor(private readonly selection: JsonSelection, private readonly shreddedValue: string | ((path: JsonPath) => string)) {}
 
   scanPlain(value: Uint8Array): PlainValue {
     const { text, spans, subjectBytes } = scanRecord(value, this.selection);
@@ -75,7 +76,7 @@ export class JsonFieldFormat implements FieldFormat {
         const replacements = spans.map((span, k) => {
           const field = opened[k];
           if (fields[k].envelope === undefined || field === undefined) return text.slice(span.start, span.end); // never encrypted: as it is
-          if (field === null) return this.shreddedValue;
+          if (field === null) return typeof this.shreddedValue === 'string' ? this.shreddedValue : this.shreddedValue(span.path);
           try {
             return strictUtf8.decode(field);
           } catch {

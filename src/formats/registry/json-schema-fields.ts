@@ -9,15 +9,13 @@
 // any JSON pointer) and to a referenced schema by its reference name (optionally with a `#/...`
 // fragment) are followed; anything else (anchors, remote URLs) is not, and describes nothing.
 import { RecordError } from '../../errors/shredder-errors.js';
-import { fieldEnvelope, fieldToken } from '../../fields/field-envelope.js';
-import { compileSelector, JsonValueError, spliceFields } from '../../fields/json-fields.js';
+import { compileSelector } from '../../fields/json-fields.js';
 import { pathCovers, type JsonPath, type PathSegment } from '../../fields/json-path.js';
 import { parseRegistryFrame, reframe } from '../../wire/registry-framing.js';
-import type { OpenedField, PlainValue, SealedValue } from '../field-format.js';
-import { scanRecord, type JsonSelection } from '../json-field-format.js';
+import type { PlainValue, SealedValue } from '../field-format.js';
+import { JsonFieldFormat } from '../json-field-format.js';
 import type { RegistrySelection, ResolvedSchema, SchemaFields, SchemaFormat } from './schema-fields.js';
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A JSON Schema object (a boolean schema, `true` or `false`, is never one). */
 type SchemaNode = Record<string, unknown>;
@@ -255,7 +253,7 @@ class JsonSchemaFields implements SchemaFields {
   readonly problems: string[] = [];
   readonly matchedPaths = new Set<string>();
   readonly encryptedPaths: string[];
-  private readonly selection: JsonSelection;
+  private readonly json: JsonFieldFormat;
   /** What a shredded field becomes, by the path that selects it. */
   private readonly shreddedValues = new Map<JsonPath, string>();
 
@@ -293,41 +291,22 @@ class JsonSchemaFields implements SchemaFields {
       // a path the schema does not describe has no type given, so null is as valid there as anything
       this.shreddedValues.set(path, !types || types.null ? 'null' : '""');
     }
-    this.selection = { selector: compileSelector(selected, subjectPath), subjectPath };
+    // the payload is JSON field mode's, so JSON field mode scans it; a shredded field becomes what its schema allows
+    this.json = new JsonFieldFormat({ selector: compileSelector(selected, subjectPath), subjectPath }, (path) => this.shreddedValues.get(path) ?? 'null');
   }
 
   scanPlain(value: Uint8Array): PlainValue {
     const frame = parseRegistryFrame(value);
-    const { text, spans, subjectBytes } = scanRecord(frame.payload, this.selection);
-    return {
-      subject: subjectBytes,
-      fields: spans.map((span) => ({ path: span.path, plaintext: Buffer.from(text.slice(span.start, span.end), 'utf8') })),
-      withSealed: (envelopes) => reframe(frame, Buffer.from(spliceFields(text, spans, envelopes.map(fieldToken)), 'utf8')),
-    };
+    const plain = this.json.scanPlain(frame.payload);
+    return { ...plain, withSealed: (envelopes) => reframe(frame, plain.withSealed(envelopes)) };
   }
 
   scanSealed(value: Uint8Array): SealedValue {
     const frame = parseRegistryFrame(value);
-    const { text, spans, subjectBytes } = scanRecord(frame.payload, this.selection);
-    const fields = spans.map((span) => ({ path: span.path, envelope: fieldEnvelope(text.slice(span.start, span.end)) }));
-    return {
-      subject: subjectBytes,
-      fields,
-      withOpened: (opened: readonly (OpenedField | undefined)[]) => {
-        const replacements = spans.map((span, k) => {
-          const field = opened[k];
-          if (fields[k].envelope === undefined || field === undefined) return text.slice(span.start, span.end); // never encrypted: as it is
-          if (field === null) return this.shreddedValues.get(span.path) ?? 'null';
-          try {
-            return strictUtf8.decode(field);
-          } catch {
-            throw new JsonValueError('a decrypted field is not valid UTF-8 JSON text');
-          }
-        });
-        return reframe(frame, Buffer.from(spliceFields(text, spans, replacements), 'utf8'));
-      },
-    };
+    const sealed = this.json.scanSealed(frame.payload);
+    return { ...sealed, withOpened: (opened) => reframe(frame, sealed.withOpened(opened)) };
   }
+
 }
 
 export const jsonSchemaFields: SchemaFormat = {
