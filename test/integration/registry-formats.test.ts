@@ -345,6 +345,23 @@ message Order {
     }
   });
 
+  it('dead-letters records naming made-up schema ids, asking the registry once per id however often they come', async () => {
+    const proxy = await switchableProxy(url);
+    try {
+      const setup = avroSetup({ SHREDDER_SCHEMA_REGISTRY_URL: proxy.url });
+      await registerAvro(setup.input, CUSTOMER_V1);
+      started(await startEncryptor(setup));
+      const before = proxy.requests;
+      const junk = Array.from({ length: 300 }, (_, i) => ({ key: 'mallory', value: Buffer.from([0, 0x60, 0, (i % 100) >> 8, i % 100, 0x02, 0x41]) }));
+      await produce(kafka, setup.input, junk);
+      const dead = await read(setup.dlqTopic, 300);
+      expect(new Set(dead.map((r) => header(r.headers, 'shredder.error')))).to.have.length(100);
+      expect(proxy.requests - before).to.be.at.most(100);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('refuses to start, exit 2, naming each field the latest schema cannot carry encrypted and each path that names no field', async () => {
     const setup = avroSetup({ SHREDDER_FIELDS: '$.email,$.total,$.address,$.emial', SHREDDER_FIELD_TAGS: '' });
     await registerAvro(setup.input, CUSTOMER_V1);
@@ -393,10 +410,11 @@ function verifyErasure(env: Record<string, string>, subject: string): Promise<{ 
 }
 
 /** An HTTP proxy to the registry that answers 503 while `down`, counting what it refused. */
-async function switchableProxy(target: string): Promise<{ url: string; down: boolean; refused: number; close(): Promise<void> }> {
+async function switchableProxy(target: string): Promise<{ url: string; down: boolean; refused: number; requests: number; close(): Promise<void> }> {
   const base = new URL(target);
-  const state = { down: false, refused: 0 };
+  const state = { down: false, refused: 0, requests: 0 };
   const server = createServer((req, res) => {
+    state.requests++;
     if (state.down) {
       state.refused++;
       res.writeHead(503).end();

@@ -14,7 +14,7 @@ import { RecordError } from '../../errors/shredder-errors.js';
 import type { UnionType } from './avro-union.js';
 import { envelopeOfFieldBytes, envelopeOfFieldText, sealedFieldBytes, sealedFieldText } from '../../fields/field-envelope.js';
 import { compileSelector, type FieldSelector } from '../../fields/json-fields.js';
-import { parseJsonPath, type JsonPath } from '../../fields/json-path.js';
+import { parseJsonPath, pathCovers, type JsonPath } from '../../fields/json-path.js';
 import { parseRegistryFrame, type RegistryFrame } from '../../wire/registry-framing.js';
 import type { OpenedField, PlainValue, SealedValue } from '../field-format.js';
 import { checkAvroBinary } from './avro-binary-check.js';
@@ -140,6 +140,9 @@ class AvroSchemaFields implements SchemaFields {
   constructor(private readonly id: number, private readonly type: Type, rawRecords: Map<string, RawField[]>, private readonly selection: RegistrySelection) {
     const tagged = selection.tags.length > 0 ? taggedPaths(type, rawRecords, new Set(selection.tags), id) : { paths: [], problems: [] };
     this.problems.push(...tagged.problems);
+    const subjectPath = selection.subjectPath;
+    const covering = subjectPath && tagged.paths.find((text) => pathCovers(parseJsonPath(text), subjectPath));
+    if (covering) this.problems.push(`${subjectPath.text} (the subject field) is tagged, in ${covering}, and would be encrypted in schema id ${id}: the subject must stay readable`);
     const configured = new Set(selection.paths.map((p) => p.text));
     const paths = [...selection.paths, ...tagged.paths.filter((text) => !configured.has(text)).map(parseJsonPath)];
     this.encryptedPaths = paths.map((p) => p.text);

@@ -274,6 +274,8 @@ class JsonSchemaFields implements SchemaFields {
       recursions = tagged.recursions;
     }
     this.encryptedPaths = selected.map((p) => p.text);
+    const covering = subjectPath && selected.find((path) => !configured.has(path.text) && pathCovers(path, subjectPath));
+    if (covering) this.problems.push(`${subjectPath.text} (the subject field) is tagged, in ${covering.text}, and would be encrypted in schema id ${schema.id}: the subject must stay readable`);
     // Fail closed: tagged data a path cannot reach would be written in the clear.
     for (const segments of recursions) {
       const recursion: JsonPath = { text: pathText(segments), segments };

@@ -17,14 +17,23 @@ class SchemaUnusable {
   constructor(readonly error: RecordError) {}
 }
 
+const UNKNOWN_ID_RETRY_MS = 10_000;
+/** Schemas fetched at once. */
+const FETCH_CONCURRENCY = 8;
+/** Unknown ids remembered at most (the oldest forgotten first): made-up ids cannot grow memory. */
+const MAX_UNKNOWN_IDS = 10_000;
+
 /** How deep references may nest: a cycle in the registry must not hang a batch. */
 const MAX_REFERENCE_DEPTH = 32;
 
 export class RegistryFieldFormat implements FieldFormat {
   readonly name = 'schema-registry';
   private readonly compiled = new Map<number, SchemaFields | SchemaUnusable>();
-  /** Ids the registry said it does not have, for the batch prepared last (asked again for the next: it may be registered since). */
-  private unknown = new Map<number, RecordError>();
+  /**
+   * Ids the registry said it does not have, each asked again after UNKNOWN_ID_RETRY_MS (it may be
+   * registered late), so junk naming made-up ids costs the registry one request per id per period.
+   */
+  private readonly unknown = new Map<number, { error: RecordError; askAgainAt: number }>();
   private readonly formats: ReadonlyMap<SchemaType, SchemaFormat>;
 
   constructor(private readonly registry: SchemaRegistryClient, private readonly selection: RegistrySelection, formats: readonly SchemaFormat[]) {
@@ -33,26 +42,37 @@ export class RegistryFieldFormat implements FieldFormat {
 
   prepare(values: readonly (Uint8Array | null)[]): Promise<void> | undefined {
     let missing: Set<number> | undefined;
+    const now = Date.now();
+    // (forgotten here, between batches, never during one: every id of a batch stays known while it is scanned)
+    for (const [id, { askAgainAt }] of this.unknown) {
+      if (askAgainAt > now && this.unknown.size <= MAX_UNKNOWN_IDS) break;
+      this.unknown.delete(id);
+    }
     for (const value of values) {
       if (!value || value.length < REGISTRY_HEADER_BYTES || value[0] !== REGISTRY_MAGIC_BYTE) continue; // (scanning says what is wrong)
       const id = Buffer.from(value.buffer, value.byteOffset, value.byteLength).readUInt32BE(1);
-      if (!this.compiled.has(id)) (missing ??= new Set()).add(id);
+      if (this.compiled.has(id) || (this.unknown.get(id)?.askAgainAt ?? 0) > now) continue;
+      (missing ??= new Set()).add(id);
     }
-    this.unknown = new Map();
     return missing && this.fetch([...missing]);
   }
 
+  /** Fetches and compiles `ids`, a few at a time: a batch of junk naming thousands of ids must not open thousands of connections. */
   private async fetch(ids: number[]): Promise<void> {
-    await Promise.all(
-      ids.map(async (id) => {
+    const queue = [...ids];
+    const worker = async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
         try {
           this.compiled.set(id, await this.compile(await this.registry.schemaById(id)));
+          this.unknown.delete(id);
         } catch (err) {
           if (!(err instanceof RecordError)) throw err;
-          this.unknown.set(id, err);
+          this.unknown.delete(id); // (re-inserted: the map's order is the order to forget in)
+          this.unknown.set(id, { error: err, askAgainAt: Date.now() + UNKNOWN_ID_RETRY_MS });
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, queue.length) }, worker));
   }
 
   /**
@@ -131,7 +151,7 @@ export class RegistryFieldFormat implements FieldFormat {
       return fields;
     }
     const unknown = this.unknown.get(schemaId);
-    if (unknown) throw unknown;
+    if (unknown) throw unknown.error;
     throw new Error(`schema id ${schemaId} was not fetched: prepare() the batch before scanning it`);
   }
 

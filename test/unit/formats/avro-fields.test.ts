@@ -115,6 +115,8 @@ describe('the Avro registry format', () => {
   it('reads the subject from a string or a long field', () => {
     expect(Buffer.from(avroFields.compile(schema, select(['$.email'], { subjectPath: parseJsonPath('$.id') })).scanPlain(value).subject!).toString()).to.equal('9007199254740993');
     expect(Buffer.from(avroFields.compile(schema, select(['$.email'], { subjectPath: parseJsonPath('$.address.city') })).scanPlain(value).subject!).toString()).to.equal('Oslo');
+    const taggedSubject = avroFields.compile(schema, select([], { tags: ['PII'], subjectPath: parseJsonPath('$.address.street') }));
+    expect(taggedSubject.problems).to.deep.equal(['$.address.street (the subject field) is tagged, in $.address.street, and would be encrypted in schema id 7: the subject must stay readable']);
     const noSubject = avroFields.compile(schema, select(['$.email'], { subjectPath: parseJsonPath('$.nickname') }));
     const anonymous = encodeRegistryFrame(7, writer.toBuffer({ ...customer, nickname: null }));
     expect(() => noSubject.scanPlain(anonymous)).to.throw(/no subject: \$\.nickname/);

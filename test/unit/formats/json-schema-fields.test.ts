@@ -270,3 +270,13 @@ describe('the JSON Schema registry format', () => {
     expect(reasons[5]).to.equal('a decrypted field is not valid UTF-8 JSON text');
   });
 });
+
+describe('the JSON Schema registry format and the subject field', () => {
+  it('refuses a subject field a tag would encrypt: the decryptor could not read it', () => {
+    const schema = schemaOf({ type: 'object', properties: { user: { type: 'string', 'confluent:tags': ['PII'] } } });
+    expect(compile(schema, [], ['PII'], '$.user').problems).to.deep.equal([
+      `$.user (the subject field) is tagged, in $.user, and would be encrypted in schema id ${SCHEMA_ID}: the subject must stay readable`,
+    ]);
+    expect(compile(schema, [], ['OTHER'], '$.user').problems).to.deep.equal([]);
+  });
+});
