@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled TypeScript in dist/ (built by `npm install` via the prepare script).
+// Thin launcher: the CLI is compiled TypeScript in dist/ (built by `npm install` in a checkout, via the
+// prepare script; a packed tarball ships it built).
 import { main } from '../dist/src/cli/main.js';
 
 // A finished command exits even if a library left a handle open (the stop itself is bounded in main).

@@ -2,9 +2,9 @@
 // (0 clean stop, 2 bad configuration or usage, 1 anything else).
 import '../kafka/linear-grouping.js'; // (first: before kafkajs loads, see there)
 import '../kafka/compression.js'; // snappy, lz4 and zstd batches from Java producers (after linear-grouping: it loads kafkajs)
+import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { variablesHelp, type CommandName } from '../config/variables.js';
-import { runDemo } from '../dev/demo.js';
 import { Decryptor } from '../decryptor/decryptor.js';
 import { Encryptor } from '../encryptor/encryptor.js';
 import { Reencryptor } from '../reencryptor/reencryptor.js';
@@ -19,6 +19,20 @@ import { formatKeysStatus, keysStatus, type KeysStatus } from '../keys/keys-stat
 import { createLogger, subjectRefFor } from '../observability/logger.js';
 import { VERSION } from '../version.js';
 import { configOrReport, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runUntilSignal } from './run-processor.js';
+
+/**
+ * `demo`: the demo and its local broker live in src/dev, which the npm package leaves out (they need
+ * Java and Maven, a production host does not), so it is imported only when asked for, and an installed
+ * copy says where it runs instead.
+ */
+async function demo(): Promise<number> {
+  if (!existsSync(new URL('../dev/demo.js', import.meta.url))) {
+    process.stderr.write('kafka-shredder demo: the demo runs from a source checkout of kafka-shredder (`npm install && npm start`), not from the installed package\n');
+    return EXIT_USAGE;
+  }
+  const { runDemo } = await import('../dev/demo.js');
+  return runDemo();
+}
 
 async function forget(subject: string): Promise<number> {
   const config = configOrReport('forget');
@@ -128,8 +142,8 @@ export async function main(argv: string[]): Promise<number> {
   ).action((subject: string, options: { json?: boolean }) => run(() => verifyErasureCommand(subject, options.json === true))());
   program
     .command('demo')
-    .description('start a local single-node Apache Kafka and walk through produce, read, forget, read again')
-    .action(run(() => runDemo()));
+    .description('from a source checkout: start a local single-node Apache Kafka and walk through produce, read, forget, read again')
+    .action(run(demo));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

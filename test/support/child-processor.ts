@@ -13,8 +13,9 @@ export interface ChildProcessor {
   waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
-export function startChildProcessor(command: string, env: Record<string, string>, args: string[] = []): ChildProcessor {
-  const child = spawn(process.execPath, [join(repoRoot(), 'bin/kafka-shredder.js'), command, ...args], {
+/** `bin`: the launcher to run, this checkout's unless a test runs an installed copy. */
+export function startChildProcessor(command: string, env: Record<string, string>, args: string[] = [], bin = join(repoRoot(), 'bin/kafka-shredder.js')): ChildProcessor {
+  const child = spawn(process.execPath, [bin, command, ...args], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
