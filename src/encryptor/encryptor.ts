@@ -54,7 +54,7 @@ export class Encryptor extends RouteProcessor {
     await this.checkSchemas(config.routes.map((r) => r.from));
     this.audit = await this.whenKeysAvailable('deriving the audit key', () => ErasureAudit.of(config, this.keys.keyring, this.subjectRef));
     const ciphers = await loadAeadRegistry();
-    this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
+    this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger, this.metrics);
     this.processor = new StreamProcessor({
       ...this.commonOptions(layout),
       name: 'encrypt',

@@ -7,17 +7,22 @@
 import { commitTransaction } from '../kafka/transactions.js';
 import { keysTopicConfig } from '../kafka/topics.js';
 import type { Logger } from '../observability/logger.js';
+import type { ProcessorMetrics } from '../observability/metrics.js';
 import type { StreamProcessor } from '../processor/stream-processor.js';
 
 export const ROLL_MARKER_KEY = Buffer.alloc(0);
 
 export class SegmentRoller {
   private readonly timers = new Map<number, NodeJS.Timeout>();
+  /** Per partition, when its oldest tombstone not yet followed by a marker was written (ms). */
+  private readonly pendingSince = new Map<number, number>();
 
   constructor(
     private readonly segmentMs: number,
     private readonly appendMarker: (partition: number) => Promise<void>,
     private readonly logger: Logger,
+    /** Told when a partition's oldest pending forget changes (`undefined`: none pending). */
+    private readonly onPending?: (partition: number, sinceMs: number | undefined) => void,
   ) {}
 
   /**
@@ -28,10 +33,22 @@ export class SegmentRoller {
   forgotten(partition: number): void {
     const pending = this.timers.get(partition);
     if (pending) clearTimeout(pending);
+    if (!this.pendingSince.has(partition)) {
+      const now = Date.now();
+      this.pendingSince.set(partition, now);
+      this.onPending?.(partition, now);
+    }
     const timer = setTimeout(() => {
       this.timers.delete(partition);
-      this.appendMarker(partition).catch((err: Error) =>
-        this.logger.warn({ partition, error: err.message }, 'could not append the keys segment-roll marker'),
+      this.appendMarker(partition).then(
+        () => {
+          // (a forget since has its own timer: still pending, counted from the older one, conservatively)
+          if (this.timers.has(partition)) return;
+          this.pendingSince.delete(partition);
+          this.onPending?.(partition, undefined);
+        },
+        // (it stays pending, so the erasure-overdue alert shows it, until a later forget's marker is written)
+        (err: Error) => this.logger.warn({ partition, error: err.message }, 'could not append the keys segment-roll marker'),
       );
     }, this.segmentMs + 1000);
     timer.unref();
@@ -48,7 +65,13 @@ export class SegmentRoller {
  * The roller of a processor that writes tombstones to `keysTopic` (the encryptor, reencrypt): it
  * appends each marker in a transaction of the partition's task, if this instance still owns it.
  */
-export function keysSegmentRoller(processor: () => StreamProcessor | undefined, keysTopic: string, erasureDeadlineMs: number, logger: Logger): SegmentRoller {
+export function keysSegmentRoller(
+  processor: () => StreamProcessor | undefined,
+  keysTopic: string,
+  erasureDeadlineMs: number,
+  logger: Logger,
+  metrics?: ProcessorMetrics,
+): SegmentRoller {
   const appendMarker = async (partition: number) => {
     const task = await processor()?.ownedTask(partition);
     if (!task?.producer) return; // the partition moved: its new owner writes to it
@@ -57,5 +80,10 @@ export function keysSegmentRoller(processor: () => StreamProcessor | undefined, 
     );
     logger.debug({ partition }, 'keys segment-roll marker appended');
   };
-  return new SegmentRoller(Number(keysTopicConfig(erasureDeadlineMs)['segment.ms']), appendMarker, logger);
+  metrics?.erasureDeadline.set(erasureDeadlineMs / 1000);
+  const onPending = (partition: number, sinceMs: number | undefined) => {
+    if (sinceMs === undefined) metrics?.erasurePendingSince.remove({ partition: String(partition) });
+    else metrics?.erasurePendingSince.set({ partition: String(partition) }, sinceMs / 1000);
+  };
+  return new SegmentRoller(Number(keysTopicConfig(erasureDeadlineMs)['segment.ms']), appendMarker, logger, onPending);
 }

@@ -29,6 +29,8 @@ export class ProcessorMetrics {
   readonly restoredRecords: Counter<'partition'>;
   readonly keysTopicInvalidValues: Counter<'topic' | 'partition' | 'reason'>;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
+  readonly erasurePendingSince: Gauge<'partition'>;
+  readonly erasureDeadline: Gauge;
   readonly batchRecords: Histogram<'topic'>;
   readonly batchSeconds: Histogram<'topic'>;
   readonly cryptoSecondsPerRecord: Histogram<'topic'>;
@@ -90,6 +92,18 @@ export class ProcessorMetrics {
       name: 'shredder_consumer_lag',
       help: 'Records between the last batch processed and the partition end (high watermark)',
       labelNames: ['topic', 'partition'],
+      registers,
+    });
+    // (the erasure-overdue alert: time() minus the first, past the second; deploy/prometheus/kafka-shredder-rules.yml)
+    this.erasurePendingSince = new Gauge({
+      name: 'shredder_erasure_pending_since_timestamp_seconds',
+      help: 'Unix time of the oldest forget (or re-wrap) on a keys partition whose segment-roll marker is not written yet, so that compaction cannot erase the old keys (encrypt, reencrypt); no series when none is pending',
+      labelNames: ['partition'],
+      registers,
+    });
+    this.erasureDeadline = new Gauge({
+      name: 'shredder_erasure_deadline_seconds',
+      help: 'SHREDDER_ERASURE_DEADLINE_MS in seconds: how long after a forget the old wrapped key may stay in the keys topic (encrypt, reencrypt)',
       registers,
     });
     this.batchRecords = new Histogram({

@@ -67,7 +67,7 @@ export class Reencryptor extends RouteProcessor {
     await this.prepareKeys();
     const layout = await this.prepareTopics(roles);
     this.audit = await this.whenKeysAvailable('deriving the audit key', () => ErasureAudit.of(config, this.keys.keyring, this.subjectRef));
-    this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger);
+    this.roller = keysSegmentRoller(() => this.processor, config.keysTopic, config.erasureDeadlineMs, this.logger, this.metrics);
     const ciphers = await loadAeadRegistry();
     this.source = new SourceKeyspace({
       kafka: this.kafka,
