@@ -4,7 +4,7 @@
 // bound; nothing of the build toolchain in the image; and the Kubernetes Deployment run with
 // `podman kube play`. Skips, saying why, where podman cannot run (not root, not installed).
 import { expect } from 'chai';
-import { chownSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
@@ -62,6 +62,9 @@ describe('the container image', function () {
     expect(help.stdout).to.contain('encrypt').and.contain('decrypt').and.contain('forget');
     const listing = await podmanOk(['run', '--rm', '--network', 'host', '--read-only', '--entrypoint', 'sh', IMAGE, '-c',
       'id -u; ls /app/node_modules; ls /app/dist/src; command -v java javac mvn gcc g++ tsc asc || true; ls /app/node_modules/.bin 2>/dev/null || true']);
+    // the PKCS#11 addon, built in the build stage, loads in the runtime stage
+    const pkcs11 = await podman(['run', '--rm', '--network', 'host', '--read-only', '--entrypoint', 'node', IMAGE, '-e', 'require("/app/node_modules/pkcs11js"); console.log("pkcs11js loads")']);
+    expect(pkcs11.stdout.trim(), pkcs11.stderr).to.equal('pkcs11js loads');
     const [uid, ...rest] = listing.trim().split('\n');
     expect(uid).to.equal('1000');
     for (const tool of ['typescript', 'assemblyscript', 'mocha', 'chai', 'eslint', '@kafkajs', 'kubernetes-models', 'java', 'javac', 'mvn', 'gcc', 'g++', 'tsc', 'asc', 'dev']) {
@@ -75,6 +78,7 @@ describe('the container image', function () {
     const setup = encryptorSetup();
     const [encryptPort, decryptPort] = await freePorts(2);
     const keyDir = mkdtempSync(join(tmpdir(), 'shredder-container-key-'));
+    chmodSync(keyDir, 0o755); // (the container's user 1000 reads it, as from a Secret volume)
     writeFileSync(join(keyDir, 'master-key'), setup.masterKey.toString('base64'), { mode: 0o444 });
     const common = { ...setup.env, SHREDDER_MASTER_KEY: '', SHREDDER_MASTER_KEY_FILE: '/run/secrets/shredder/master-key', SHREDDER_LOG_LEVEL: 'info' };
     delete (common as Record<string, string>).SHREDDER_MASTER_KEY;
@@ -136,15 +140,23 @@ describe('the container image', function () {
       ...Object.entries(configMap.data).map(([key, value]) => ({ name: key, value })),
       ...container.env.map((e: { name: string; value: string }) => (e.name === 'SHREDDER_HTTP_PORT' ? { ...e, value: String(port) } : e)),
     ];
-    container.ports[0].containerPort = port;
+    // (with the host's network a port is the process's own: podman refuses port mappings, so the probes name the number)
+    delete container.ports;
+    for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) probe.httpGet.port = port;
+    // The Secret as podman keeps one for kube play: a podman secret holding the Secret's YAML. Podman 4.3
+    // (Debian 12) writes a `data` value to the volume as it stands, not base64-decoded as Kubernetes
+    // does: so here `data` holds the file's text itself (the base64 master key, valid base64 too).
     const secretName = 'kafka-shredder-master-key';
-    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName }, data: { 'master-key': Buffer.from(setup.masterKey.toString('base64')).toString('base64') } };
-    const file = join(mkdtempSync(join(tmpdir(), 'shredder-kube-')), 'pod.yaml');
-    writeFileSync(file, `${stringify(secret)}---\n${stringify(deployment)}`);
+    const folder = mkdtempSync(join(tmpdir(), 'shredder-kube-'));
+    const secretFile = join(folder, 'secret.yaml');
+    writeFileSync(secretFile, stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName }, data: { 'master-key': setup.masterKey.toString('base64') } }));
+    const file = join(folder, 'deployment.yaml');
+    writeFileSync(file, stringify(deployment));
 
-    containers.push(`${name}-pod-0-encryptor`);
+    await podman(['secret', 'rm', secretName]);
+    await podmanOk(['secret', 'create', secretName, secretFile]);
     try {
-      await podmanOk(['kube', 'play', '--network', 'host', file], 300_000);
+      await podmanOk(['kube', 'play', file], 300_000);
       await eventually('/readyz of the pod', async () => (await get(port, '/readyz').catch(() => undefined))?.status === 200, 120_000, 500);
       await produce(kafka, setup.input, [{ key: 'carol', value: 'carol-1' }]);
       const [record] = allRecords(await readExactly(kafka, setup.output, 1));
