@@ -31,6 +31,9 @@ export type ErrorClass =
   | 'AuthenticationFailed'
   | 'InvalidPlaintext'
   | 'Shredded'
+  | 'NotRegistryFrame'
+  | 'SchemaUnusable'
+  | 'NotOfSchema'
   | 'Unknown';
 
 /**
@@ -52,6 +55,19 @@ const CLASSES: readonly [prefix: string, errorClass: ErrorClass, stage: ErrorSta
   ['authentication failed:', 'AuthenticationFailed', 'decrypt'],
   ['a decrypted field is not valid UTF-8', 'InvalidPlaintext', 'decrypt'],
   ['shredded:', 'Shredded', 'decrypt'],
+  // field mode with a schema registry (src/formats/registry/); the frame's reasons before the schema's
+  ['value does not start with the schema registry magic byte', 'NotRegistryFrame', 'parse'],
+  ['empty value: not a schema registry frame', 'NotRegistryFrame', 'parse'],
+  ['schema registry frame', 'NotRegistryFrame', 'parse'],
+  ['Protobuf schema registry frame', 'NotRegistryFrame', 'parse'],
+  ['message indexes', 'NotRegistryFrame', 'parse'],
+  ['schema ', 'SchemaUnusable', 'parse'],
+  ['JSON schema id', 'SchemaUnusable', 'parse'],
+  ['not Avro of', 'NotOfSchema', 'parse'],
+  ['not Protobuf of', 'NotOfSchema', 'parse'],
+  ['$', 'NotOfSchema', 'parse'],
+  ['a decrypted string field is not valid UTF-8', 'InvalidPlaintext', 'decrypt'],
+  ['the decrypted string field', 'InvalidPlaintext', 'decrypt'],
 ];
 
 export function classifyReason(reason: string): { errorClass: ErrorClass; stage: ErrorStage } {

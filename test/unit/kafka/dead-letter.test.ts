@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import { createRequire } from 'node:module';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { jsonSelection, scanRecord } from '../../../src/formats/json-field-format.js';
+import { avroFields } from '../../../src/formats/registry/avro-fields.js';
+import { parseProtobufFrame, parseRegistryFrame } from '../../../src/wire/registry-framing.js';
 import { fieldEnvelope } from '../../../src/fields/field-envelope.js';
 import { classifyReason, deadLetter, deadLetterBatchBytes, fitDeadLetters } from '../../../src/kafka/dead-letter.js';
 import { enforceErrorsTolerance, IntolerableRecordError } from '../../../src/processor/errors-tolerance.js';
@@ -69,6 +71,19 @@ describe('dead letters', () => {
       ['authentication failed: the record was altered, forged, or moved to another subject', 'AuthenticationFailed', 'decrypt'],
       ['a decrypted field is not valid UTF-8 JSON text', 'InvalidPlaintext', 'decrypt'],
       ['shredded: the subject was forgotten, its key is destroyed', 'Shredded', 'decrypt'],
+      [reasonOf(() => parseRegistryFrame(Buffer.from('plain'))), 'NotRegistryFrame', 'parse'],
+      [reasonOf(() => parseRegistryFrame(Buffer.alloc(0))), 'NotRegistryFrame', 'parse'],
+      [reasonOf(() => parseRegistryFrame(Buffer.from([0, 1]))), 'NotRegistryFrame', 'parse'],
+      [reasonOf(() => parseProtobufFrame(Buffer.from([0, 0, 0, 0, 1]))), 'NotRegistryFrame', 'parse'],
+      ['schema id 7 is not in the schema registry', 'SchemaUnusable', 'parse'],
+      ['schema id 7 cannot carry its selected fields encrypted: $.age is of type int in schema id 7', 'SchemaUnusable', 'parse'],
+      [reasonOf(() => avroFields.compile({ id: 7, schemaType: 'AVRO', schema: '{"type":"record"}', references: [], referenced: [] }, { paths: [], tags: [] })), 'SchemaUnusable', 'parse'],
+      ['JSON schema id 7 is not valid JSON', 'SchemaUnusable', 'parse'],
+      ['not Avro of schema id 7: truncated buffer', 'NotOfSchema', 'parse'],
+      ['not Avro of its schema: 5 bytes needed, 1 left at byte 3', 'NotOfSchema', 'parse'],
+      ['not Protobuf of schema id 7: index out of range (decoding message shop.Order)', 'NotOfSchema', 'parse'],
+      ['$.replies[*].author is nested deeper than 32 messages: fields tagged PII are not looked for that deep', 'NotOfSchema', 'parse'],
+      ['a decrypted string field is not valid UTF-8', 'InvalidPlaintext', 'decrypt'],
     ];
     for (const [reason, errorClass, stage] of cases) expect(classifyReason(reason), reason).to.deep.equal({ errorClass, stage });
     expect(classifyReason('something new')).to.deep.equal({ errorClass: 'Unknown', stage: 'unknown' });
