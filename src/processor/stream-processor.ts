@@ -108,6 +108,12 @@ export class StreamProcessor {
   private fail!: (error: Error) => void;
   /** Why the processor failed for good, for /healthz. */
   private failure?: string;
+  /**
+   * Batches whose commit failed with its outcome unknown (a broker that crashed while ending the
+   * transaction may have committed it): where each partition's input topics were left, to be checked
+   * against the group's committed offsets before the partition resumes.
+   */
+  private readonly unknownCommits = new Map<number, { topic: string; firstOffset: string }[]>();
 
   constructor(private readonly options: StreamProcessorOptions) {
     const { kafka, groupId } = options;
@@ -139,7 +145,11 @@ export class StreamProcessor {
       openTask: (partition, onRestoreProgress) => this.openTask(partition, onRestoreProgress),
       pause: (partition) => this.consumer.pause(inputs(partition)),
       // (a processor that failed for good, e.g. on a record not tolerated, fetches nothing more)
-      resume: (partition) => this.failure === undefined && this.consumer.resume(inputs(partition)),
+      resume: (partition) => {
+        if (this.failure !== undefined) return;
+        if (!this.unknownCommits.has(partition)) return this.consumer.resume(inputs(partition));
+        void this.resumeAfterUnknownCommits(partition).then(() => this.failure === undefined && this.consumer.resume(inputs(partition)));
+      },
       onRevoked: options.onRevoked,
     });
     this.committer = new Committer({
@@ -266,6 +276,7 @@ export class StreamProcessor {
       // (a batch of another input topic of this task failed meanwhile: the task is closed)
       if (this.tasks.readyTask(partition) !== task) return this.later(batch);
       let result: BatchResult | undefined;
+      let committing = false;
       let committed = false;
       try {
         const handlerStarted = process.hrtime.bigint();
@@ -274,6 +285,7 @@ export class StreamProcessor {
         result = handled instanceof Promise ? await handled : handled;
         this.batchTimings.push({ ms: Number(process.hrtime.bigint() - handlerStarted) / 1e6, records: batch.messages.length });
         if (this.batchTimings.length > 10_000) this.batchTimings.splice(0, 5_000);
+        committing = true;
         const written = await this.committer.commit(task, batch, result);
         committed = true;
         this.tasks.batchCommitted(partition);
@@ -300,10 +312,39 @@ export class StreamProcessor {
         // Anything else is no record's fault (record errors were dead-lettered by the handler): nothing
         // of the batch is committed, and it is read again once the task has reopened after a back-off.
         // A batch that did commit is not read again: its partition goes on after it.
+        if (!committed) {
+          this.later(batch);
+          const left = { topic: batch.topic, firstOffset: batch.messages[0].offset };
+          if (committing) this.unknownCommits.set(partition, [...(this.unknownCommits.get(partition) ?? []).filter((u) => u.topic !== batch.topic), left]);
+        }
         this.tasks.batchFailed(partition, task, err, committed);
-        if (!committed) this.later(batch);
       }
     });
+  }
+
+  /**
+   * Before a partition resumes after a failed commit: if the transaction did commit after all (the
+   * group's committed offset is past the batch's first record), the partition goes on from there
+   * instead of reading the batch again, which would write its records twice. Read when the partition
+   * resumes, after the back-off, so that a transaction the coordinator was still completing is settled.
+   */
+  private async resumeAfterUnknownCommits(partition: number): Promise<void> {
+    const unknown = this.unknownCommits.get(partition);
+    if (!unknown) return;
+    this.unknownCommits.delete(partition);
+    for (const { topic, firstOffset } of unknown) {
+      try {
+        const [offsets] = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
+        const committedOffset = offsets?.partitions.find((p) => p.partition === partition)?.offset;
+        if (committedOffset !== undefined && BigInt(committedOffset) > BigInt(firstOffset)) {
+          this.options.logger.warn({ processor: this.options.name, topic, partition, committedOffset }, 'a commit that seemed to fail had committed: going on after it');
+          this.consumer.seek({ topic, partition, offset: committedOffset });
+        }
+      } catch (err) {
+        // (the batch is read again, as without this check: written twice at worst, never lost)
+        this.options.logger.warn({ processor: this.options.name, topic, partition, error: messageOf(err) }, 'could not read the committed offset after a failed commit');
+      }
+    }
   }
 
   /** See StreamProcessorOptions.commitMarkerBatches. */
