@@ -4,9 +4,9 @@
 import { fieldEnvelope, fieldToken } from '../fields/field-envelope.js';
 import { compileSelector, JsonValueError, scanJsonObject, spliceFields, type FieldSelector, type ScannedJson } from '../fields/json-fields.js';
 import { parseJsonPath, type JsonPath } from '../fields/json-path.js';
+import { decryptedText } from './decrypted-text.js';
 import type { FieldFormat, OpenedField, PlainValue, SealedValue } from './field-format.js';
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** What a JSON value is scanned for: the selected fields (compiled) and where the subject is. */
 export interface JsonSelection {
@@ -77,11 +77,7 @@ export class JsonFieldFormat implements FieldFormat {
           const field = opened[k];
           if (fields[k].envelope === undefined || field === undefined) return text.slice(span.start, span.end); // never encrypted: as it is
           if (field === null) return typeof this.shreddedValue === 'string' ? this.shreddedValue : this.shreddedValue(span.path);
-          try {
-            return strictUtf8.decode(field);
-          } catch {
-            throw new JsonValueError('a decrypted field is not valid UTF-8 JSON text');
-          }
+          return decryptedText(field, 'a decrypted field is not valid UTF-8 JSON text');
         });
         return Buffer.from(spliceFields(text, spans, replacements), 'utf8');
       },

@@ -332,18 +332,18 @@ export class StreamProcessor {
     const unknown = this.unknownCommits.get(partition);
     if (!unknown) return;
     this.unknownCommits.delete(partition);
-    for (const { topic, firstOffset } of unknown) {
-      try {
-        const [offsets] = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
-        const committedOffset = offsets?.partitions.find((p) => p.partition === partition)?.offset;
+    try {
+      const committed = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: unknown.map((u) => u.topic) });
+      for (const { topic, firstOffset } of unknown) {
+        const committedOffset = committed.find((c) => c.topic === topic)?.partitions.find((p) => p.partition === partition)?.offset;
         if (committedOffset !== undefined && BigInt(committedOffset) > BigInt(firstOffset)) {
           this.options.logger.warn({ processor: this.options.name, topic, partition, committedOffset }, 'a commit that seemed to fail had committed: going on after it');
           this.consumer.seek({ topic, partition, offset: committedOffset });
         }
-      } catch (err) {
-        // (the batch is read again, as without this check: written twice at worst, never lost)
-        this.options.logger.warn({ processor: this.options.name, topic, partition, error: messageOf(err) }, 'could not read the committed offset after a failed commit');
       }
+    } catch (err) {
+      // (the batches are read again, as without this check: written twice at worst, never lost)
+      this.options.logger.warn({ processor: this.options.name, partition, error: messageOf(err) }, 'could not read the committed offsets after a failed commit');
     }
   }
 

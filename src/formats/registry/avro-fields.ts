@@ -17,10 +17,12 @@ import { compileSelector, type FieldSelector } from '../../fields/json-fields.js
 import { parseJsonPath, pathCovers, type JsonPath } from '../../fields/json-path.js';
 import { parseRegistryFrame, type RegistryFrame } from '../../wire/registry-framing.js';
 import type { OpenedField, PlainValue, SealedValue } from '../field-format.js';
+import { decryptedText } from '../decrypted-text.js';
 import { checkAvroBinary } from './avro-binary-check.js';
 import type { RegistrySelection, ResolvedSchema, SchemaFields, SchemaFormat } from './schema-fields.js';
 
-const longAsBigInt = avro.types.LongType.__with({
+/** Avro's long as BigInt (avsc's default, a double, rounds above 2^53): for every type this format parses, and its tests. */
+export const longAsBigInt = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
   toBuffer: (n: bigint) => {
     const buf = Buffer.alloc(8);
@@ -284,7 +286,7 @@ class AvroSchemaFields implements SchemaFields {
           let restored: unknown;
           if (field === null) restored = at.nullable ? null : at.kind === 'string' ? '' : Buffer.alloc(0);
           else if (at.kind === 'bytes') restored = Buffer.from(field);
-          else restored = utf8Text(field);
+          else restored = decryptedText(field, 'a decrypted string field is not valid UTF-8');
           (at.container as Record<string | number, unknown>)[at.key] = restored;
         });
         return this.encode(frame, record, frame.payload.length);
@@ -293,14 +295,6 @@ class AvroSchemaFields implements SchemaFields {
   }
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-function utf8Text(bytes: Uint8Array): string {
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    throw new RecordError('a decrypted string field is not valid UTF-8');
-  }
-}
 
 /** A subject field's value as subject id bytes: a string's UTF-8 bytes, an integer's decimal text. */
 function subjectBytes(value: unknown, path: JsonPath): Uint8Array {

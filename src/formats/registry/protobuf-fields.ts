@@ -29,6 +29,7 @@ import { envelopeOfFieldBytes, envelopeOfFieldText, sealedFieldBytes, sealedFiel
 import type { JsonPath, PathSegment } from '../../fields/json-path.js';
 import { parseProtobufFrame, reframe, type ProtobufRegistryFrame } from '../../wire/registry-framing.js';
 import type { OpenedField, PlainValue, SealedValue } from '../field-format.js';
+import { decryptedText } from '../decrypted-text.js';
 import type { RegistrySelection, ResolvedSchema, SchemaFields, SchemaFormat } from './schema-fields.js';
 
 /** How deep in nested messages tagged fields are looked for: a deeper value is refused, not half encrypted. */
@@ -42,7 +43,6 @@ const REASON_CHARS = 200;
 const ROOT_PATH: JsonPath = { text: '$', segments: [] };
 /** (shared by the fields no configured path names, most of them: no array per field and value) */
 const NOTHING_CHOSEN: readonly FieldSelection[] = [];
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** What the configured paths select at one place: the field itself (leaf) or fields of the message there. */
 interface Selected {
@@ -171,7 +171,7 @@ class ProtobufSchemaFields implements SchemaFields {
           const field = opened[k];
           if (fields[k].envelope === undefined || field === undefined) return; // never encrypted: as it is
           if (field === null) clear(slot);
-          else slot.holder[slot.key] = slot.field.bytes ? asBuffer(field) : utf8Text(field, slot.path);
+          else slot.holder[slot.key] = slot.field.bytes ? asBuffer(field) : decryptedText(field, `the decrypted string field ${slot.path.text} is not valid UTF-8`);
           changed = true;
         });
         return changed ? this.write(plan, frame, message) : asBuffer(value);
@@ -574,14 +574,6 @@ function plaintextOf(slot: Slot): Buffer {
 function clear(slot: Slot): void {
   if (slot.element || slot.field.required) slot.holder[slot.key] = slot.field.bytes ? Buffer.alloc(0) : '';
   else delete slot.holder[slot.key];
-}
-
-function utf8Text(bytes: Uint8Array, path: JsonPath): string {
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    throw new RecordError(`the decrypted string field ${path.text} is not valid UTF-8`);
-  }
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {

@@ -12,11 +12,6 @@ import { parseRegistryFrame, REGISTRY_HEADER_BYTES, REGISTRY_MAGIC_BYTE } from '
 import type { FieldFormat, PlainValue, SealedValue } from '../field-format.js';
 import type { RegistrySelection, ResolvedSchema, SchemaFields, SchemaFormat } from './schema-fields.js';
 
-/** Why a schema cannot serve: kept per id like a compiled schema (an id's schema never changes). */
-class SchemaUnusable {
-  constructor(readonly error: RecordError) {}
-}
-
 const UNKNOWN_ID_RETRY_MS = 10_000;
 /** Schemas fetched at once. */
 const FETCH_CONCURRENCY = 8;
@@ -28,7 +23,8 @@ const MAX_REFERENCE_DEPTH = 32;
 
 export class RegistryFieldFormat implements FieldFormat {
   readonly name = 'schema-registry';
-  private readonly compiled = new Map<number, SchemaFields | SchemaUnusable>();
+  /** Each schema id's fields, or why its schema cannot serve (kept alike: an id's schema never changes). */
+  private readonly compiled = new Map<number, SchemaFields | RecordError>();
   /**
    * Ids the registry said it does not have, each asked again after UNKNOWN_ID_RETRY_MS (it may be
    * registered late), so junk naming made-up ids costs the registry one request per id per period.
@@ -95,8 +91,8 @@ export class RegistryFieldFormat implements FieldFormat {
       const fields = await this.compile(latest);
       this.compiled.set(latest.id, fields);
       const where = `topic ${topic} (subject ${subject} version ${latest.version}, schema id ${latest.id})`;
-      if (fields instanceof SchemaUnusable) {
-        problems.push(`${where}: ${fields.error.message}`);
+      if (fields instanceof RecordError) {
+        problems.push(`${where}: ${fields.message}`);
         continue;
       }
       for (const problem of fields.problems) problems.push(`SHREDDER_FIELDS/SHREDDER_FIELD_TAGS: ${where}: ${problem}`);
@@ -111,13 +107,13 @@ export class RegistryFieldFormat implements FieldFormat {
   }
 
   /** The fields of a schema, or why it cannot serve (kept, as a schema is). */
-  private async compile(schema: RegistrySchema): Promise<SchemaFields | SchemaUnusable> {
+  private async compile(schema: RegistrySchema): Promise<SchemaFields | RecordError> {
     const format = this.formats.get(schema.schemaType);
-    if (!format) return new SchemaUnusable(new RecordError(`schema id ${schema.id} is a ${schema.schemaType} schema: field mode reads Avro, Protobuf and JSON Schema`));
+    if (!format) return new RecordError(`schema id ${schema.id} is a ${schema.schemaType} schema: field mode reads Avro, Protobuf and JSON Schema`);
     try {
       return format.compile({ ...schema, referenced: await this.referenced(schema) }, this.selection);
     } catch (err) {
-      if (err instanceof RecordError) return new SchemaUnusable(err);
+      if (err instanceof RecordError) return err;
       throw err;
     }
   }
@@ -145,7 +141,7 @@ export class RegistryFieldFormat implements FieldFormat {
   private fieldsOf(value: Uint8Array): SchemaFields {
     const { schemaId } = parseRegistryFrame(value);
     const fields = this.compiled.get(schemaId);
-    if (fields instanceof SchemaUnusable) throw fields.error;
+    if (fields instanceof RecordError) throw fields;
     if (fields) {
       if (fields.problems.length > 0) throw new RecordError(`schema id ${schemaId} cannot carry its selected fields encrypted: ${fields.problems.join('; ')}`);
       return fields;

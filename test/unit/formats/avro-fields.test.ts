@@ -5,7 +5,7 @@ import avro from 'avsc';
 import { expect } from 'chai';
 import { isRecordError } from '../../../src/errors/shredder-errors.js';
 import { parseJsonPath } from '../../../src/fields/json-path.js';
-import { avroFields } from '../../../src/formats/registry/avro-fields.js';
+import { avroFields, longAsBigInt } from '../../../src/formats/registry/avro-fields.js';
 import type { RegistrySelection, ResolvedSchema } from '../../../src/formats/registry/schema-fields.js';
 import { encodeRegistryFrame } from '../../../src/wire/registry-framing.js';
 
@@ -26,11 +26,7 @@ const customerSchema = {
     { name: 'choice', type: ['null', { type: 'map', values: 'string' }, { type: 'record', name: 'Other', fields: [{ name: 'x', type: 'string' }] }], default: null },
   ],
 };
-const writer = avro.Type.forSchema(customerSchema as avro.Schema, { registry: { long: avro.types.LongType.__with({
-  fromBuffer: (b: Buffer) => b.readBigInt64LE(),
-  toBuffer: (n: bigint) => { const b = Buffer.alloc(8); b.writeBigInt64LE(n); return b; },
-  fromJSON: BigInt, toJSON: Number, isValid: (n: unknown) => typeof n === 'bigint', compare: () => 0,
-}) as unknown as avro.Type } });
+const writer = avro.Type.forSchema(customerSchema as avro.Schema, { registry: { long: longAsBigInt as unknown as avro.Type } });
 const schema: ResolvedSchema = { id: 7, schemaType: 'AVRO', schema: JSON.stringify(customerSchema), references: [], referenced: [] };
 const customer = {
   id: 9007199254740993n,
