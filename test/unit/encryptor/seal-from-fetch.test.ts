@@ -116,9 +116,12 @@ describe('the encryptor sealing from the fetched bytes', function () {
 
   it('leaves to the record-by-record path every batch it would not write alike, which handles each case', async () => {
     const old = Date.now() - 60_000;
+    // (a forget is given a time before the batch's others: records after it then get a new key whether or not
+    // the clock ticked while the batch was made, so no case depends on another's timing)
+    const forgetTime = Date.now() - 1_000;
     // (each case: a large batch of known subjects with one odd record in the middle)
     const cases: [string, RecordSpec, (e: Awaited<ReturnType<typeof encryptBatch>>) => void][] = [
-      ['a forget request', { subject: subjectOf(1), value: null, headers: { 'shredder.command': 'forget' } }, (e) => expect(e.stats.forgotten).to.equal(1)],
+      ['a forget request', { subject: subjectOf(1), value: null, headers: { 'shredder.command': 'forget' }, timestamp: forgetTime }, (e) => expect(e.stats.forgotten).to.equal(1)],
       ['a subject without a key yet', { subject: 'brand-new', value: randomBytes(20) }, (e) => expect(e.stats.keysCreated).to.equal(1)],
       ['a record without a subject', { subject: null, value: randomBytes(20) }, (e) => expect(e.deadLetters).to.have.length(1)],
       ['an empty subject', { subject: '', value: randomBytes(20) }, (e) => expect(e.deadLetters).to.have.length(1)],
@@ -135,7 +138,7 @@ describe('the encryptor sealing from the fetched bytes', function () {
       encrypted.release?.();
     }
     // a record produced before its subject was last forgotten: born shredded, by the record-by-record path only
-    await encryptBatch(fetched([{ subject: subjectOf(5), value: null, headers: { 'shredder.command': 'forget' } }]), context);
+    await encryptBatch(fetched([{ subject: subjectOf(5), value: null, headers: { 'shredder.command': 'forget' }, timestamp: forgetTime }]), context);
     await keys.commit(undefined);
     await encryptBatch(fetched([{ subject: subjectOf(5), value: randomBytes(10) }]), context); // (its new key)
     await keys.commit(undefined);
@@ -158,7 +161,8 @@ describe('the encryptor sealing from the fetched bytes', function () {
     const keyIdsBefore = expectReadable(first, before.outputs);
     before.release!();
     // a forget of subject 3 (a small batch: the record-by-record path), committed; then a large batch again
-    const forget = await encryptBatch(fetched([{ subject: subjectOf(3), value: null, headers: { 'shredder.command': 'forget' } }]), context);
+    // (timed a second back, so the next batch's records of subject 3 are after it even within the same millisecond)
+    const forget = await encryptBatch(fetched([{ subject: subjectOf(3), value: null, headers: { 'shredder.command': 'forget' }, timestamp: Date.now() - 1_000 }]), context);
     expect(forget.stats.forgotten).to.equal(1);
     await keys.commit(undefined);
     const inputs = large();
