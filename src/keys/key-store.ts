@@ -34,19 +34,21 @@ const CHECKPOINT_KEY = Buffer.from('checkpoint');
 // same: their entries are 9 bytes, or 83 with a 74-byte value.
 const ENTRY_HEAD = 9;
 
-function subjectKey(subject: Uint8Array): Buffer {
-  const key = Buffer.allocUnsafe(subject.length + 1);
-  key[0] = SUBJECT_PREFIX;
-  key.set(subject, 1);
-  return key;
+/** The store key of a subject, written into `slab` at `at`: a view of its bytes there. */
+function subjectKeyIn(slab: Buffer, at: number, subject: Uint8Array): Buffer {
+  slab[at] = SUBJECT_PREFIX;
+  slab.set(subject, at + 1);
+  return slab.subarray(at, at + 1 + subject.length);
 }
 
-function encodeEntry({ wrapped, forgottenAt }: SubjectEntry): Buffer {
-  const value = Buffer.alloc(ENTRY_HEAD + (wrapped ? wrapped.length : 0));
-  value[0] = wrapped ? 1 : 0;
-  value.writeDoubleBE(forgottenAt ?? 0, 1);
-  if (wrapped) value.set(wrapped, ENTRY_HEAD);
-  return value;
+const subjectKey = (subject: Uint8Array): Buffer => subjectKeyIn(Buffer.allocUnsafe(subject.length + 1), 0, subject);
+
+/** A subject's entry, written into `slab` at `at`: a view of its bytes there. */
+function encodeEntryIn(slab: Buffer, at: number, { wrapped, forgottenAt }: SubjectEntry): Buffer {
+  slab[at] = wrapped ? 1 : 0;
+  slab.writeDoubleBE(forgottenAt ?? 0, at + 1);
+  if (wrapped) slab.set(wrapped, at + ENTRY_HEAD);
+  return slab.subarray(at, at + ENTRY_HEAD + (wrapped ? wrapped.length : 0));
 }
 
 function decodeEntry(value: Buffer): SubjectEntry {
@@ -100,12 +102,21 @@ export class KeyStore {
    * not linger in RocksDB's files.
    */
   async apply(changes: readonly KeyChange[], checkpoint: Checkpoint): Promise<void> {
-    const operations: BatchOperation[] = changes.map((change) => ({
-      type: 'put',
-      key: subjectKey(change.subject),
-      value: encodeEntry(change),
-    }));
-    operations.push({ type: 'put', key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(checkpoint)) });
+    // (every key and entry a view of one buffer: a restore writes tens of thousands at once, and a
+    // buffer of its own for each was most of its garbage)
+    let bytes = 0;
+    for (const change of changes) bytes += 1 + change.subject.length + ENTRY_HEAD + (change.wrapped ? change.wrapped.length : 0);
+    const slab = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    const operations: BatchOperation[] = new Array(changes.length + 1);
+    for (let i = 0; i < changes.length; i++) {
+      const key = subjectKeyIn(slab, at, changes[i].subject);
+      at += key.length;
+      const value = encodeEntryIn(slab, at, changes[i]);
+      at += value.length;
+      operations[i] = { type: 'put', key, value };
+    }
+    operations[changes.length] = { type: 'put', key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(checkpoint)) };
     await call((cb) => this.db.batch(operations, { sync: false }, cb));
     for (const change of changes) {
       if (change.wrapped) continue;

@@ -17,6 +17,7 @@ import { CONSUMER_RETRY } from '../kafka/client.js';
 import { wrappedKeyProblem } from '../wire/wrapped-key.js';
 import type { Logger } from '../observability/logger.js';
 import type { InvalidKeyRecord, OnInvalidKeyRecord } from './invalid-key-records.js';
+import type { KeyChange } from './key-store.js';
 import type { PartitionKeys } from './partition-keys.js';
 
 export interface KeysTopicReaderOptions {
@@ -59,8 +60,9 @@ export class KeysTopicReader {
       groupId: `${groupIdPrefix}.keys-reader.${randomUUID()}`,
       readUncommitted: false,
       maxWaitTimeInMs: 100,
-      // a restore commits to RocksDB and reports progress per fetched batch: keep batches moderate
-      maxBytesPerPartition: 512 * 1024,
+      // a restore writes each fetched batch to RocksDB at once and reports progress per batch: large
+      // fetches read a keys partition of a million subjects (some 100 MB) in a few dozen of them
+      maxBytesPerPartition: 4 * 1024 * 1024,
       retry: CONSUMER_RETRY,
     });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
@@ -130,6 +132,10 @@ export class KeysTopicReader {
     }
     try {
       const invalid: InvalidKeyRecord[] = [];
+      // A restore writes the records straight to the store, as views of the fetched bytes (the store
+      // copies them); following the topic stages them, so each is copied out of the fetch it came in.
+      const restoring = tracked.until !== undefined;
+      const restored: KeyChange[] = [];
       for (const message of batch.messages) {
         if (Number(message.offset) < tracked.position) continue; // fetched before a seek
         if (tracked.until !== undefined && Number(message.offset) >= tracked.until) break;
@@ -138,17 +144,17 @@ export class KeysTopicReader {
           if (message.value !== null) invalid.push({ partition: batch.partition, offset: message.offset, kind: 'key', reason: 'a keys-topic value under an empty record key (no subject)' });
           continue;
         }
-        const subject = new Uint8Array(message.key);
-        const value = message.value ? new Uint8Array(message.value) : null;
+        const value = message.value;
         const problem = value && wrappedKeyProblem(value);
-        if (problem) invalid.push({ partition: batch.partition, offset: message.offset, subject, ...problem });
+        if (problem) invalid.push({ partition: batch.partition, offset: message.offset, subject: new Uint8Array(message.key), ...problem });
         const forgottenAt = value === null ? Number(message.timestamp) : forgottenAtHeader(message.headers);
-        tracked.keys.applyRecord(subject, value, forgottenAt);
+        if (restoring) restored.push(value ? { subject: message.key, wrapped: value, forgottenAt } : { subject: message.key, forgottenAt });
+        else tracked.keys.applyRecord(new Uint8Array(message.key), value ? new Uint8Array(value) : null, forgottenAt);
         tracked.applied++;
       }
       const last = Number(batch.lastOffset()) + 1;
       const next = tracked.until !== undefined ? Math.min(last, tracked.until) : last;
-      await tracked.keys.commit(next);
+      await (restoring ? tracked.keys.restore(restored, next) : tracked.keys.commit(next));
       // (after the commit: a batch that failed and is read again is reported once)
       if (invalid.length > 0) this.reportInvalid(invalid);
       tracked.onProgress?.(tracked.applied, next);
