@@ -66,6 +66,14 @@ export class ReadySubjects {
     this.size++;
   }
 
+  /** Makes room for `count` more subjects, so that adding them does not start the table over midway. */
+  makeRoom(count: number): void {
+    if (this.size + count > READY_LIMIT) this.clear();
+  }
+
+  /** How many subjects the table keeps at most. */
+  static readonly limit = READY_LIMIT;
+
   private remove(subject: Uint8Array): void {
     const hash = tableKey(subject);
     let previous: ReadySubject | undefined;

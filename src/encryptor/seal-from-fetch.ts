@@ -33,16 +33,22 @@ export interface FetchSealable {
 
 /**
  * The batch classified for sealing from the fetched bytes, or undefined when it does not qualify (see
- * above): the caller then takes the record-by-record path.
+ * above): the caller then takes the record-by-record path. Given `unknown`, a record whose subject is not
+ * in the table does not end the walk: it is pushed there, and the batch, declined, qualifies once those
+ * subjects have their keys (subjects-keyed-first.ts); `unknown` is left empty when anything else declines it.
  */
-export function fetchSealable(messages: readonly KafkaMessage[], context: EncryptContext): FetchSealable | undefined {
+export function fetchSealable(messages: readonly KafkaMessage[], context: EncryptContext, unknown?: KafkaMessage[]): FetchSealable | undefined {
   const { sealingThread, partition } = context;
   if (context.fields || !sealingThread || messages.length === 0) return undefined;
   // (at once for small batches, the usual case at steady rates: a guess from the first and last values)
   const guess = messages.length * Math.max(messages[0].value?.length ?? 0, messages[messages.length - 1].value?.length ?? 0);
   if (!sealingThread.takes(CHACHA20_POLY1305, guess)) return undefined;
   const ready = readySubjects(context.keys);
-  if (ready.size === 0) return undefined;
+  if (ready.size === 0 && !unknown) return undefined;
+  const decline = () => {
+    if (unknown) unknown.length = 0;
+    return undefined;
+  };
 
   const outputs = new Array<Message>(messages.length);
   const spans = new SpanBatch(messages.length, ENVELOPE_NONCE_AT);
@@ -52,19 +58,25 @@ export function fetchSealable(messages: readonly KafkaMessage[], context: Encryp
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     const subject = message.key;
-    if (subject === null || subject.length === 0 || isForgetRequest(message.headers)) return undefined;
+    if (subject === null || subject.length === 0 || isForgetRequest(message.headers)) return decline();
     const value = message.value;
     if (value === null) {
       outputs[outputCount++] = outputRecord(message, partition, null); // a tombstone stays a tombstone
       tombstones++;
       continue;
     }
+    if (sealedRecordBytes(message) > context.maxRecordBytes) return decline();
     const known = ready.find(subject);
-    if (known === undefined || (known.forgottenAt !== undefined && Number(message.timestamp) <= known.forgottenAt)) return undefined;
-    if (sealedRecordBytes(message) > context.maxRecordBytes) return undefined;
+    if (known === undefined) {
+      if (!unknown) return undefined;
+      unknown.push(message);
+      continue;
+    }
+    if (known.forgottenAt !== undefined && Number(message.timestamp) <= known.forgottenAt) return decline();
     outputOf[spans.add(known.spanKey, value.buffer as ArrayBuffer, value)] = outputCount;
     outputs[outputCount++] = outputRecord(message, partition, null);
   }
+  if (unknown && unknown.length > 0) return undefined;
   if (!sealingThread.takes(CHACHA20_POLY1305, spans.textBytes)) return undefined;
   outputs.length = outputCount;
   return { sealingThread, outputs, spans, outputOf, tombstones };
