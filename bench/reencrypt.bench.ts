@@ -3,6 +3,7 @@
 // (open, seal again under a new keyspace with AES-256-GCM, write ciphertext), taking turns (A-B-B-A),
 // in one run. Throughput: records drained from the processor's start to its last commit.
 import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
+import '../src/kafka/record-encoding.js'; // (as early: see there)
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

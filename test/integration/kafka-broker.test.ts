@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import type { Kafka } from 'kafkajs';
 import { linearGroupingInstalled, linearlyGroupedRequests } from '../../src/kafka/linear-grouping.js';
+import { recordEncodingInstalled } from '../../src/kafka/record-encoding.js';
 import { createTopic, eventually, readPartition, testKafka, uniqueName } from '../support/kafka.js';
 
 const text = (value: Buffer | null) => (value === null ? null : value.toString('utf8'));
@@ -42,6 +43,34 @@ describe('local Apache Kafka broker', () => {
       const received = await readPartition(kafka, topic, partition);
       expect(received.map((m) => text(m.value)), `partition ${partition}`).to.deep.equal(sent.filter((m) => m.partition === partition).map((m) => m.value));
     }
+  });
+
+  it('writes records through the record encoder installed before kafkajs loaded (as the CLI does), which the broker and a consumer read back whole', async () => {
+    expect(recordEncodingInstalled).to.equal(true);
+    const topic = uniqueName('record-encoding');
+    await createTopic(kafka, { topic, numPartitions: 1 });
+    const producer = kafka.producer();
+    await producer.connect();
+    const timestamp = Date.now() - 86_400_000;
+    const sent = [
+      { key: 'plain', value: 'text', headers: { one: 'a', many: ['b', 'c'] } },
+      { key: null, value: Buffer.from([0, 1, 2, 255]), headers: { bytes: Buffer.from([9, 8]) }, timestamp: String(timestamp) },
+      { key: 'tombstone', value: null },
+      { key: 'ünïcødé ✓', value: 'x'.repeat(70_000), timestamp: String(timestamp + 5_000) },
+    ];
+    await producer.send({ topic, messages: sent });
+    await producer.disconnect();
+    const received = await readPartition(kafka, topic, 0);
+    expect(received.map((m) => m.key?.toString() ?? null)).to.deep.equal(sent.map((m) => m.key));
+    expect(received[0].value?.toString()).to.equal('text');
+    expect(received[0].headers?.one?.toString()).to.equal('a');
+    expect((received[0].headers?.many as Buffer[]).map(String)).to.deep.equal(['b', 'c']);
+    expect(received[1].value).to.deep.equal(Buffer.from([0, 1, 2, 255]));
+    expect(received[1].headers?.bytes).to.deep.equal(Buffer.from([9, 8]));
+    expect(received[1].timestamp).to.equal(String(timestamp));
+    expect(received[2].value).to.equal(null);
+    expect(received[3].value?.toString()).to.equal('x'.repeat(70_000));
+    expect(received[3].timestamp).to.equal(String(timestamp + 5_000));
   });
 
   it('shows committed transactional records to read_committed consumers and hides aborted ones', async () => {
