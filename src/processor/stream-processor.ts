@@ -30,6 +30,8 @@ export interface BatchResult extends BatchWrites {
 /** Fetch limits of the input consumer (see the constructor). */
 const FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const FETCH_BYTES = 16 * 1024 * 1024;
+/** The group membership's heartbeat interval, also kept by a batch in progress (see onBatch). */
+const HEARTBEAT_INTERVAL_MS = 1000;
 
 /** `heartbeat` keeps the group membership alive during a long batch (an application's slow handler). */
 export type BatchHandler = (batch: Batch, task: PartitionTask, heartbeat: () => Promise<void>) => BatchResult | Promise<BatchResult>;
@@ -133,7 +135,7 @@ export class StreamProcessor {
       maxBytes: FETCH_BYTES,
       // A crashed instance's partitions wait for its session to expire before they move: keep it short.
       sessionTimeout: 10_000,
-      heartbeatInterval: 1000,
+      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
       retry: CONSUMER_RETRY,
     });
     const inputs = (partition: number) => options.inputs.map((topic) => ({ topic, partitions: [partition] }));
@@ -271,6 +273,21 @@ export class StreamProcessor {
     const task = this.tasks.readyTask(partition); // (not ready: the partition is paused until it is)
     if (!task) return this.later(batch);
     this.heartbeat = heartbeat;
+    // kafkajs heartbeats only once a batch is done, and fetches again only once every batch of a fetch
+    // is: a round of large batches (a backlog of new subjects: seconds each, side by side on one
+    // thread) outlasted the 10 s session, and the group moved on without this instance. So a batch in
+    // progress keeps the membership alive itself. A failed heartbeat (a rebalance, a lost membership) is
+    // left to kafkajs, whose own heartbeat after the batch rejoins; a stale batch is never committed.
+    const keepAlive = setInterval(() => heartbeat().catch(() => undefined), HEARTBEAT_INTERVAL_MS);
+    try {
+      await this.onTaskBatch(batch, task, heartbeat, isRunning, isStale);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async onTaskBatch(batch: Batch, task: PartitionTask, heartbeat: () => Promise<void>, isRunning: () => boolean, isStale: () => boolean): Promise<void> {
+    const { partition } = batch;
     await task.exclusive(async () => {
       if (!isRunning() || isStale()) return;
       // (a batch of another input topic of this task failed meanwhile: the task is closed)

@@ -6,10 +6,10 @@ import { loadCryptoCore } from '../../src/crypto/index.js';
 import { MasterKey } from '../../src/keys/master-key.js';
 import { envelopeAad, envelopeHeader } from '../../src/wire/envelope.js';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import type { DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
+import { DecryptingConsumer, type DecryptedMessage } from '../../src/decryptor/decrypting-consumer.js';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
-import { decryptorSetup, startDecryptingConsumer, startDecryptor } from '../support/decryptor.js';
+import { decryptingConsumerOptions, decryptorSetup, startDecryptingConsumer, startDecryptor } from '../support/decryptor.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
 import { allRecords, eventually, produce, readExactly, readTopic, testKafka, uniqueName, withSlowKeysReader } from '../support/kafka.js';
 
@@ -67,6 +67,29 @@ describe('decryptor', function () {
       expect(inApp.map((m) => m.status)).to.deep.equal(records.map(() => 'ok'));
       expect(inApp.map((m) => text(m.value))).to.deep.equal(records.map((r) => text(r.value)));
     }
+  });
+
+  it('keeps its group membership through a batch that outlasts the 10 s session (a slow application handler): every record handed over once', async () => {
+    setup = encryptorSetup();
+    started(await startEncryptor(setup));
+    const sent = Array.from({ length: 30 }, (_, i) => ({ key: `slow-user-${i % 5}`, value: `event ${i}` }));
+    await produce(kafka, setup.input, sent);
+    await readExactly(kafka, setup.output, sent.length);
+    const received: DecryptedMessage[] = [];
+    let slowBatches = 0;
+    const slow = started(new DecryptingConsumer(decryptingConsumerOptions(setup)));
+    await slow.run({
+      eachBatch: async (messages) => {
+        // the first batch takes longer than the session timeout, without a heartbeat of its own
+        if (slowBatches++ === 0) await sleep(13_000);
+        received.push(...messages);
+      },
+    });
+    const handed = await receivedCount(received, sent.length);
+    await sleep(3_000); // (a batch read again after a lost membership would arrive now)
+    expect(received).to.have.length(sent.length);
+    expect(new Set(handed.map((m) => `${m.partition}/${m.offset}`)).size).to.equal(sent.length);
+    expect(handed.map((m) => text(m.value)).sort()).to.deep.equal(sent.map((m) => m.value).sort());
   });
 
   it('opens both algorithms of the contract, by the algorithm byte of each record', async () => {

@@ -41,13 +41,10 @@ export async function startDecryptor(setup: DecryptorSetup, kafka?: Kafka, state
   return decryptor;
 }
 
-/** A DecryptingConsumer in a fresh group over the encryptor's output, collecting what it is handed. */
-export async function startDecryptingConsumer(
-  encryptor: EncryptorSetup,
-  options: Partial<DecryptingConsumerOptions> = {},
-): Promise<{ consumer: DecryptingConsumer; received: DecryptedMessage[] }> {
+/** The options of a DecryptingConsumer in a fresh group over the encryptor's output. */
+export function decryptingConsumerOptions(encryptor: EncryptorSetup, options: Partial<DecryptingConsumerOptions> = {}): DecryptingConsumerOptions {
   const { config } = encryptor;
-  const consumer = new DecryptingConsumer({
+  return {
     fields: config.fields,
     fieldTags: config.fieldTags,
     subjectField: config.subjectField,
@@ -61,7 +58,15 @@ export async function startDecryptingConsumer(
     stateDir: mkdtempSync(join(tmpdir(), 'shredder-app-state-')),
     logger: createLogger(config.logLevel),
     ...options,
-  });
+  };
+}
+
+/** A DecryptingConsumer in a fresh group over the encryptor's output, collecting what it is handed. */
+export async function startDecryptingConsumer(
+  encryptor: EncryptorSetup,
+  options: Partial<DecryptingConsumerOptions> = {},
+): Promise<{ consumer: DecryptingConsumer; received: DecryptedMessage[] }> {
+  const consumer = new DecryptingConsumer(decryptingConsumerOptions(encryptor, options));
   const received: DecryptedMessage[] = [];
   await consumer.run({ eachMessage: (message) => void received.push(message) });
   return { consumer, received };
