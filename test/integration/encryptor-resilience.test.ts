@@ -6,7 +6,7 @@ import { encryptorSetup, startEncryptor } from '../support/encryptor.js';
 import { killRepeatedly, startChildProcessor, type ChildProcessor } from '../support/child-processor.js';
 import { produceSlowly } from '../support/produce.js';
 import { SHUTDOWN_TIMEOUT_MS } from '../../src/cli/run-processor.js';
-import { eventually, readAtLeast, readTopic, testKafka } from '../support/kafka.js';
+import { createTopic, eventually, readAtLeast, readTopic, testKafka } from '../support/kafka.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,12 +27,12 @@ async function expectExactlyOnce(kafka: Kafka, input: string, output: string, ke
 }
 
 /** Every subject has had exactly one key: no instance ever created a second one. */
-async function expectOneKeyPerSubject(kafka: Kafka, keysTopic: string) {
+async function expectOneKeyPerSubject(kafka: Kafka, keysTopic: string, subjects = 37) {
   const keyRecords = [...(await readTopic(kafka, keysTopic)).values()].flat();
   const bySubject = new Map<string, number>();
   for (const r of keyRecords) bySubject.set(r.key!.toString(), (bySubject.get(r.key!.toString()) ?? 0) + 1);
   expect([...bySubject.entries()].filter(([, n]) => n !== 1)).to.deep.equal([]);
-  expect(bySubject.size).to.equal(37);
+  expect(bySubject.size).to.equal(subjects);
 }
 
 describe('encryptor exactly-once', function () {
@@ -55,6 +55,33 @@ describe('encryptor exactly-once', function () {
     try {
       await expectExactlyOnce(kafka, setup.input, setup.output, setup.keysTopic, setup.masterKey, total);
       await expectOneKeyPerSubject(kafka, setup.keysTopic);
+    } finally {
+      child.child.kill('SIGTERM');
+      await child.exited;
+    }
+  });
+
+  it('loses and duplicates nothing, and keys each subject once, when SIGKILLed in a backlog of new subjects (large batches keyed in one pass)', async () => {
+    const setup = encryptorSetup({ SHREDDER_LOG_LEVEL: 'info' });
+    // a backlog of new subjects, three records each, large enough for batches of thousands of records
+    // (sealed on the sealing thread once their subjects are keyed) and several seconds of work
+    const subjects = 15_000;
+    const total = 3 * subjects;
+    await createTopic(kafka, { topic: setup.input, numPartitions: 3 });
+    const producer = kafka.producer();
+    await producer.connect();
+    for (let sent = 0; sent < total; sent += 5000) {
+      await producer.send({
+        topic: setup.input,
+        messages: Array.from({ length: 5000 }, (_, i) => ({ key: `user-${(sent + i) % subjects}`, value: `event-${sent + i}-`.padEnd(180, '.') })),
+      });
+    }
+    await producer.disconnect();
+    let child: ChildProcessor = startChildProcessor('encrypt', setup.env);
+    child = await killRepeatedly(child, 'encrypt', setup.env, 2);
+    try {
+      await expectExactlyOnce(kafka, setup.input, setup.output, setup.keysTopic, setup.masterKey, total);
+      await expectOneKeyPerSubject(kafka, setup.keysTopic, subjects);
     } finally {
       child.child.kill('SIGTERM');
       await child.exited;
