@@ -37,9 +37,13 @@ interface Tracked {
   position: number;
   /** Restore: stop here (exclusive). Follow: undefined. */
   until?: number;
+  /** Everything before this offset is applied, or handed to the store write in progress (restore). */
+  read: number;
   applied: number;
   waiters: Waiter[];
   onProgress?: (applied: number, position: number) => void;
+  /** Restore: the store write in progress, if any; it never rejects (a failure finishes the partition). */
+  writing?: Promise<void>;
 }
 
 export class KeysTopicReader {
@@ -71,7 +75,12 @@ export class KeysTopicReader {
       // starting beyond the position is normal.)
       if (payload.topic !== this.topic || payload.batchSize !== 0) return;
       const tracked = this.tracked.get(payload.partition);
-      if (tracked) this.advance(payload.partition, tracked, Number(payload.lastOffset) + 1);
+      if (!tracked) return;
+      const next = Number(payload.lastOffset) + 1;
+      tracked.read = Math.max(tracked.read, next);
+      // (behind a store write in progress: the position never passes records not yet in the store)
+      if (tracked.writing) tracked.writing = tracked.writing.then(() => this.advance(payload.partition, tracked, next));
+      else this.advance(payload.partition, tracked, next);
     });
     this.failed = new Promise<never>((_, reject) => {
       this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
@@ -93,13 +102,13 @@ export class KeysTopicReader {
   /** Reads `partition` from `fromOffset` up to `toOffset` (exclusive) into `keys`, committing to its store. */
   restore(partition: number, keys: PartitionKeys, fromOffset: number, toOffset: number, onProgress?: (applied: number, position: number) => void): Promise<void> {
     if (fromOffset >= toOffset) return Promise.resolve();
-    this.track(partition, { keys, position: fromOffset, until: toOffset, applied: 0, waiters: [], onProgress });
+    this.track(partition, { keys, position: fromOffset, read: fromOffset, until: toOffset, applied: 0, waiters: [], onProgress });
     return this.caughtUp(partition, toOffset);
   }
 
   /** Keeps reading `partition` into `keys` from `fromOffset` as key records arrive, until unfollow(). */
   follow(partition: number, keys: PartitionKeys, fromOffset: number): void {
-    this.track(partition, { keys, position: fromOffset, applied: 0, waiters: [] });
+    this.track(partition, { keys, position: fromOffset, read: fromOffset, applied: 0, waiters: [] });
   }
 
   /** Resolves once every key record before `offset` of a followed or restoring partition is applied. */
@@ -137,7 +146,7 @@ export class KeysTopicReader {
       const restoring = tracked.until !== undefined;
       const restored: KeyChange[] = [];
       for (const message of batch.messages) {
-        if (Number(message.offset) < tracked.position) continue; // fetched before a seek
+        if (Number(message.offset) < tracked.read) continue; // fetched before a seek, or already read
         if (tracked.until !== undefined && Number(message.offset) >= tracked.until) break;
         if (!message.key || message.key.length === 0) {
           // the segment-roll marker (a tombstone under the empty key) is not a subject; a value there is junk
@@ -154,7 +163,17 @@ export class KeysTopicReader {
       }
       const last = Number(batch.lastOffset()) + 1;
       const next = tracked.until !== undefined ? Math.min(last, tracked.until) : last;
-      await (restoring ? tracked.keys.restore(restored, next) : tracked.keys.commit(next));
+      tracked.read = Math.max(tracked.read, next);
+      if (restoring) {
+        // The batch is written while the next one is fetched and read (at most one write behind it):
+        // a restore then waits on the broker and on RocksDB at once, not in turn.
+        const previous = tracked.writing;
+        const applied = tracked.applied;
+        tracked.writing = (previous ?? Promise.resolve()).then(() => this.restoreWrite(batch.partition, tracked, restored, next, applied, invalid));
+        await previous;
+        return;
+      }
+      await tracked.keys.commit(next);
       // (after the commit: a batch that failed and is read again is reported once)
       if (invalid.length > 0) this.reportInvalid(invalid);
       tracked.onProgress?.(tracked.applied, next);
@@ -163,6 +182,20 @@ export class KeysTopicReader {
       tracked.keys.rollback();
       this.finish(batch.partition, err as Error);
     }
+  }
+
+  /** Writes a restored batch to the store, then moves the position past it; a failure finishes the partition. */
+  private async restoreWrite(partition: number, tracked: Tracked, records: KeyChange[], next: number, applied: number, invalid: InvalidKeyRecord[]): Promise<void> {
+    if (this.tracked.get(partition) !== tracked) return; // finished meanwhile (failed, taken over, stopped)
+    try {
+      await tracked.keys.restore(records, next);
+    } catch (err) {
+      if (this.tracked.get(partition) === tracked) this.finish(partition, err as Error);
+      return;
+    }
+    if (invalid.length > 0) this.reportInvalid(invalid);
+    tracked.onProgress?.(applied, next);
+    this.advance(partition, tracked, next);
   }
 
   /** Reporting is never a reason to stop reading (its subject reference may need the master key's provider). */

@@ -94,12 +94,13 @@ describe('sidecar', function () {
   it('shows a long keys restore progressing on /readyz and /metrics, ready once restored', async () => {
     const setup = encryptorSetup();
     await createTopic(kafka, { topic: setup.keysTopic, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] });
-    // 30k key records, about 1.6 MB a partition, several fetches each (junk wrapped keys: a restore
-    // applies them without unwrapping)
+    // 150k key records, about 7 MB a partition: two fetches each at the restore's 4 MiB a partition
+    // (junk wrapped keys: a restore writes them without unwrapping)
+    const records = 150_000;
     const producer = kafka.producer();
     await producer.connect();
-    for (let sent = 0; sent < 30_000; sent += 5000) {
-      await producer.send({ topic: setup.keysTopic, messages: Array.from({ length: 5000 }, (_, i) => ({ key: `subject-${sent + i}-`.padEnd(60, 'x'), value: randomBytes(74) })) });
+    for (let sent = 0; sent < records; sent += 15_000) {
+      await producer.send({ topic: setup.keysTopic, messages: Array.from({ length: 15_000 }, (_, i) => ({ key: `subject-${sent + i}-`.padEnd(60, 'x'), value: randomBytes(74) })) });
     }
     await producer.disconnect();
     const decrypt = decryptorSetup(setup);
@@ -119,7 +120,7 @@ describe('sidecar', function () {
       await eventually('/readyz ready', async () => (await get(http.port, '/readyz')).status === 200, 90_000);
       const { body: after } = await get(http.port, '/metrics');
       const restored = [0, 1, 2].map((p) => series(after, 'shredder_keys_restored_records_total', `partition="${p}"`) ?? 0);
-      expect(restored.reduce((a, b) => a + b, 0)).to.equal(30_000);
+      expect(restored.reduce((a, b) => a + b, 0)).to.equal(records);
     } finally {
       await http.close();
       await decryptor.stop();
