@@ -13,7 +13,7 @@ import { subjectHash } from '../keys/subject-ids.js';
 import { envelopePrefix } from '../wire/envelope.js';
 
 export interface ReadySubject {
-  /** The subject's bytes (a copy: a view would keep a whole fetch alive). */
+  /** The subject's bytes: a view of the span key's copy (a view of the record would keep a whole fetch alive). */
   subject: Uint8Array;
   spanKey: SpanKey;
   forgottenAt: number | undefined;
@@ -60,9 +60,8 @@ export class ReadySubjects {
     const hash = tableKey(subject);
     if (this.findIn(hash, subject) !== undefined) return;
     if (this.size >= READY_LIMIT) this.clear();
-    const own = Uint8Array.from(subject);
-    const spanKey = new SpanKey({ key: key.key, prefix: envelopePrefix(key.algorithm, key.keyId) }, own);
-    this.byHash.set(hash, { subject: own, spanKey, forgottenAt, next: this.byHash.get(hash) });
+    const spanKey = new SpanKey({ key: key.key, prefix: envelopePrefix(key.algorithm, key.keyId) }, subject);
+    this.byHash.set(hash, { subject: spanKey.subject, spanKey, forgottenAt, next: this.byHash.get(hash) });
     this.size++;
   }
 

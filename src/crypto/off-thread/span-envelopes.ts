@@ -52,7 +52,7 @@ export interface SpanRunLayout {
  * table holds each of its keys once). Made once per key and kept with it: `wipe()` it when dropped.
  */
 export class SpanKey {
-  readonly words = new Uint32Array(KEY_ENTRY_WORDS);
+  readonly words: Uint32Array;
   readonly subjectWords: Uint32Array;
   readonly subjectLength: number;
   /** The run token and table index of the last run that took this key. */
@@ -61,11 +61,21 @@ export class SpanKey {
 
   constructor(key: EnvelopeSealKey, subject: Uint8Array) {
     if (key.prefix.length > SUBJECT_AT - 32) throw new RangeError(`a span key's prefix must be at most ${SUBJECT_AT - 32} bytes`);
-    new Uint8Array(this.words.buffer).set(key.key, 0);
-    new Uint8Array(this.words.buffer).set(key.prefix, 32);
+    // (one buffer for the entry and the subject: a table of 100k subjects keeps one of these each)
+    const subjectWordCount = (subject.length + 3) >>> 2;
+    const buffer = new ArrayBuffer((KEY_ENTRY_WORDS + subjectWordCount) * 4);
+    const bytes = new Uint8Array(buffer);
+    bytes.set(key.key, 0);
+    bytes.set(key.prefix, 32);
+    bytes.set(subject, KEY_ENTRY_WORDS * 4);
+    this.words = new Uint32Array(buffer, 0, KEY_ENTRY_WORDS);
+    this.subjectWords = new Uint32Array(buffer, KEY_ENTRY_WORDS * 4, subjectWordCount);
     this.subjectLength = subject.length;
-    this.subjectWords = new Uint32Array((subject.length + 3) >>> 2);
-    new Uint8Array(this.subjectWords.buffer).set(subject);
+  }
+
+  /** The subject's bytes (a view of this key's own copy). */
+  get subject(): Uint8Array {
+    return new Uint8Array(this.subjectWords.buffer, this.subjectWords.byteOffset, this.subjectLength);
   }
 
   wipe(): void {
