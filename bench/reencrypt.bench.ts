@@ -4,6 +4,7 @@
 // in one run. Throughput: records drained from the processor's start to its last commit.
 import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../src/kafka/record-encoding.js'; // (as early: see there)
+import '../src/kafka/record-batch-encoding.js'; // (as early: see there)
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -6,6 +6,7 @@
 // same input topic (each with its own consumer group), so all of them read the very same records.
 import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../src/kafka/record-encoding.js'; // (as early: see there)
+import '../src/kafka/record-batch-encoding.js'; // (as early: see there)
 import { randomBytes } from 'node:crypto';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';

@@ -13,6 +13,7 @@
 // BENCH_PROFILE=<folder>: CPU profiles of phases 2 and 3 (see bench/processors.ts) and of the restore.
 import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../src/kafka/record-encoding.js'; // (as early: see there)
+import '../src/kafka/record-batch-encoding.js'; // (as early: see there)
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

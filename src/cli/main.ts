@@ -2,6 +2,7 @@
 // (0 clean stop, 2 bad configuration or usage, 1 anything else).
 import '../kafka/linear-grouping.js'; // (first: before kafkajs loads, see there)
 import '../kafka/record-encoding.js'; // (as early: see there)
+import '../kafka/record-batch-encoding.js'; // (as early: see there)
 import '../kafka/compression.js'; // snappy, lz4 and zstd batches from Java producers (after linear-grouping: it loads kafkajs)
 import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';

@@ -3,6 +3,7 @@
 // (test/support/schema-registry.ts starts it on first use, not here).
 import '../../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../../src/kafka/record-encoding.js'; // (as early: see there)
+import '../../src/kafka/record-batch-encoding.js'; // (as early: see there)
 import '../../src/kafka/compression.js'; // snappy, lz4 and zstd codecs, as the CLI and the library register them
 import { join } from 'node:path';
 import { LocalKafkaBroker } from '../../src/dev/local-broker/index.js';
