@@ -9,6 +9,7 @@
 import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../src/kafka/record-encoding.js'; // (as early: see there)
 import '../src/kafka/record-batch-encoding.js'; // (as early: see there)
+import '../src/kafka/produce-request-encoding.js'; // (as early: see there)
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';

@@ -7,6 +7,7 @@
 import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../src/kafka/record-encoding.js'; // (as early: see there)
 import '../src/kafka/record-batch-encoding.js'; // (as early: see there)
+import '../src/kafka/produce-request-encoding.js'; // (as early: see there)
 import { randomBytes } from 'node:crypto';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';

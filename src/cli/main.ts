@@ -3,6 +3,7 @@
 import '../kafka/linear-grouping.js'; // (first: before kafkajs loads, see there)
 import '../kafka/record-encoding.js'; // (as early: see there)
 import '../kafka/record-batch-encoding.js'; // (as early: see there)
+import '../kafka/produce-request-encoding.js'; // (as early: see there)
 import '../kafka/compression.js'; // snappy, lz4 and zstd batches from Java producers (after linear-grouping: it loads kafkajs)
 import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';

@@ -47,12 +47,15 @@ const COMPRESSION_CODEC_MASK = 0x07;
 const HEAD_BYTES = 8 + 4 + 4 + 1 + 4;
 const BODY_HEAD_BYTES = 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4;
 
+const BATCH_MODULE = 'kafkajs/src/protocol/recordBatch/v0/index.js';
+const LongClass = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): Long };
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number;
+/** kafkajs's own builder: kept aside when this one is installed, else still in its module. */
 let kafkajsBuilder: RecordBatchBuilder | undefined;
-let longFrom: ((value: unknown) => Long) | undefined;
-let crc32C: ((buffer: Buffer) => number) | undefined;
+const ownBuilder = (): RecordBatchBuilder => kafkajsBuilder ?? (require(BATCH_MODULE) as { RecordBatch: RecordBatchBuilder }).RecordBatch;
 
 function writeLong(buf: Buffer, at: number, value: unknown): number {
-  const long = longFrom!(value);
+  const long = LongClass.fromValue(value);
   buf.writeInt32BE(long.getHighBits(), at);
   buf.writeInt32BE(long.getLowBits(), at + 4);
   return at + 8;
@@ -64,7 +67,7 @@ function writeLong(buf: Buffer, at: number, value: unknown): number {
  */
 export async function encodeRecordBatch(fields: RecordBatchFields): Promise<EncodedRecordBatch | { buffer: Buffer; size(): number }> {
   const compression = (fields.compression ?? 0) & COMPRESSION_CODEC_MASK;
-  if (compression !== 0) return kafkajsBuilder!(fields);
+  if (compression !== 0) return ownBuilder()(fields);
   const now = Date.now();
   const records = fields.records ?? [];
   let recordBytes = 0;
@@ -86,18 +89,15 @@ export async function encodeRecordBatch(fields: RecordBatchFields): Promise<Enco
   at = buf.writeInt32BE(fields.firstSequence ?? 0, at);
   at = buf.writeInt32BE(records.length, at);
   for (const record of records) at += record.buffer.copy(buf, at);
-  buf.writeUInt32BE(crc32C!(buf.subarray(bodyAt)), crcAt);
+  buf.writeUInt32BE(crc32C(buf.subarray(bodyAt)), crcAt);
   return { buf, buffer: buf, size: () => buf.length };
 }
 
 function install(): boolean {
   try {
-    const batchModule = require.resolve('kafkajs/src/protocol/recordBatch/v0/index.js');
+    const batchModule = require.resolve(BATCH_MODULE);
     // (the produce request takes the builder when it loads: once loaded, it is too late)
     if (require.cache[require.resolve('kafkajs/src/protocol/requests/produce/v3/request.js')] !== undefined) return false;
-    const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): Long };
-    longFrom = (value) => Long.fromValue(value);
-    crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js');
     const exported = require(batchModule) as { RecordBatch: RecordBatchBuilder; MAGIC_BYTE: number };
     kafkajsBuilder = exported.RecordBatch;
     require.cache[batchModule]!.exports = { ...exported, RecordBatch: encodeRecordBatch };

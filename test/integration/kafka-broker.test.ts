@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import type { Kafka } from 'kafkajs';
 import { linearGroupingInstalled, linearlyGroupedRequests } from '../../src/kafka/linear-grouping.js';
+import { produceRequestEncodingInstalled } from '../../src/kafka/produce-request-encoding.js';
 import { recordBatchEncodingInstalled } from '../../src/kafka/record-batch-encoding.js';
 import { recordEncodingInstalled } from '../../src/kafka/record-encoding.js';
 import { createTopic, eventually, readPartition, testKafka, uniqueName } from '../support/kafka.js';
@@ -46,9 +47,10 @@ describe('local Apache Kafka broker', () => {
     }
   });
 
-  it('writes records through the record encoder and batch builder installed before kafkajs loaded (as the CLI does), which the broker and a consumer read back whole', async () => {
+  it('writes records through the record, batch and Produce request encoders installed before kafkajs loaded (as the CLI does), which the broker and a consumer read back whole', async () => {
     expect(recordEncodingInstalled).to.equal(true);
     expect(recordBatchEncodingInstalled).to.equal(true);
+    expect(produceRequestEncodingInstalled).to.equal(true);
     const topic = uniqueName('record-encoding');
     await createTopic(kafka, { topic, numPartitions: 1 });
     const producer = kafka.producer();

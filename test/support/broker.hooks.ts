@@ -4,6 +4,7 @@
 import '../../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../../src/kafka/record-encoding.js'; // (as early: see there)
 import '../../src/kafka/record-batch-encoding.js'; // (as early: see there)
+import '../../src/kafka/produce-request-encoding.js'; // (as early: see there)
 import '../../src/kafka/compression.js'; // snappy, lz4 and zstd codecs, as the CLI and the library register them
 import { join } from 'node:path';
 import { LocalKafkaBroker } from '../../src/dev/local-broker/index.js';
