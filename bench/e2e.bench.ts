@@ -15,9 +15,9 @@ import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import type { ShredderConfig } from '../src/config/config.js';
-import { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
+import type { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
 import { ENVELOPE_OVERHEAD } from '../src/wire/envelope.js';
-import { configFor, createInput, decryptConfigFor, decryptor, encryptor, measure, passThrough, sleep, type Processor, type Result } from './processors.js';
+import { benchBrokers, configFor, createInput, decryptConfigFor, decryptor, encryptor, measure, passThrough, sleep, type Processor, type Result } from './processors.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 const VALUE_BYTES = 256;
@@ -194,13 +194,8 @@ function pinToSeparateCpus(broker: LocalKafkaBroker): void {
 }
 
 async function main() {
-  let broker: LocalKafkaBroker | undefined;
-  let brokers = process.env.KAFKA_BROKERS?.split(',');
-  if (!brokers) {
-    broker = new LocalKafkaBroker({ onProgress: (line) => console.error(`[kafka] ${line}`) });
-    brokers = await broker.start();
-    pinToSeparateCpus(broker);
-  }
+  const { brokers, broker } = await benchBrokers();
+  if (broker) pinToSeparateCpus(broker);
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
   try {
     console.log(`end-to-end: ${RECORDS} records of ${VALUE_BYTES} B, ${SUBJECTS} subjects, 3 partitions, transactions per batch`);

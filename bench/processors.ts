@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka, Message } from 'kafkajs';
 import { loadConfig, type ShredderConfig } from '../src/config/config.js';
+import { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
 import { Decryptor } from '../src/decryptor/decryptor.js';
 import { Encryptor } from '../src/encryptor/encryptor.js';
 import { createKafka } from '../src/kafka/client.js';
@@ -22,6 +23,14 @@ import { ENVELOPE_HEADER_BYTES, ENVELOPE_OVERHEAD } from '../src/wire/envelope.j
 import { StreamProcessor } from '../src/processor/stream-processor.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The brokers of KAFKA_BROKERS, or else of a local broker started here (returned, for the caller to stop). */
+export async function benchBrokers(): Promise<{ brokers: string[]; broker?: LocalKafkaBroker }> {
+  const given = process.env.KAFKA_BROKERS?.split(',');
+  if (given) return { brokers: given };
+  const broker = new LocalKafkaBroker({ onProgress: (line) => console.error(`[kafka] ${line}`) });
+  return { brokers: await broker.start(), broker };
+}
 const logger = createLogger('warn');
 
 export interface Processor {

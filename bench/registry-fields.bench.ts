@@ -12,9 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { ShredderConfig } from '../src/config/config.js';
-import { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
+import type { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
 import { LocalSchemaRegistry } from '../src/dev/schema-registry/index.js';
-import { configFor, createInput, decryptConfigFor, decryptor, encryptor, measure, passThrough, type Processor, type Result } from './processors.js';
+import { benchBrokers, configFor, createInput, decryptConfigFor, decryptor, encryptor, measure, passThrough, type Processor, type Result } from './processors.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 50_000);
 const SUBJECTS = 1000;
@@ -96,11 +96,9 @@ async function main() {
   let broker: LocalKafkaBroker | undefined;
   let localRegistry: LocalSchemaRegistry | undefined;
   try {
-    let brokers = process.env.KAFKA_BROKERS?.split(',');
-    if (!brokers) {
-      broker = new LocalKafkaBroker({ onProgress: (line) => console.error(`[kafka] ${line}`) });
-      brokers = await broker.start();
-    }
+    const started = await benchBrokers();
+    const { brokers } = started;
+    broker = started.broker;
     let url = process.env.SCHEMA_REGISTRY_URL;
     if (!url) {
       localRegistry = new LocalSchemaRegistry({ onProgress: (line) => console.error(`[schema registry] ${line}`) });

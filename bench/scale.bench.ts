@@ -24,10 +24,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import type { ShredderConfig } from '../src/config/config.js';
-import { LocalKafkaBroker } from '../src/dev/local-broker/index.js';
 import { Encryptor } from '../src/encryptor/encryptor.js';
 import { createLogger } from '../src/observability/logger.js';
-import { configFor, createInput, measure, sleep, type Processor } from './processors.js';
+import { benchBrokers, configFor, createInput, measure, sleep, type Processor } from './processors.js';
 
 const SUBJECTS = Number(process.env.BENCH_SUBJECTS ?? 1_000_000);
 // (80k a partition: under PartitionKeys' cache of 100k, so that the second round is all in memory)
@@ -211,12 +210,7 @@ function cachedKeyCost(): { keys: number; heapPerKey: number; externalPerKey: nu
 }
 
 async function main() {
-  let broker: LocalKafkaBroker | undefined;
-  let brokers = process.env.KAFKA_BROKERS?.split(',');
-  if (!brokers) {
-    broker = new LocalKafkaBroker({ onProgress: (line) => console.error(`[kafka] ${line}`) });
-    brokers = await broker.start();
-  }
+  const { brokers, broker } = await benchBrokers();
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
   const stateDirs: string[] = [];
   const config = configFor(brokers, 'scale');
