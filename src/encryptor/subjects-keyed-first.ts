@@ -13,7 +13,6 @@ import { CHACHA20_POLY1305 } from '../crypto/aead-algorithms.js';
 import { isRecordError } from '../errors/shredder-errors.js';
 import type { DataKey } from '../keys/keyring.js';
 import { subjectId, type KeyRecord } from '../keys/partition-keys.js';
-import { wrappedKeyProblem } from '../wire/wrapped-key.js';
 import type { EncryptContext, EncryptedBatch } from './encrypted-batch.js';
 import { ReadySubjects, readySubjects } from './ready-subjects.js';
 import { fetchSealable, sealFromFetch } from './seal-from-fetch.js';
@@ -24,6 +23,7 @@ interface Unready {
   /** The earliest timestamp of the subject's records in the batch. */
   earliest: number;
   key?: DataKey;
+  forgottenAt?: number;
 }
 
 /**
@@ -55,7 +55,7 @@ export function sealWithSubjectsKeyedFirst(
     }
     const ready = readySubjects(keys); // (refreshed: the subjects just keyed count as changed, then are added)
     ready.makeRoom(unready.length);
-    for (const u of unready) ready.add(u.subject, u.key!, keys.forgottenAt(u.subject, u.id));
+    for (const u of unready) ready.add(u.subject, u.key!, u.forgottenAt);
     const sealable = fetchSealable(messages, context);
     const sealed = sealable ? sealFromFetch(sealable) : recordByRecord();
     return Promise.resolve(sealed).then((batch) => withKeyRecords(batch, keyRecords));
@@ -71,8 +71,9 @@ function distinctSubjects(records: readonly KafkaMessage[]): Unready[] {
     const timestamp = Number(record.timestamp);
     const seen = byId.get(id);
     if (seen) seen.earliest = Math.min(seen.earliest, timestamp);
-    // (a copy: the key is a view of the whole fetch, which a staged key must not keep alive)
-    else byId.set(id, { subject: Uint8Array.from(subject), id, earliest: timestamp });
+    // (a copy, a Buffer that its key record takes as it is: the key is a view of the whole fetch, which
+    // a staged key must not keep alive)
+    else byId.set(id, { subject: Buffer.from(subject), id, earliest: timestamp });
   }
   return [...byId.values()];
 }
@@ -85,17 +86,17 @@ function distinctSubjects(records: readonly KafkaMessage[]): Unready[] {
  */
 function findKeys(unready: Unready[], { keys }: EncryptContext): boolean {
   for (const u of unready) {
-    const { wrapped, forgottenAt } = keys.entry(u.subject, u.id);
-    if (forgottenAt !== undefined && u.earliest <= forgottenAt) return false;
-    if (wrapped === undefined) continue;
-    if (wrappedKeyProblem(wrapped)) return false;
     try {
-      u.key = keys.liveKey(u.subject, u.id);
+      // (a value that cannot be read or authenticated fails its unwrap as a record error)
+      const { key, forgottenAt } = keys.lookup(u.subject, u.id);
+      if (forgottenAt !== undefined && u.earliest <= forgottenAt) return false;
+      if (key !== undefined && key.algorithm !== CHACHA20_POLY1305) return false;
+      u.key = key;
+      u.forgottenAt = forgottenAt;
     } catch (err) {
       if (isRecordError(err)) return false;
       throw err;
     }
-    if (u.key?.algorithm !== CHACHA20_POLY1305) return false;
   }
   return true;
 }

@@ -62,7 +62,6 @@ function writeString(buf: Buffer, at: number, value: string | null | undefined):
 }
 
 const PRODUCE_MODULE = 'kafkajs/src/protocol/requests/produce/v3/request.js';
-const LongClass = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): unknown };
 /** kafkajs's own Produce request: kept aside when this one is installed, else still in its module. */
 let kafkajsProduceRequest: ((fields: ProduceRequestFields) => ProtocolRequest) | undefined;
 const ownProduceRequest = () => kafkajsProduceRequest ?? (require(PRODUCE_MODULE) as (fields: ProduceRequestFields) => ProtocolRequest);
@@ -94,8 +93,8 @@ async function partitionBatch({ partition, messages, firstSequence }: PartitionD
     records,
     firstTimestamp,
     maxTimestamp,
-    producerId: fields.producerId ?? LongClass.fromValue(-1),
-    producerEpoch: fields.producerEpoch ?? 0,
+    producerId: fields.producerId, // (absent: -1 and 0, kafkajs's defaults, which the batch builder shares)
+    producerEpoch: fields.producerEpoch,
     firstSequence,
     transactional: !!fields.transactionalId,
     lastOffsetDelta: records.length - 1,

@@ -52,9 +52,10 @@ describe('the Produce request encoder and request framing in kafkajs\'s place', 
     }, 'transactional');
   });
 
-  it('write kafkajs\'s bytes for an idempotent request and for messages with equal timestamps', async () => {
+  it('write kafkajs\'s bytes for an idempotent request, one with kafkajs\'s defaults, and for messages with equal timestamps', async () => {
     const same = Array.from({ length: 20 }, (_, i) => ({ ...message(i), timestamp: String(NOW) }));
     await expectSameBytes({ acks: 1, timeout: 5000, producerId: Long.fromValue(7), producerEpoch: 0, topicData: [{ topic: 'ü-topic', partitions: [{ partition: 1, firstSequence: 3, messages: same }] }] }, 'idempotent');
+    await expectSameBytes({ acks: 1, timeout: 5000, topicData: [{ topic: 'plain', partitions: [{ partition: 0, messages: same }] }] }, 'no producer id, epoch or sequence: kafkajs\'s defaults');
   });
 
   it('write kafkajs\'s bytes for 50 random requests', async () => {
