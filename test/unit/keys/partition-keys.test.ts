@@ -5,7 +5,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyStore } from '../../../src/keys/key-store.js';
-import { LruCache } from '../../../src/keys/lru-cache.js';
 import { MasterKey } from '../../../src/keys/master-key.js';
 import { PartitionKeys } from '../../../src/keys/partition-keys.js';
 
@@ -105,16 +104,5 @@ describe('partition keys and key store', () => {
     release();
     await loading;
     expect(Buffer.from(keys.liveKey(alice)!.keyId).equals(Buffer.from(dataKey.keyId)), 'the stale "no key" read must not win').to.equal(true);
-  });
-
-  it('a bounded LRU evicts the least recently used entry', () => {
-    const cache = new LruCache<string, number>(2);
-    cache.set('a', 1);
-    cache.set('b', 2);
-    cache.get('a');
-    cache.set('c', 3);
-    expect(cache.peek('b')).to.equal(undefined);
-    expect(cache.peek('a')).to.equal(1);
-    expect(cache.size).to.equal(2);
   });
 });
