@@ -16,15 +16,22 @@ export class KeyMaterialPool {
 
   /** `bytes` fresh bytes from the CSPRNG, in an array of their own. */
   take(bytes: number): Uint8Array {
+    const taken = new Uint8Array(bytes);
+    this.takeInto(taken, 0, bytes);
+    return taken;
+  }
+
+  /** `bytes` fresh bytes from the CSPRNG, written into `target` at `at` (a nonce into the value it belongs to). */
+  takeInto(target: Uint8Array, at: number, bytes: number): void {
     if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.pool.length) throw new RangeError(`cannot take ${bytes} bytes from a pool of ${this.pool.length}`);
+    if (!Number.isSafeInteger(at) || at < 0 || at + bytes > target.length) throw new RangeError(`${bytes} bytes do not fit at ${at} in ${target.length}`);
     if (this.next + bytes > this.pool.length) {
       randomFillSync(this.pool); // (the bytes left unused are overwritten: none of them was handed out)
       this.next = 0;
     }
     const from = this.next;
     this.next = from + bytes;
-    const taken = this.pool.slice(from, from + bytes);
+    target.set(this.pool.subarray(from, from + bytes), at);
     this.pool.fill(0, from, from + bytes);
-    return taken;
   }
 }

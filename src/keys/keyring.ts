@@ -29,6 +29,10 @@ const CANARY_NONCE = new Uint8Array(12).fill(0xff);
 const CANARY_AAD = Buffer.from('kafka-shredder master key canary v1');
 const CANARY_KEY = new Uint8Array(DATA_KEY_BYTES);
 
+/** Where a value's wrapping nonce lies (contract: "Wire format v1: a keys-topic value"). */
+const NONCE_AT = 14;
+const NONCE_BYTES = 12;
+
 /** The master key could not be used (an HSM that is down, a closed session): never the record's fault. */
 export class MasterKeyUnavailableError extends TransientError {
   override readonly name: string = 'MasterKeyUnavailableError';
@@ -38,14 +42,10 @@ export class MasterKeyUnavailableError extends TransientError {
   }
 }
 
-/** The associated data of a wrapped key: its header || subject. */
-function aad(header: Uint8Array, subject: Uint8Array): Buffer {
-  return Buffer.concat([header, subject]);
-}
-
 export class Keyring {
   readonly #ciphers: ReadonlyMap<number, MasterKeyCipher>;
   readonly #current: MasterKeyCipher;
+  #aadScratch = new Uint8Array(256);
 
   constructor(ciphers: readonly MasterKeyCipher[], currentId: number) {
     const byId = new Map<number, MasterKeyCipher>();
@@ -84,18 +84,28 @@ export class Keyring {
   /** The 74-byte keys-topic value for `dataKey`, bound to `subject`, under the current master key. */
   wrap(subject: Uint8Array, dataKey: DataKey): Uint8Array {
     const cipher = this.#current;
-    const header = wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: cipher.id, nonce: keyMaterial.take(12) });
+    // (header, nonce and sealed key written in place: a backlog of new subjects wraps one key per record)
+    const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (a Buffer: the key record takes it without a copy)
+    keyMaterial.takeInto(value, NONCE_AT, NONCE_BYTES);
+    const header = wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: cipher.id, nonce: value.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES) }, value);
     let sealed: Uint8Array;
     try {
-      sealed = cipher.seal(header.subarray(14, 26), aad(header, subject), dataKey.key);
+      sealed = cipher.seal(header.subarray(NONCE_AT), this.#aad(header, subject), dataKey.key);
     } catch (err) {
       // wrapping fails for no fault of the subject's: only the provider can make it fail
       throw new MasterKeyUnavailableError(cipher, 'wrapping a data key', err);
     }
-    const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (a Buffer: the key record takes it without a copy)
-    value.set(header, 0);
     value.set(sealed, WRAPPED_KEY_HEADER_BYTES);
     return value;
+  }
+
+  /** The associated data of a wrapped key, header || subject, in a buffer reused call after call (a provider only borrows it). */
+  #aad(header: Uint8Array, subject: Uint8Array): Uint8Array {
+    const length = WRAPPED_KEY_HEADER_BYTES + subject.length;
+    if (this.#aadScratch.length < length) this.#aadScratch = new Uint8Array(Math.max(length, 2 * this.#aadScratch.length));
+    this.#aadScratch.set(header, 0);
+    this.#aadScratch.set(subject, WRAPPED_KEY_HEADER_BYTES);
+    return this.#aadScratch.subarray(0, length);
   }
 
   /**
@@ -111,7 +121,7 @@ export class Keyring {
     }
     let key: Uint8Array;
     try {
-      key = cipher.open(wrapped.nonce, aad(wrapped.header, subject), wrapped.sealed);
+      key = cipher.open(wrapped.nonce, this.#aad(wrapped.header, subject), wrapped.sealed);
     } catch (err) {
       // A provider reports a tag that does not verify and a device that is down alike (SoftHSM: both
       // CKR_GENERAL_ERROR). A known answer tells them apart: a provider that seals and opens it works,

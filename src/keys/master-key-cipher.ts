@@ -10,7 +10,10 @@ export interface MasterKeyCipher {
   readonly id: number;
   /** Where the key lives, for logs and `keys status`: `local`, `pkcs11`, ... */
   readonly provider: string;
-  /** AES-256-GCM(key, nonce (12 bytes), aad) of `dataKey` (32 bytes): 48 bytes, ciphertext || tag. */
+  /**
+   * AES-256-GCM(key, nonce (12 bytes), aad) of `dataKey` (32 bytes): 48 bytes, ciphertext || tag. The
+   * arguments are only borrowed for the call (the keyring reuses their buffers): a provider copies what it keeps.
+   */
   seal(nonce: Uint8Array, aad: Uint8Array, dataKey: Uint8Array): Uint8Array;
   /** The 32-byte data key; throws when the tag does not verify (another key, subject or header, or forged). */
   open(nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;

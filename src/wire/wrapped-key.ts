@@ -35,17 +35,22 @@ export interface WrappedKey extends WrappedKeyHeader {
   sealed: Uint8Array;
 }
 
-export function wrappedKeyHeader({ algorithm, keyId, masterKeyId, nonce }: WrappedKeyHeader): Uint8Array {
+/** The 26 header bytes, in `into` (its first 26 bytes: a whole value's buffer, say) or in an array of their own. */
+export function wrappedKeyHeader({ algorithm, keyId, masterKeyId, nonce }: WrappedKeyHeader, into?: Uint8Array): Uint8Array {
   if (keyId.length !== 8) throw new RangeError('key id must be 8 bytes');
   if (nonce.length !== 12) throw new RangeError('nonce must be 12 bytes');
   if (!Number.isInteger(masterKeyId) || masterKeyId < 0 || masterKeyId > 0xffffffff) {
     throw new RangeError('master key id must be a uint32');
   }
-  const header = new Uint8Array(WRAPPED_KEY_HEADER_BYTES);
+  if (into !== undefined && into.length < WRAPPED_KEY_HEADER_BYTES) throw new RangeError(`a header needs ${WRAPPED_KEY_HEADER_BYTES} bytes`);
+  const header = into === undefined ? new Uint8Array(WRAPPED_KEY_HEADER_BYTES) : into.subarray(0, WRAPPED_KEY_HEADER_BYTES);
   header[0] = WRAPPED_KEY_VERSION;
   header[1] = algorithm;
   header.set(keyId, 2);
-  new DataView(header.buffer).setUint32(10, masterKeyId, false);
+  header[10] = masterKeyId >>> 24;
+  header[11] = (masterKeyId >>> 16) & 0xff;
+  header[12] = (masterKeyId >>> 8) & 0xff;
+  header[13] = masterKeyId & 0xff;
   header.set(nonce, 14);
   return header;
 }
