@@ -54,6 +54,8 @@ export interface ShredderConfig {
   /** After a change of the current master key, how many keys a second the encryptor re-wraps. */
   rewrapKeysPerSecond: number;
   stateDir: string;
+  /** Subjects whose keys each partition keeps in memory at most (PartitionKeys' cache, the encryptor's ready table). */
+  keyCacheSubjects: number;
   algorithm: AlgorithmId;
   fields?: string[];
   /** Field mode with a schema registry: fields chosen by these schema tags (SHREDDER_FIELD_TAGS). */
@@ -296,6 +298,7 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     errorsTolerance,
     outputCompression,
     taskOpenTimeoutMs: integer('SHREDDER_TASK_OPEN_TIMEOUT_MS', 1000, 86_400_000),
+    keyCacheSubjects: integer('SHREDDER_KEY_CACHE_SUBJECTS', 1, 100_000_000),
     httpPort: integer('SHREDDER_HTTP_PORT', 0, 65535),
     logLevel,
   };

@@ -44,6 +44,8 @@ export interface DecryptingConsumerOptions {
   dlqTopic?: string;
   /** RocksDB key stores. Default `./shredder-state`. */
   stateDir?: string;
+  /** Subjects whose keys each partition keeps in memory at most, about 2 KB each (as SHREDDER_KEY_CACHE_SUBJECTS). Default 100,000. */
+  keyCacheSubjects?: number;
   clientId?: string;
   /** TLS: true (the system's CAs), or a CA bundle and client certificate (PEM, as tls.connect takes them). */
   ssl?: boolean | TlsOptions;
@@ -128,6 +130,9 @@ export class DecryptingConsumer {
     if (options.errorsTolerance !== undefined && options.errorsTolerance !== 'all' && options.errorsTolerance !== 'none') {
       throw new RangeError(`DecryptingConsumer: errorsTolerance must be 'all' or 'none', got ${JSON.stringify(options.errorsTolerance)}`);
     }
+    if (options.keyCacheSubjects !== undefined && !(Number.isSafeInteger(options.keyCacheSubjects) && options.keyCacheSubjects >= 1)) {
+      throw new RangeError(`DecryptingConsumer: keyCacheSubjects must be a positive integer, got ${String(options.keyCacheSubjects)}`);
+    }
     this.schemaRegistry = options.schemaRegistry && new SchemaRegistryClient(options.schemaRegistry);
     const registry = this.schemaRegistry && { client: this.schemaRegistry, tags: options.fieldTags };
     this.fields = fieldMode(options.fields, options.subjectField, options.shreddedFieldValue, registry); // throws JsonPathError on a bad path
@@ -211,6 +216,7 @@ export class DecryptingConsumer {
       keysTopic: settings.keysTopic,
       groupId: options.groupId,
       stateDir: options.stateDir ?? './shredder-state',
+      keyCacheSubjects: options.keyCacheSubjects,
       masterKey,
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
       transactional: false,

@@ -23,8 +23,6 @@ export interface ReadySubject {
 
 /** A subject's key in the table: its subjectHash kept a small integer (a Smi: a larger number would be boxed in every lookup). */
 const tableKey = (subject: Uint8Array): number => subjectHash(subject) & 0x3fff_ffff;
-/** Bound of the subjects kept; past it, the table starts over (it is only a cache). */
-const READY_LIMIT = 100_000;
 
 export class ReadySubjects {
   /** By tableKey, each the first of a chain of subjects of that key. */
@@ -59,7 +57,7 @@ export class ReadySubjects {
     if (key.algorithm !== CHACHA20_POLY1305) return;
     const hash = tableKey(subject);
     if (this.findIn(hash, subject) !== undefined) return;
-    if (this.size >= READY_LIMIT) this.clear();
+    if (this.size >= this.limit) this.clear();
     const spanKey = new SpanKey({ key: key.key, prefix: envelopePrefix(key.algorithm, key.keyId) }, subject);
     this.byHash.set(hash, { subject: spanKey.subject, spanKey, forgottenAt, next: this.byHash.get(hash) });
     this.size++;
@@ -67,11 +65,13 @@ export class ReadySubjects {
 
   /** Makes room for `count` more subjects, so that adding them does not start the table over midway. */
   makeRoom(count: number): void {
-    if (this.size + count > READY_LIMIT) this.clear();
+    if (this.size + count > this.limit) this.clear();
   }
 
-  /** How many subjects the table keeps at most. */
-  static readonly limit = READY_LIMIT;
+  /** How many subjects the table keeps at most: as many as the partition's key cache (past it, it starts over: it is only a cache). */
+  get limit(): number {
+    return this.keys.cacheCapacity;
+  }
 
   private remove(subject: Uint8Array): void {
     const hash = tableKey(subject);

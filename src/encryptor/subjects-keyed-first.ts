@@ -14,7 +14,7 @@ import { isRecordError } from '../errors/shredder-errors.js';
 import type { DataKey } from '../keys/keyring.js';
 import { subjectId, type KeyRecord } from '../keys/partition-keys.js';
 import type { EncryptContext, EncryptedBatch } from './encrypted-batch.js';
-import { ReadySubjects, readySubjects } from './ready-subjects.js';
+import { readySubjects } from './ready-subjects.js';
 import { fetchSealable, sealFromFetch } from './seal-from-fetch.js';
 
 interface Unready {
@@ -40,7 +40,7 @@ export function sealWithSubjectsKeyedFirst(
 ): Promise<EncryptedBatch> | undefined {
   if (context.algorithm !== CHACHA20_POLY1305 || unknownRecords.length === 0) return undefined; // (the ready table keeps keys of the sealing thread's algorithm only)
   const unready = distinctSubjects(unknownRecords);
-  if (unready.length > ReadySubjects.limit) return undefined;
+  if (unready.length > context.keys.cacheCapacity) return undefined; // (more than the ready table holds)
   const { keys } = context;
   const loading = keys.load(unready.map((u) => u.subject), unready.map((u) => u.id));
   return Promise.resolve(loading).then(() => {

@@ -24,12 +24,21 @@ export interface KeyRecord {
 export { subjectId };
 const id = subjectId;
 
+/** Subjects whose keys a partition keeps in memory by default (SHREDDER_KEY_CACHE_SUBJECTS). */
+export const DEFAULT_KEY_CACHE_SUBJECTS = 100_000;
+
 /** Changes kept in the change log (see changesSince); past it, the older half is dropped. */
 const CHANGE_LOG_LIMIT = 8192;
 
 export class PartitionKeys {
   private readonly cache: LruCache<string, Known>;
   private readonly pending = new Map<string, KeyChange>();
+  /**
+   * The entries of the last load of more subjects than the cache safely holds (more than half of it):
+   * its own reads and hits would evict each other before the batch looks them up. Cleared when the
+   * store changes (commit, rollback, restore), so never staler than the store.
+   */
+  private pinned: Map<string, Known> | undefined;
   private readsInFlight = 0;
   /** Subjects changed while a store read was in flight (see read()). */
   private readonly changedDuringReads = new Set<string>();
@@ -42,7 +51,7 @@ export class PartitionKeys {
     readonly partition: number,
     readonly store: KeyStore,
     private readonly masterKey: Keyring,
-    cacheSize = 100_000,
+    cacheSize = DEFAULT_KEY_CACHE_SUBJECTS,
   ) {
     this.cache = new LruCache(cacheSize);
   }
@@ -60,17 +69,24 @@ export class PartitionKeys {
   load(subjects: readonly (Uint8Array | undefined)[], ids: readonly (string | undefined)[] = subjects.map((s) => s && id(s))): Promise<void> | undefined {
     const missing: Uint8Array[] = [];
     let seen: Set<string> | undefined; // (made at the first miss: a warm batch has none)
+    const pinned = subjects.length > this.cache.capacity / 2 ? new Map<string, Known>() : undefined;
+    if (pinned) this.pinned = pinned;
     for (let i = 0; i < subjects.length; i++) {
       const subject = subjects[i];
       const key = ids[i];
       if (subject === undefined || key === undefined) continue; // (a hole: a record without a subject)
       // (the cache first: it holds nearly every subject, pending ones included unless evicted; get() marks it used)
-      if (this.cache.get(key) !== undefined || this.pending.has(key) || seen?.has(key)) continue;
+      const cached = this.cache.get(key);
+      if (cached !== undefined) {
+        pinned?.set(key, cached);
+        continue;
+      }
+      if (this.pending.has(key) || seen?.has(key)) continue;
       (seen ??= new Set()).add(key);
       missing.push(subject);
     }
     if (missing.length === 0) return undefined;
-    return this.read(missing);
+    return this.read(missing, pinned);
   }
 
   /**
@@ -78,7 +94,7 @@ export class PartitionKeys {
    * decryptor follows the keys topic) is newer than what the read returns: it stays in the cache, or,
    * if it was already committed and evicted meanwhile, the subject is read again.
    */
-  private async read(subjects: Uint8Array[]): Promise<void> {
+  private async read(subjects: Uint8Array[], pinned: Map<string, Known> | undefined): Promise<void> {
     this.readsInFlight++;
     try {
       let toRead = subjects;
@@ -90,7 +106,11 @@ export class PartitionKeys {
           if (this.pending.has(key) || this.cache.peek(key) !== undefined) return;
           // changed and since committed (no longer pending): the store now has it, read it again
           if (attempt === 0 && this.changedDuringReads.has(key)) again.push(subject);
-          else this.cache.set(key, entries[i] ?? {});
+          else {
+            const known: Known = entries[i] ?? {};
+            this.cache.set(key, known);
+            pinned?.set(key, known);
+          }
         });
         toRead = again;
       }
@@ -101,7 +121,7 @@ export class PartitionKeys {
 
   private known(subject: Uint8Array, key: string = id(subject)): Known {
     // (a pending change is in the cache too, unless evicted since)
-    const known = this.cache.peek(key) ?? this.pending.get(key);
+    const known = this.cache.peek(key) ?? this.pending.get(key) ?? this.pinned?.get(key);
     if (!known) throw new Error('subject not loaded: call load() first');
     return known;
   }
@@ -157,6 +177,7 @@ export class PartitionKeys {
     // (nothing is cached before a task opens; were anything cached, it would now be stale, and so
     // would a cache kept beside this one: every subject counts as changed)
     this.cache.clear();
+    this.pinned = undefined;
     this.changes++;
     this.changeLog = [];
     this.changeLogFrom = this.changes;
@@ -211,6 +232,7 @@ export class PartitionKeys {
     const checkpoint = nextKeysOffset ?? (await this.store.checkpoint())?.offset ?? 0;
     await this.store.apply([...this.pending.values()], { offset: checkpoint, savedAt: Date.now() });
     this.pending.clear();
+    this.pinned = undefined;
   }
 
   /** Forgets the changes of an aborted transaction (the store never saw them). */
@@ -220,5 +242,6 @@ export class PartitionKeys {
       this.changed(key);
     }
     this.pending.clear();
+    this.pinned = undefined;
   }
 }

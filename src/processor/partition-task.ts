@@ -19,6 +19,8 @@ export interface TaskContext {
   keysTopic: string;
   groupId: string;
   stateDir: string;
+  /** Subjects whose keys the task keeps in memory at most (default: PartitionKeys'). */
+  keyCacheSubjects?: number;
   /** How old a checkpoint may be before tombstones it has not seen could have been compacted away. */
   checkpointMaxAgeMs: number;
   /** Whether this task writes (encryptor, decryptor output) through a transactional producer. */
@@ -93,7 +95,7 @@ export class PartitionTask {
       throw err;
     }
     try {
-      const keys = new PartitionKeys(partition, store, context.masterKey);
+      const keys = new PartitionKeys(partition, store, context.masterKey, context.keyCacheSubjects);
       const endOffset = await context.endOffsets.lastStable(keysTopic, partition);
       const checkpoint = await store.checkpoint();
       const usable =

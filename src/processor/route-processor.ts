@@ -168,6 +168,7 @@ export abstract class RouteProcessor {
       groupId: config.groupId,
       stateDir: config.stateDir,
       masterKey: this.keys.keyring,
+      keyCacheSubjects: config.keyCacheSubjects,
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
       maxRequestBytes: requestBytesFor(layout.writtenMaxMessageBytes),
       logger: this.logger,

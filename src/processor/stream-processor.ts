@@ -53,6 +53,8 @@ export interface StreamProcessorOptions {
   groupId: string;
   stateDir: string;
   masterKey: Keyring;
+  /** Subjects whose keys each task keeps in memory at most (SHREDDER_KEY_CACHE_SUBJECTS; default: PartitionKeys'). */
+  keyCacheSubjects?: number;
   checkpointMaxAgeMs: number;
   handler: BatchHandler;
   logger: Logger;
@@ -234,6 +236,7 @@ export class StreamProcessor {
       keysTopic: options.keysTopic,
       groupId: options.groupId,
       stateDir: options.stateDir,
+      keyCacheSubjects: options.keyCacheSubjects,
       checkpointMaxAgeMs: options.checkpointMaxAgeMs,
       transactional: this.transactional,
       followKeys: options.followKeys,

@@ -11,6 +11,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { storeLocation } from '../../src/processor/partition-task.js';
 import { requestForget } from '../../src/encryptor/forget-request.js';
 import type { Encryptor } from '../../src/encryptor/encryptor.js';
+import type { StreamProcessor } from '../../src/processor/stream-processor.js';
 import { decryptRecord, liveWrappedKey, readKeysTable } from '../support/decrypt.js';
 import { encryptorSetup, startEncryptor, type EncryptorSetup } from '../support/encryptor.js';
 import { allRecords, createTopic, eventually, produce, readAtLeast, readTopic, testKafka, withAdmin, type TestRecord } from '../support/kafka.js';
@@ -112,6 +113,24 @@ describe('encryptor', function () {
     // every record of the backlog (with one CPU the encryptor has no sealing thread, and so no sealing from the fetched bytes)
     if (availableParallelism() >= 2) expect(encryptor.stats.sealedFromFetch, 'records sealed from the fetched bytes').to.equal(6000);
     expect(encryptor.stats.keysCreated).to.equal(40);
+  });
+
+  it('keeps at most SHREDDER_KEY_CACHE_SUBJECTS subjects a partition in memory: subjects past it are read back from the store, one key each, and decrypt to the input', async () => {
+    setup = encryptorSetup({ SHREDDER_KEY_CACHE_SUBJECTS: '5' });
+    encryptor = await startEncryptor(setup);
+    const tasks = await (encryptor as unknown as { processor: StreamProcessor }).processor.openTasks();
+    expect(tasks.map((task) => task.keys.cacheCapacity)).to.deep.equal(tasks.map(() => 5));
+    // 60 subjects, about 20 a partition: large batches of new subjects, then two rounds of them again
+    // once each partition's cache has let most of them go
+    const records = (count: number, from: number) => Array.from({ length: count }, (_, i) => ({ key: `cached-${(from + i) % 60}`, value: randomBytes(200) }));
+    await produce(kafka, setup.input, records(3000, 0));
+    await readAtLeast(kafka, setup.output, 3000);
+    await produce(kafka, setup.input, records(120, 7));
+    await readAtLeast(kafka, setup.output, 3120);
+    await produce(kafka, setup.input, records(3000, 11));
+    const table = await expectDecryptsToInput(6120);
+    expect(table.size).to.equal(60);
+    expect(encryptor.stats.keysCreated).to.equal(60);
   });
 
   it('writes the contract wire formats: decryptable with node:crypto alone, given the master key', async () => {

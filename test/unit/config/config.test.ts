@@ -37,7 +37,7 @@ describe('configuration', () => {
       logLevel: 'info',
     });
     expect(config.kafka).to.deep.equal({ brokers: ['localhost:9092'], clientId: 'kafka-shredder', ssl: false, tls: undefined, sasl: undefined });
-    expect(config).to.include({ errorsTolerance: 'all', outputCompression: 'none', taskOpenTimeoutMs: 60_000, rewrapKeysPerSecond: 1000 });
+    expect(config).to.include({ errorsTolerance: 'all', outputCompression: 'none', taskOpenTimeoutMs: 60_000, rewrapKeysPerSecond: 1000, keyCacheSubjects: 100_000 });
     expect(config.keys).to.deep.equal({ provider: 'local', masterKeys: [{ id: 1, key: new Uint8Array(Buffer.from(KEY, 'base64')) }], currentId: 1 });
     expect(loadConfig('decrypt', valid).routes).to.deep.equal([{ from: 'encrypted-data', to: 'decrypted-data' }]);
     expect(loadConfig('decrypt', valid).groupId).to.equal('kafka-shredder-decrypt');
@@ -84,6 +84,13 @@ describe('configuration', () => {
     const names = ['KAFKA_BROKERS', 'SHREDDER_MASTER_KEY', 'SHREDDER_ROUTES', 'SHREDDER_ALGORITHM', 'SHREDDER_ERASURE_DEADLINE_MS', 'SHREDDER_ON_SHREDDED', 'SHREDDER_HTTP_PORT', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'];
     for (const name of names) expect(found.some((p) => p.startsWith(name)), name).to.equal(true);
     expect(found.join('\n')).to.not.contain(secret);
+  });
+
+  it('reads the key cache bound, and names SHREDDER_KEY_CACHE_SUBJECTS when it is not a positive integer', () => {
+    expect(loadConfig('encrypt', { ...valid, SHREDDER_KEY_CACHE_SUBJECTS: '20000' }).keyCacheSubjects).to.equal(20_000);
+    for (const bad of ['0', '-5', '1.5', '100k']) {
+      expect(problems({ ...valid, SHREDDER_KEY_CACHE_SUBJECTS: bad }), bad).to.deep.equal([`SHREDDER_KEY_CACHE_SUBJECTS: expected an integer from 1 to 100000000, got ${JSON.stringify(bad)}`]);
+    }
   });
 
   it('rejects a master key that is not 32 bytes, and a master key id out of uint32 range', () => {

@@ -36,6 +36,25 @@ describe('partition keys and key store', () => {
     expect((await store.checkpoint())!.offset).to.equal(7);
   });
 
+  it('keeps every subject of a load larger than its cache until the store changes, cached or read, with and without keys', async () => {
+    const keys = new PartitionKeys(0, store, master, 4);
+    const subjects = Array.from({ length: 12 }, (_, i) => Buffer.from(`many-${i}`));
+    await keys.load(subjects.slice(0, 6));
+    const created = subjects.slice(0, 6).map((subject) => keys.createKey(subject, 1, 1000).key);
+    await keys.commit(6);
+    // 6 in the store with keys (some still cached), 6 never seen: each looked up after one load of all 12
+    await keys.load(subjects);
+    subjects.forEach((subject, i) => {
+      const key = keys.liveKey(subject);
+      if (i < 6) expect(Buffer.from(key!.key).equals(Buffer.from(created[i].key)), `subject ${i}`).to.equal(true);
+      else expect(key, `subject ${i}`).to.equal(undefined);
+    });
+    for (const subject of subjects.slice(6)) keys.createKey(subject, 1, 2000);
+    await keys.commit(12);
+    await keys.load(subjects);
+    for (const subject of subjects) expect(keys.liveKey(subject), subject.toString()).to.not.equal(undefined);
+  });
+
   it('reports the subjects changed since a generation (new keys, forgets, rollbacks), or undefined past its log', async () => {
     const keys = new PartitionKeys(0, store, master);
     const bob = Buffer.from('bob');
