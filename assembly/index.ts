@@ -6,6 +6,7 @@ import { POLY1305_STATE, poly1305Mac } from './poly1305';
 export { arenaBase, reserve, sealBatch, openBatch, DESC_SIZE } from './batch';
 export { sealEnvelopes, openEnvelopes, KEY_ENTRY } from './envelopes';
 export { stageSpanEnvelopes, SPAN_ITEM_WORDS, SUBJECT_AT } from './span-envelopes';
+export { gcmTags, GHASH_ITEM } from './ghash';
 
 // Primitives on their own, exported for the RFC 8439 test vectors of each.
 export { chacha20Block, chacha20Xor } from './chacha20';

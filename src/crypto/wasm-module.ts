@@ -2,15 +2,16 @@
 // AssemblyScript loader. Each instance has its own linear memory.
 
 import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { instantiate } from '@assemblyscript/loader';
+import { instantiate, instantiateSync } from '@assemblyscript/loader';
 
 // tsconfig's lib (ES2022, no DOM) has no WebAssembly types: declare the little this file uses.
 type WasmModule = Parameters<typeof instantiate>[0];
-declare const WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> };
+declare const WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule>; Module: new (bytes: Uint8Array) => WasmModule };
 
 /** Raw exports of the core; pointers and lengths are byte offsets into `memory`. See assembly/. */
 export interface CoreExports {
@@ -31,6 +32,9 @@ export interface CoreExports {
     items: number, count: number, keys: number, keyCount: number, subjects: number, subjectBytes: number,
     span: number, origin: number, spanBytes: number, desc: number, aad: number, out: number, headerBytes: number,
   ): number;
+  readonly GHASH_ITEM: { readonly value: number };
+  /** See assembly/ghash.ts. */
+  gcmTags(h: number, items: number, count: number): void;
   /** kn: a key block, the 32-byte key followed by the 12-byte nonce. */
   chacha20Block(kn: number, counter: number, out: number): void;
   chacha20Xor(kn: number, counter: number, src: number, dst: number, len: number): void;
@@ -69,6 +73,27 @@ function compileCore(): Promise<WasmModule> {
   // A failed compile should not stick: the next call retries.
   compiled.catch(() => { compiled = undefined; });
   return compiled;
+}
+
+let compiledSync: WasmModule | undefined;
+
+/**
+ * A fresh instance of the core (its own memory), made synchronously: for a user that is built
+ * synchronously and needs the core only now and then (the local master key's batch wraps).
+ */
+export function instantiateCoreSync(): CoreExports {
+  if (compiledSync === undefined) {
+    const path = join(packageRoot(), WASM_FILE);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      throw new Error(`cannot read the crypto core ${path} (run \`npm run build:wasm\`): ${(err as Error).message}`, { cause: err });
+    }
+    compiledSync = new WebAssembly.Module(bytes);
+  }
+  const { exports } = instantiateSync<Record<string, unknown>>(compiledSync);
+  return exports as unknown as CoreExports;
 }
 
 /** A fresh instance of the core (its own memory). */

@@ -45,14 +45,11 @@ export function sealWithSubjectsKeyedFirst(
   const loading = keys.load(unready.map((u) => u.subject), unready.map((u) => u.id));
   return Promise.resolve(loading).then(() => {
     if (!findKeys(unready, context)) return recordByRecord();
-    const keyRecords: KeyRecord[] = [];
-    const now = context.now();
-    for (const u of unready) {
-      if (u.key) continue;
-      const created = keys.createKey(u.subject, context.algorithm, now, u.id);
-      u.key = created.key;
-      keyRecords.push(created.record);
-    }
+    const unkeyed = unready.filter((u) => !u.key);
+    // (wrapped in one pass: see Keyring.wrapAll)
+    const created = keys.createKeys(unkeyed.map((u) => u.subject), context.algorithm, context.now(), unkeyed.map((u) => u.id));
+    unkeyed.forEach((u, i) => (u.key = created.keys[i]));
+    const keyRecords: KeyRecord[] = created.records;
     const ready = readySubjects(keys); // (refreshed: the subjects just keyed count as changed, then are added)
     ready.makeRoom(unready.length);
     for (const u of unready) ready.add(u.subject, u.key!, u.forgottenAt);

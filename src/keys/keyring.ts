@@ -99,6 +99,42 @@ export class Keyring {
     return value;
   }
 
+  /**
+   * wrap() of each subject's data key, in one pass of the provider when it has one (sealAll: the local
+   * key), else key by key: a batch of new subjects.
+   */
+  wrapAll(subjects: readonly Uint8Array[], dataKeys: readonly DataKey[]): Uint8Array[] {
+    if (subjects.length !== dataKeys.length) throw new RangeError(`${subjects.length} subjects for ${dataKeys.length} keys`);
+    const cipher = this.#current;
+    if (cipher.sealAll === undefined || subjects.length < 2) return subjects.map((subject, i) => this.wrap(subject, dataKeys[i]));
+    let aadBytes = 0;
+    for (const subject of subjects) aadBytes += WRAPPED_KEY_HEADER_BYTES + subject.length;
+    const aads = new Uint8Array(aadBytes); // (the batch's associated data, header || subject each)
+    const values = new Array<Buffer>(subjects.length);
+    const items = new Array<{ nonce: Uint8Array; aad: Uint8Array; plaintext: Uint8Array }>(subjects.length);
+    let at = 0;
+    for (let i = 0; i < subjects.length; i++) {
+      const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (one each, as wrap(): a cached value must not keep a batch's buffer alive)
+      keyMaterial.takeInto(value, NONCE_AT, NONCE_BYTES);
+      const { algorithm, keyId, key } = dataKeys[i];
+      const header = wrappedKeyHeader({ algorithm, keyId, masterKeyId: cipher.id, nonce: value.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES) }, value);
+      const aad = aads.subarray(at, at + WRAPPED_KEY_HEADER_BYTES + subjects[i].length);
+      aad.set(header, 0);
+      aad.set(subjects[i], WRAPPED_KEY_HEADER_BYTES);
+      at += aad.length;
+      values[i] = value;
+      items[i] = { nonce: header.subarray(NONCE_AT), aad, plaintext: key };
+    }
+    let sealed: Uint8Array[];
+    try {
+      sealed = cipher.sealAll(items);
+    } catch (err) {
+      throw new MasterKeyUnavailableError(cipher, 'wrapping data keys', err);
+    }
+    for (let i = 0; i < values.length; i++) values[i].set(sealed[i], WRAPPED_KEY_HEADER_BYTES);
+    return values;
+  }
+
   /** The associated data of a wrapped key, header || subject, in a buffer reused call after call (a provider only borrows it). */
   #aad(header: Uint8Array, subject: Uint8Array): Uint8Array {
     const length = WRAPPED_KEY_HEADER_BYTES + subject.length;

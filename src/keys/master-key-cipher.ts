@@ -3,6 +3,7 @@
 // keyring (keyring.ts) owns the keys-topic value's layout, nonces and associated data, so the value
 // stays byte-identical whichever provider wrapped it (contract: "Wire format v1: a keys-topic value").
 // Calls are synchronous: a new subject's key is wrapped inside the batch that needs it.
+import type { GcmSealItem } from '../crypto/aes-gcm-batch.js';
 
 /** AES-256-GCM under one master key: 32-byte data keys in, 32 bytes ciphertext || 16 bytes tag out. */
 export interface MasterKeyCipher {
@@ -15,6 +16,11 @@ export interface MasterKeyCipher {
    * arguments are only borrowed for the call (the keyring reuses their buffers): a provider copies what it keeps.
    */
   seal(nonce: Uint8Array, aad: Uint8Array, dataKey: Uint8Array): Uint8Array;
+  /**
+   * Optional: seal() of each item in one pass, the same bytes; a batch of new subjects' keys is wrapped
+   * with it when the provider has it (the local key: crypto/aes-gcm-batch.ts), else key by key.
+   */
+  sealAll?(items: readonly GcmSealItem[]): Uint8Array[];
   /** The 32-byte data key; throws when the tag does not verify (another key, subject or header, or forged). */
   open(nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
 }

@@ -159,6 +159,24 @@ export class PartitionKeys {
     return { key, record: { subject, value: wrapped, forgottenAt: known.forgottenAt, timestamp: now } };
   }
 
+  /**
+   * createKey() of each subject (none may have a live key, none may come twice), the keys wrapped in
+   * one pass (Keyring.wrapAll): a batch of new subjects.
+   */
+  createKeys(subjects: readonly Uint8Array[], algorithm: AlgorithmId, now: number, subjectKeys: readonly string[] = subjects.map((s) => id(s))): { keys: DataKey[]; records: KeyRecord[] } {
+    const known = subjects.map((subject, i) => this.known(subject, subjectKeys[i]));
+    if (known.some((k) => k.wrapped)) throw new Error('a subject already has a live key'); // one live key per subject, always
+    if (new Set(subjectKeys).size !== subjects.length) throw new Error('a subject comes twice');
+    const keys = subjects.map(() => Keyring.newDataKey(algorithm));
+    const values = this.masterKey.wrapAll(subjects, keys);
+    const records = subjects.map((subject, i): KeyRecord => {
+      const { forgottenAt } = known[i];
+      this.stage(subject, { wrapped: values[i], forgottenAt, key: keys[i] }, subjectKeys[i]);
+      return { subject, value: values[i], forgottenAt, timestamp: now };
+    });
+    return { keys, records };
+  }
+
   /** Destroys the subject's key, pending until commit(): the tombstone to write. */
   forget(subject: Uint8Array, at: number): KeyRecord {
     this.stage(subject, { forgottenAt: at });

@@ -36,6 +36,25 @@ describe('keyring', () => {
     for (const v of [old, value]) expect(Buffer.from(rotated.unwrap(subject, v).key).equals(Buffer.from(dataKey.key))).to.equal(true);
   });
 
+  it('wraps a batch of keys in one pass (wrapAll) into values of the contract layout, each bound to its own subject', () => {
+    const keyring = ring(2, 1, 2);
+    const subjects = Array.from({ length: 50 }, (_, i) => Buffer.from(`batch-subject-${i}`.repeat(1 + (i % 3))));
+    const dataKeys = subjects.map((_, i) => Keyring.newDataKey(i % 2 === 0 ? 1 : 2));
+    const values = keyring.wrapAll(subjects, dataKeys);
+    values.forEach((value, i) => {
+      expect(value.length).to.equal(74);
+      expect(Buffer.from(value).readUInt32BE(10)).to.equal(2);
+      const unwrapped = keyring.unwrap(subjects[i], value);
+      expect(Buffer.from(unwrapped.key).equals(Buffer.from(dataKeys[i].key)), `value ${i}`).to.equal(true);
+      expect(Buffer.from(unwrapped.keyId).equals(Buffer.from(dataKeys[i].keyId))).to.equal(true);
+      expect(unwrapped.algorithm).to.equal(dataKeys[i].algorithm);
+      expect(() => keyring.unwrap(subjects[(i + 1) % subjects.length], value)).to.throw(WrappedKeyError);
+    });
+    // the nonces are fresh: no two values share one
+    expect(new Set(values.map((v) => Buffer.from(v.subarray(14, 26)).toString('hex'))).size).to.equal(values.length);
+    expect(openByHand(keyring.wrapAll([subject, subject.subarray(0, 4)], dataKeys.slice(0, 2))[0], material[2]).equals(Buffer.from(dataKeys[0].key))).to.equal(true);
+  });
+
   it('re-wraps a value under the current master key with the same algorithm, key id and data key', () => {
     const dataKey = Keyring.newDataKey(2);
     const old = ring(1, 1).wrap(subject, dataKey);

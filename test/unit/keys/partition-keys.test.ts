@@ -55,6 +55,28 @@ describe('partition keys and key store', () => {
     for (const subject of subjects) expect(keys.liveKey(subject), subject.toString()).to.not.equal(undefined);
   });
 
+  it('creates a batch of keys (createKeys): staged until commit like createKey, one live key per subject, forget times kept', async () => {
+    const keys = new PartitionKeys(0, store, master);
+    const subjects = ['a', 'b', 'c', 'd'].map((s) => Buffer.from(`batch-${s}`));
+    await keys.load(subjects);
+    keys.forget(subjects[3], 500);
+    const { keys: created, records } = keys.createKeys(subjects, 1, 1000);
+    expect(records.map((r) => r.subject)).to.deep.equal(subjects);
+    expect(records.map((r) => r.forgottenAt)).to.deep.equal([undefined, undefined, undefined, 500]);
+    subjects.forEach((subject, i) => {
+      expect(Buffer.from(master.unwrap(subject, records[i].value!).key).equals(Buffer.from(created[i].key))).to.equal(true);
+      expect(keys.liveKey(subject)).to.equal(created[i]);
+    });
+    expect(() => keys.createKeys([subjects[0]], 1, 1001)).to.throw(/already has a live key/);
+    const other = Buffer.from('batch-e');
+    await keys.load([other]);
+    expect(() => keys.createKeys([other, Buffer.from(other)], 1, 1001)).to.throw(/comes twice/);
+    expect((await store.get(subjects)).every((entry) => entry === undefined || entry.wrapped === undefined)).to.equal(true); // not before the commit
+    await keys.commit(9);
+    const stored = await store.get(subjects);
+    stored.forEach((entry, i) => expect(Buffer.from(entry!.wrapped!).equals(Buffer.from(records[i].value!))).to.equal(true));
+  });
+
   it('reports the subjects changed since a generation (new keys, forgets, rollbacks), or undefined past its log', async () => {
     const keys = new PartitionKeys(0, store, master);
     const bob = Buffer.from('bob');
