@@ -161,7 +161,11 @@ export class PartitionKeys {
 
   /**
    * createKey() of each subject (none may have a live key, none may come twice), the keys wrapped in
-   * one pass (Keyring.wrapAll): a batch of new subjects.
+   * one pass (Keyring.wrapAll): a batch of new subjects. The keys stay with their staged changes until
+   * commit, but do not enter the cache: the caller keeps them where it uses them (the encryptor's
+   * table of subjects ready for the sealing thread), and filling the cache with a backlog's new keys
+   * made most of their cost (every cached key is a handful of objects the garbage collector carries
+   * into its old generation). After the commit, a load() reads them from the store.
    */
   createKeys(subjects: readonly Uint8Array[], algorithm: AlgorithmId, now: number, subjectKeys: readonly string[] = subjects.map((s) => id(s))): { keys: DataKey[]; records: KeyRecord[] } {
     const known = subjects.map((subject, i) => this.known(subject, subjectKeys[i]));
@@ -171,7 +175,7 @@ export class PartitionKeys {
     const values = this.masterKey.wrapAll(subjects, keys);
     const records = subjects.map((subject, i): KeyRecord => {
       const { forgottenAt } = known[i];
-      this.stage(subject, { wrapped: values[i], forgottenAt, key: keys[i] }, subjectKeys[i]);
+      this.stage(subject, { wrapped: values[i], forgottenAt, key: keys[i] }, subjectKeys[i], false);
       return { subject, value: values[i], forgottenAt, timestamp: now };
     });
     return { keys, records };
@@ -206,10 +210,17 @@ export class PartitionKeys {
     this.stage(subject, value ? { wrapped: value, forgottenAt } : { forgottenAt });
   }
 
-  private stage(subject: Uint8Array, known: Known, key: string = id(subject)): void {
+  /** Stages a change; `cached` false: kept with the change only (see createKeys), an older cached entry dropped. */
+  private stage(subject: Uint8Array, known: Known, key: string = id(subject), cached = true): void {
     this.changed(key);
-    this.pending.set(key, { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt });
-    this.cache.set(key, known);
+    if (cached) {
+      this.pending.set(key, { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt });
+      this.cache.set(key, known);
+    } else {
+      const change: KeyChange & Known = { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt, key: known.key };
+      this.pending.set(key, change);
+      this.cache.delete(key);
+    }
     if (this.readsInFlight > 0) this.changedDuringReads.add(key);
   }
 
