@@ -3,7 +3,7 @@
 // the keys topic, which is the source of truth: it is rebuilt from there, never trusted alone.
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import rocksdb, { type BatchOperation, type RocksDB } from 'rocksdb';
+import rocksdb, { type RocksDB } from 'rocksdb';
 
 /** What the store knows of a subject. */
 export interface SubjectEntry {
@@ -103,21 +103,23 @@ export class KeyStore {
    */
   async apply(changes: readonly KeyChange[], checkpoint: Checkpoint): Promise<void> {
     // (every key and entry a view of one buffer: a restore writes tens of thousands at once, and a
-    // buffer of its own for each was most of its garbage)
+    // buffer of its own for each was most of its garbage; and a chained batch, whose put() hands them
+    // to RocksDB at once, costs a third of an array of operations, each an object the binding reads
+    // property by property)
     let bytes = 0;
     for (const change of changes) bytes += 1 + change.subject.length + ENTRY_HEAD + (change.wrapped ? change.wrapped.length : 0);
     const slab = Buffer.allocUnsafe(bytes);
     let at = 0;
-    const operations: BatchOperation[] = new Array(changes.length + 1);
-    for (let i = 0; i < changes.length; i++) {
-      const key = subjectKeyIn(slab, at, changes[i].subject);
+    const batch = this.db.batch();
+    for (const change of changes) {
+      const key = subjectKeyIn(slab, at, change.subject);
       at += key.length;
-      const value = encodeEntryIn(slab, at, changes[i]);
+      const value = encodeEntryIn(slab, at, change);
       at += value.length;
-      operations[i] = { type: 'put', key, value };
+      batch.put(key, value);
     }
-    operations[changes.length] = { type: 'put', key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(checkpoint)) };
-    await call((cb) => this.db.batch(operations, { sync: false }, cb));
+    batch.put(CHECKPOINT_KEY, Buffer.from(JSON.stringify(checkpoint)));
+    await call((cb) => batch.write({ sync: false }, cb));
     for (const change of changes) {
       if (change.wrapped) continue;
       const key = subjectKey(change.subject);

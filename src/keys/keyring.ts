@@ -81,6 +81,21 @@ export class Keyring {
     return { algorithm, keyId: bytes.subarray(0, 8), key: bytes.subarray(8, 40) };
   }
 
+  /**
+   * `count` fresh data keys (newDataKey each), views of one buffer: a batch's keys, which live and die
+   * together (an array each was one more object for the garbage collector to carry).
+   */
+  static newDataKeys(count: number, algorithm: AlgorithmId): DataKey[] {
+    const slab = new Uint8Array(count * 40);
+    const keys = new Array<DataKey>(count);
+    for (let i = 0; i < count; i++) {
+      const at = i * 40;
+      keyMaterial.takeInto(slab, at, 40);
+      keys[i] = { algorithm, keyId: slab.subarray(at, at + 8), key: slab.subarray(at + 8, at + 40) };
+    }
+    return keys;
+  }
+
   /** The 74-byte keys-topic value for `dataKey`, bound to `subject`, under the current master key. */
   wrap(subject: Uint8Array, dataKey: DataKey): Uint8Array {
     const cipher = this.#current;
@@ -101,7 +116,8 @@ export class Keyring {
 
   /**
    * wrap() of each subject's data key, in one pass of the provider when it has one (sealAll: the local
-   * key), else key by key: a batch of new subjects.
+   * key), else key by key: a batch of new subjects. The values are views of one buffer (they live and
+   * die with their batch: a caller that keeps one for long copies it).
    */
   wrapAll(subjects: readonly Uint8Array[], dataKeys: readonly DataKey[]): Uint8Array[] {
     if (subjects.length !== dataKeys.length) throw new RangeError(`${subjects.length} subjects for ${dataKeys.length} keys`);
@@ -110,11 +126,13 @@ export class Keyring {
     let aadBytes = 0;
     for (const subject of subjects) aadBytes += WRAPPED_KEY_HEADER_BYTES + subject.length;
     const aads = new Uint8Array(aadBytes); // (the batch's associated data, header || subject each)
+    // (Buffers: a key record takes its value without a copy)
+    const slab = Buffer.allocUnsafeSlow(subjects.length * WRAPPED_KEY_BYTES); // (every byte written below)
     const values = new Array<Buffer>(subjects.length);
     const items = new Array<{ nonce: Uint8Array; aad: Uint8Array; plaintext: Uint8Array }>(subjects.length);
     let at = 0;
     for (let i = 0; i < subjects.length; i++) {
-      const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (one each, as wrap(): a cached value must not keep a batch's buffer alive)
+      const value = slab.subarray(i * WRAPPED_KEY_BYTES, (i + 1) * WRAPPED_KEY_BYTES);
       keyMaterial.takeInto(value, NONCE_AT, NONCE_BYTES);
       const { algorithm, keyId, key } = dataKeys[i];
       const header = wrappedKeyHeader({ algorithm, keyId, masterKeyId: cipher.id, nonce: value.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES) }, value);

@@ -68,6 +68,7 @@ export class PartitionKeys {
    */
   load(subjects: readonly (Uint8Array | undefined)[], ids: readonly (string | undefined)[] = subjects.map((s) => s && id(s))): Promise<void> | undefined {
     const missing: Uint8Array[] = [];
+    const missingIds: string[] = [];
     let seen: Set<string> | undefined; // (made at the first miss: a warm batch has none)
     const pinned = subjects.length > this.cache.capacity / 2 ? new Map<string, Known>() : undefined;
     if (pinned) this.pinned = pinned;
@@ -84,9 +85,10 @@ export class PartitionKeys {
       if (this.pending.has(key) || seen?.has(key)) continue;
       (seen ??= new Set()).add(key);
       missing.push(subject);
+      missingIds.push(key);
     }
     if (missing.length === 0) return undefined;
-    return this.read(missing, pinned);
+    return this.read(missing, missingIds, pinned);
   }
 
   /**
@@ -94,25 +96,30 @@ export class PartitionKeys {
    * decryptor follows the keys topic) is newer than what the read returns: it stays in the cache, or,
    * if it was already committed and evicted meanwhile, the subject is read again.
    */
-  private async read(subjects: Uint8Array[], pinned: Map<string, Known> | undefined): Promise<void> {
+  private async read(subjects: Uint8Array[], ids: string[], pinned: Map<string, Known> | undefined): Promise<void> {
     this.readsInFlight++;
     try {
       let toRead = subjects;
+      let toReadIds = ids;
       for (let attempt = 0; toRead.length > 0; attempt++) {
         const entries = await this.store.get(toRead);
         const again: Uint8Array[] = [];
+        const againIds: string[] = [];
         toRead.forEach((subject, i) => {
-          const key = id(subject);
+          const key = toReadIds[i];
           if (this.pending.has(key) || this.cache.peek(key) !== undefined) return;
           // changed and since committed (no longer pending): the store now has it, read it again
-          if (attempt === 0 && this.changedDuringReads.has(key)) again.push(subject);
-          else {
+          if (attempt === 0 && this.changedDuringReads.has(key)) {
+            again.push(subject);
+            againIds.push(key);
+          } else {
             const known: Known = entries[i] ?? {};
             this.cache.set(key, known);
             pinned?.set(key, known);
           }
         });
         toRead = again;
+        toReadIds = againIds;
       }
     } finally {
       if (--this.readsInFlight === 0) this.changedDuringReads.clear();
@@ -171,8 +178,8 @@ export class PartitionKeys {
     const known = subjects.map((subject, i) => this.known(subject, subjectKeys[i]));
     if (known.some((k) => k.wrapped)) throw new Error('a subject already has a live key'); // one live key per subject, always
     if (new Set(subjectKeys).size !== subjects.length) throw new Error('a subject comes twice');
-    const keys = subjects.map(() => Keyring.newDataKey(algorithm));
-    const values = this.masterKey.wrapAll(subjects, keys);
+    const keys = Keyring.newDataKeys(subjects.length, algorithm);
+    const values = this.masterKey.wrapAll(subjects, keys); // (views of one buffer: not cached, they go with the batch)
     const records = subjects.map((subject, i): KeyRecord => {
       const { forgottenAt } = known[i];
       this.stage(subject, { wrapped: values[i], forgottenAt, key: keys[i] }, subjectKeys[i], false);

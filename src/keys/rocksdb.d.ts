@@ -12,9 +12,15 @@ declare module 'rocksdb' {
     get(key: Buffer, options: { asBuffer: true }, callback: Callback<Buffer>): void;
     getMany(keys: Buffer[], options: { asBuffer: true }, callback: Callback<(Buffer | undefined)[]>): void;
     batch(operations: BatchOperation[], options: { sync?: boolean }, callback: Callback): void;
+    /** A chained batch: each put() hands its key and value to RocksDB's write batch at once (copied). */
+    batch(): ChainedBatch;
     compactRange(start: Buffer, end: Buffer, callback: Callback): void;
     clear(options: Record<string, never>, callback: Callback): void;
     iterator(options: { gt?: Buffer; gte?: Buffer; lt?: Buffer; limit?: number; keyAsBuffer: true; valueAsBuffer: true }): Iterator;
+  }
+  export interface ChainedBatch {
+    put(key: Buffer, value: Buffer): ChainedBatch;
+    write(options: { sync?: boolean }, callback: Callback): void;
   }
   export interface Iterator {
     /** Calls back with no key and no value past the end. */
