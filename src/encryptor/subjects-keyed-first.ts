@@ -68,9 +68,9 @@ function distinctSubjects(records: readonly KafkaMessage[]): Unready[] {
     const timestamp = Number(record.timestamp);
     const seen = byId.get(id);
     if (seen) seen.earliest = Math.min(seen.earliest, timestamp);
-    // (a copy, a Buffer that its key record takes as it is: the key is a view of the whole fetch, which
-    // a staged key must not keep alive)
-    else byId.set(id, { subject: Buffer.from(subject), id, earliest: timestamp });
+    // (the record's key as it is, a view of the fetch: what keeps it, a staged change and a key record,
+    // goes with this batch, and the ready table copies it)
+    else byId.set(id, { subject, id, earliest: timestamp });
   }
   return [...byId.values()];
 }
