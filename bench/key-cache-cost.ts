@@ -1,6 +1,8 @@
 // The memory one cached key holds (run by bench/scale.bench.ts in a process of its own, so that no
 // earlier phase's garbage or freed memory blurs it): a partition's keys (PartitionKeys, its default
-// cache bound) given that many new keys in batches of 10k, committed to a store, measured after full
+// cache bound) given that many new keys in batches of 10k, committed to a store; then the encryptor's
+// table of subjects ready for the sealing thread (ReadySubjects, the same bound) given the same keys,
+// where the encryptor keeps the keys it makes for a batch keyed first. Measured after full
 // collections (--expose-gc). Prints one JSON line.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { CHACHA20_POLY1305 } from '../src/crypto/aead-algorithms.js';
 import { KeyStore } from '../src/keys/key-store.js';
 import { MasterKey } from '../src/keys/master-key.js';
 import { PartitionKeys } from '../src/keys/partition-keys.js';
+import { readySubjects } from '../src/encryptor/ready-subjects.js';
 
 const BATCH = 10_000;
 const subjectOf = (i: number) => Buffer.from(`cached-${String(i).padStart(8, '0')}`);
@@ -40,8 +43,21 @@ async function main() {
     const after = memory();
     // (used after the measurement, so that nothing lets the keys be collected before it)
     if (!keys.liveKey(subjectOf(bound - 1))) throw new Error('the last cached key is gone');
-    const per = (field: 'heapUsed' | 'external' | 'rss') => (after[field] - before[field]) / (bound - BATCH);
-    console.log(JSON.stringify({ keys: bound, heapPerKey: per('heapUsed'), externalPerKey: per('external'), rssPerKey: per('rss') }));
+    const per = (field: 'heapUsed' | 'external' | 'rss', from = before, to = after) => (to[field] - from[field]) / (bound - BATCH);
+    const ready = readySubjects(keys);
+    for (let i = 0; i < BATCH; i++) ready.add(subjectOf(i), keys.liveKey(subjectOf(i))!, undefined);
+    const beforeReady = memory();
+    for (let i = BATCH; i < bound; i++) ready.add(subjectOf(i), keys.liveKey(subjectOf(i))!, undefined);
+    const afterReady = memory();
+    if (ready.size !== bound) throw new Error(`the ready table holds ${ready.size} subjects, ${bound} expected`);
+    console.log(JSON.stringify({
+      keys: bound,
+      heapPerKey: per('heapUsed'),
+      externalPerKey: per('external'),
+      rssPerKey: per('rss'),
+      readyHeapPerKey: per('heapUsed', beforeReady, afterReady),
+      readyRssPerKey: per('rss', beforeReady, afterReady),
+    }));
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

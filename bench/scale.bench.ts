@@ -9,7 +9,8 @@
 //   4. time to ready of a restart on the kept state dir, and of a new instance on an empty state dir
 //      (a full restore of the keys topic), against a plain kafkajs read of the same keys topic;
 //   5. the resident set and heap while holding N keys and after the restore, and the state dir on disk;
-//   6. the memory a cached key holds (a partition's key cache filled to its bound).
+//   6. the memory a cached key holds (a partition's key cache filled to its bound), and a subject in the
+//      encryptor's table of subjects ready for the sealing thread.
 // BENCH_PROFILE=<folder>: CPU profiles of phases 2 and 3 (see bench/processors.ts) and of the restore.
 import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../src/kafka/record-encoding.js'; // (as early: see there)
@@ -204,7 +205,7 @@ async function plainRead(kafka: Kafka, topic: string, expected: number) {
 }
 
 /** The memory one cached key holds, measured in a process of its own (bench/key-cache-cost.ts). */
-function cachedKeyCost(): { keys: number; heapPerKey: number; externalPerKey: number; rssPerKey: number } {
+function cachedKeyCost(): { keys: number; heapPerKey: number; externalPerKey: number; rssPerKey: number; readyHeapPerKey: number; readyRssPerKey: number } {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'key-cache-cost.js');
   return JSON.parse(execFileSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8' }));
 }
@@ -289,6 +290,7 @@ async function main() {
     // 6. what one cached key costs: a partition's cache filled with its bound of new keys, committed
     const cache = cachedKeyCost();
     console.log(`6. a partition's key cache full (${cache.keys.toLocaleString('en-US')} subjects): heap +${cache.heapPerKey.toFixed(0)} B/key, external +${cache.externalPerKey.toFixed(0)} B/key, rss +${cache.rssPerKey.toFixed(0)} B/key`);
+    console.log(`   its table of subjects ready for the sealing thread full (as many): heap +${cache.readyHeapPerKey.toFixed(0)} B/key, rss +${cache.readyRssPerKey.toFixed(0)} B/key`);
 
     const row = (figure: string, value: string, baseline: string, ratio: string, target: string) =>
       console.log(`${figure.padEnd(30)} ${value.padEnd(26)} ${baseline.padEnd(34)} ${ratio.padStart(6)}  ${target}`);
@@ -302,6 +304,7 @@ async function main() {
     row('rss holding N keys', `${mb(held.rss)} MB`, `at start ${mb(start.rss)} MB`, '', `${((held.rss - start.rss) / SUBJECTS).toFixed(0)} B/key`);
     row('rss after the restore', `${mb(restore.held.rss)} MB`, `at start ${mb(start.rss)} MB`, '', `${((restore.held.rss - start.rss) / SUBJECTS).toFixed(0)} B/key`);
     row('key cache, per cached key', `heap ${cache.heapPerKey.toFixed(0)} B, rss ${cache.rssPerKey.toFixed(0)} B`, `${cache.keys.toLocaleString('en-US')} keys a partition at most`, '', '');
+    row('ready table, per subject', `heap ${cache.readyHeapPerKey.toFixed(0)} B, rss ${cache.readyRssPerKey.toFixed(0)} B`, `${cache.keys.toLocaleString('en-US')} subjects a partition at most`, '', '');
     row('state dir on disk', `${mb(keptDisk)} MB`, '', '', `${(keptDisk / SUBJECTS).toFixed(0)} B/key`);
   } finally {
     for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });

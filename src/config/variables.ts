@@ -55,7 +55,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SHREDDER_PKCS11_PIN_FILE', description: 'pkcs11: file holding the PIN, instead of SHREDDER_PKCS11_PIN' },
   { name: 'SHREDDER_PKCS11_KEY_LABEL', default: 'kafka-shredder-master-key-', description: 'pkcs11: label prefix of the master keys: master key id N is the AES-256 key labelled <prefix>N' },
   { name: 'SHREDDER_REWRAP_KEYS_PER_SECOND', default: '1000', description: 'encrypt: how many keys a second are re-wrapped under the current master key after it changes' },
-  { name: 'SHREDDER_KEY_CACHE_SUBJECTS', default: '100000', description: 'subjects whose keys a partition keeps in memory at most (about 2 KB each: docs/operations.md#sizing); the least recently used beyond it are read from the key store again' },
+  { name: 'SHREDDER_KEY_CACHE_SUBJECTS', default: '100000', description: 'subjects whose keys a partition keeps in memory at most (about 2.7 KB each in the encryptor, 1.9 KB in the decryptor: docs/operations.md#sizing); the least recently used beyond it are read from the key store again' },
   { name: 'SHREDDER_STATE_DIR', default: './shredder-state', description: 'RocksDB key stores and checkpoints' },
   { name: 'SHREDDER_ALGORITHM', default: 'chacha20-poly1305', description: 'algorithm for new records: chacha20-poly1305 or aes-256-gcm' },
   { name: 'SHREDDER_FIELDS', description: 'comma-separated JSON paths ($.email, $.address.street, $.phones[*]) to encrypt field by field (unset: whole value); with a schema registry, paths over the Avro, Protobuf or JSON Schema record' },

@@ -44,7 +44,7 @@ export interface DecryptingConsumerOptions {
   dlqTopic?: string;
   /** RocksDB key stores. Default `./shredder-state`. */
   stateDir?: string;
-  /** Subjects whose keys each partition keeps in memory at most, about 2 KB each (as SHREDDER_KEY_CACHE_SUBJECTS). Default 100,000. */
+  /** Subjects whose keys each partition keeps in memory at most, about 1.9 KB each (as SHREDDER_KEY_CACHE_SUBJECTS). Default 100,000. */
   keyCacheSubjects?: number;
   clientId?: string;
   /** TLS: true (the system's CAs), or a CA bundle and client certificate (PEM, as tls.connect takes them). */
