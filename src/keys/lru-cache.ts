@@ -10,7 +10,7 @@
  * position has been evicted (entries used since were moved behind it), so its next entry is the oldest.
  */
 export class LruCache<K, V> {
-  private readonly entries = new Map<K, { value: V; usedAt: number }>();
+  protected readonly entries = new Map<K, { value: V; usedAt: number }>();
   private clock = 0;
   private readonly freshFor: number;
   private oldest: IterableIterator<K> | undefined;
@@ -46,7 +46,7 @@ export class LruCache<K, V> {
     if (this.entries.size > this.capacity) this.evictOldest();
   }
 
-  private evictOldest(): void {
+  protected evictOldest(): void {
     let next = this.oldest?.next();
     if (next === undefined || next.done === true) {
       // (an iterator that reached the end stays done, whatever is added since: start one at the front)

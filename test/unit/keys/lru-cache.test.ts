@@ -2,24 +2,9 @@ import { expect } from 'chai';
 import { LruCache } from '../../../src/keys/lru-cache.js';
 
 /** The same policy with every eviction taking the map's first entry afresh: what the kept iterator must equal. */
-class FirstEntryEviction<K, V> {
-  readonly entries = new Map<K, { value: V; usedAt: number }>();
-  private clock = 0;
-  constructor(readonly capacity: number, private readonly freshFor = Math.floor(capacity / 4)) {}
-  get(key: K): V | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (this.clock - entry.usedAt >= this.freshFor) {
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-      entry.usedAt = this.clock++;
-    }
-    return entry.value;
-  }
-  set(key: K, value: V): void {
-    this.entries.delete(key);
-    this.entries.set(key, { value, usedAt: this.clock++ });
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as K);
+class FirstEntryEviction<K, V> extends LruCache<K, V> {
+  protected override evictOldest(): void {
+    this.entries.delete(this.entries.keys().next().value as K);
   }
 }
 
@@ -60,14 +45,14 @@ describe('LruCache', () => {
           expect(cache.get(key)).to.equal(model.get(key));
         } else if (dice < 0.999) {
           cache.delete(key);
-          model.entries.delete(key);
+          model.delete(key);
         } else {
           cache.clear();
-          model.entries.clear();
+          model.clear();
         }
-        expect(cache.size).to.equal(model.entries.size);
+        expect(cache.size).to.equal(model.size);
       }
-      for (let key = 0; key < keySpace; key++) expect(cache.peek(key), `capacity ${capacity}, key ${key}`).to.equal(model.entries.get(key)?.value);
+      for (let key = 0; key < keySpace; key++) expect(cache.peek(key), `capacity ${capacity}, key ${key}`).to.equal(model.peek(key));
     }
   });
 
