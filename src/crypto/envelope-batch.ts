@@ -7,6 +7,7 @@
 import type { BatchAead, OpenItem, SealItem } from './batch-aead.js';
 import { NONCE_BYTES, TAG_BYTES, checkKey, requireBytes } from './batch-aead.js';
 import { NoncePool } from './nonces.js';
+import { bufferView } from '../wire/buffer-view.js';
 
 /** A key of a batch to seal, with the header bytes that precede the nonce in its envelopes (e.g. version, algorithm, key id). */
 export interface EnvelopeSealKey {
@@ -169,7 +170,6 @@ export function checkEnvelopeOpenBatch(batch: EnvelopeOpenBatch): number {
 /** True when the envelope is long enough to hold a header and a tag. */
 export const canHoldEnvelope = (envelope: Uint8Array, prefixBytes: number) => envelope.length >= prefixBytes + NONCE_BYTES + TAG_BYTES;
 
-const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 const nonces = new NoncePool();
 
@@ -185,7 +185,7 @@ export function sealEnvelopesWithItems(aead: BatchAead, batch: EnvelopeSealBatch
     nonces.take(itemAad, prefixBytes);
     items[i] = { key: key.key, nonce: itemAad.subarray(prefixBytes, prefixBytes + NONCE_BYTES), aad: itemAad, plaintext: batch.plaintexts[i], prefix: itemAad.subarray(0, prefixBytes + NONCE_BYTES) };
   }
-  return aead.sealBatch(items).map(asBuffer);
+  return aead.sealBatch(items).map(bufferView);
 }
 
 export function openEnvelopesWithItems(aead: BatchAead, batch: EnvelopeOpenBatch): (Buffer | null)[] {
@@ -200,5 +200,5 @@ export function openEnvelopesWithItems(aead: BatchAead, batch: EnvelopeOpenBatch
     // (an envelope too short for a tag makes a malformed item, whose result openBatch makes null)
     items[i] = { key: keys[keyIndexes[i]], nonce: envelope.subarray(prefixBytes, prefixBytes + NONCE_BYTES), aad: itemAad, sealed: envelope.subarray(headerBytes) };
   }
-  return aead.openBatch(items).map((plaintext) => (plaintext ? asBuffer(plaintext) : null));
+  return aead.openBatch(items).map((plaintext) => (plaintext ? bufferView(plaintext) : null));
 }

@@ -9,6 +9,7 @@ import lz4js from 'lz4js';
 import { decompress as zstdDecompress } from 'fzstd';
 import zstdWasm from '@bokuweb/zstd-wasm';
 import type { CompressionName } from '../config/config.js';
+import { bufferView } from '../wire/buffer-view.js';
 
 // (Node finds no named export CompressionCodecs in kafkajs's CommonJS exports: take it from the whole)
 const { CompressionCodecs } = kafkajs;
@@ -22,7 +23,6 @@ export interface Codec {
 }
 
 /** A Buffer over the bytes of `bytes`, not a copy. */
-const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 // LZ4 frames as Kafka's own Lz4BlockOutputStream writes them: 64 KiB independent blocks, no
 // checksums. lz4js is used for decoding only: its frames do not set the block-independence flag,
@@ -181,10 +181,10 @@ let zstdReady: Promise<void> | undefined;
 const zstdCodec: Codec = {
   async compress(encoder) {
     await (zstdReady ??= zstdWasm.init());
-    return asBuffer(zstdWasm.compress(encoder.buffer, 3));
+    return bufferView(zstdWasm.compress(encoder.buffer, 3));
   },
   async decompress(buffer) {
-    return asBuffer(zstdDecompress(buffer));
+    return bufferView(zstdDecompress(buffer));
   },
 };
 

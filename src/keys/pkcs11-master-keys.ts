@@ -24,6 +24,7 @@ import {
   ulongValue,
 } from './pkcs11-module.js';
 import type { MasterKeyCipher, MasterKeySource } from './master-key-cipher.js';
+import { bufferView } from '../wire/buffer-view.js';
 
 export interface Pkcs11MasterKeyOptions {
   /** SHREDDER_PKCS11_MODULE: path of the PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so`, a vendor's .so). */
@@ -70,14 +71,14 @@ class Pkcs11MasterKey implements MasterKeyCipher {
     if (nonce.length !== IV_BYTES) throw new RangeError(`the nonce must be ${IV_BYTES} bytes, got ${nonce.length}`);
     const { ck } = this.#token;
     // CK_GCM_PARAMS (pkcs11js CK_PARAMS_GCM requires ulIvBits; the older CK_PARAMS_AES_GCM leaves it unset)
-    return { mechanism: ck.CKM_AES_GCM, parameter: { type: ck.CK_PARAMS_GCM, iv: buffer(nonce), ivBits: IV_BYTES * 8, aad: buffer(aad), tagBits: TAG_BYTES * 8 } };
+    return { mechanism: ck.CKM_AES_GCM, parameter: { type: ck.CK_PARAMS_GCM, iv: bufferView(nonce), ivBits: IV_BYTES * 8, aad: bufferView(aad), tagBits: TAG_BYTES * 8 } };
   }
 
   seal(nonce: Uint8Array, aad: Uint8Array, dataKey: Uint8Array): Uint8Array {
     const session = this.#session();
     const { api } = this.#token;
     api.C_EncryptInit(session, this.#mechanism(nonce, aad), this.#key);
-    const sealed = api.C_Encrypt(session, buffer(dataKey), Buffer.alloc(dataKey.length + TAG_BYTES));
+    const sealed = api.C_Encrypt(session, bufferView(dataKey), Buffer.alloc(dataKey.length + TAG_BYTES));
     if (sealed.length !== dataKey.length + TAG_BYTES) throw new Pkcs11MasterKeyError(`${this.label}: C_Encrypt returned ${sealed.length} bytes, ${dataKey.length + TAG_BYTES} expected`);
     return sealed;
   }
@@ -90,7 +91,7 @@ class Pkcs11MasterKey implements MasterKeyCipher {
     // a tag that does not verify throws here and ends the operation (SoftHSM 2.6: CKR_GENERAL_ERROR; the
     // standard says CKR_ENCRYPTED_DATA_INVALID); the output buffer must hold the input's length (SoftHSM)
     const out = Buffer.alloc(sealed.length);
-    const plain = api.C_Decrypt(session, buffer(sealed), out);
+    const plain = api.C_Decrypt(session, bufferView(sealed), out);
     const key = new Uint8Array(plain); // a copy of its own (as the local provider returns)
     out.fill(0);
     return key;
@@ -98,10 +99,6 @@ class Pkcs11MasterKey implements MasterKeyCipher {
 }
 
 /** A Buffer over the same bytes (pkcs11js takes Buffers only). */
-function buffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&');
 }

@@ -2,6 +2,7 @@
 // The same subjects come back batch after batch, so the strings are interned: a subject seen before
 // gets the string made the first time, found by a hash of its bytes, instead of a new string. That
 // saves making the string and, more, hashing and comparing a new string in every map lookup after it.
+import { bufferView } from '../wire/buffer-view.js';
 
 /** Bound of the interned strings; when reached, the table starts over (it is only a cache). */
 const INTERNED_LIMIT = 65_536;
@@ -11,8 +12,7 @@ const BUCKET_LIMIT = 4;
 const interned = new Map<number, string[]>();
 let internedCount = 0;
 
-const latin1 = (subject: Uint8Array): string =>
-  (Buffer.isBuffer(subject) ? subject : Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength)).toString('latin1');
+const latin1 = (subject: Uint8Array): string => bufferView(subject).toString('latin1');
 
 function sameBytes(id: string, subject: Uint8Array): boolean {
   if (id.length !== subject.length) return false;

@@ -13,6 +13,7 @@
 //
 // Every malformed frame is a RecordError whose reason names what is wrong, never a byte of the content.
 import { RecordError } from '../errors/shredder-errors.js';
+import { bufferView } from './buffer-view.js';
 
 export const REGISTRY_MAGIC_BYTE = 0x00;
 /** Magic byte and schema id. */
@@ -37,13 +38,9 @@ export interface ProtobufRegistryFrame extends RegistryFrame {
   messageIndexes: number[];
 }
 
-function asBuffer(value: Uint8Array): Buffer {
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-}
-
 /** Reads magic byte and schema id: an Avro or JSON Schema frame (for Protobuf, `parseProtobufFrame`). */
 export function parseRegistryFrame(value: Uint8Array): RegistryFrame {
-  const bytes = asBuffer(value);
+  const bytes = bufferView(value);
   if (bytes.length === 0) throw new RegistryFrameError('empty value: not a schema registry frame (magic byte, 4-byte schema id, payload)');
   if (bytes[0] !== REGISTRY_MAGIC_BYTE) throw new RegistryFrameError('value does not start with the schema registry magic byte 0x00');
   if (bytes.length < REGISTRY_HEADER_BYTES) {
@@ -57,7 +54,7 @@ export function parseRegistryFrame(value: Uint8Array): RegistryFrame {
 /** Reads magic byte, schema id and the Protobuf message indexes. */
 export function parseProtobufFrame(value: Uint8Array): ProtobufRegistryFrame {
   const frame = parseRegistryFrame(value);
-  const bytes = asBuffer(value);
+  const bytes = bufferView(value);
   let at = REGISTRY_HEADER_BYTES;
   if (at === bytes.length) throw new RegistryFrameError('Protobuf schema registry frame ends before its message indexes');
   const count = readZigzagVarint(bytes, at, 'message index count');

@@ -31,6 +31,7 @@ import { parseProtobufFrame, reframe, type ProtobufRegistryFrame } from '../../w
 import type { OpenedField, PlainValue, SealedValue } from '../field-format.js';
 import { decryptedText } from '../decrypted-text.js';
 import type { RegistrySelection, ResolvedSchema, SchemaFields, SchemaFormat } from './schema-fields.js';
+import { bufferView } from '../../wire/buffer-view.js';
 
 /** How deep in nested messages tagged fields are looked for: a deeper value is refused, not half encrypted. */
 const TAG_DEPTH_LIMIT = 32;
@@ -144,7 +145,7 @@ class ProtobufSchemaFields implements SchemaFields {
       subject,
       fields: slots.map((slot) => ({ path: slot.path, plaintext: plaintextOf(slot) })),
       withSealed: (envelopes) => {
-        if (slots.length === 0) return asBuffer(value); // nothing to seal: the value as it came, not re-encoded
+        if (slots.length === 0) return bufferView(value); // nothing to seal: the value as it came, not re-encoded
         slots.forEach((slot, k) => {
           slot.holder[slot.key] = slot.field.bytes ? sealedFieldBytes(envelopes[k]) : sealedFieldText(envelopes[k]);
         });
@@ -171,10 +172,10 @@ class ProtobufSchemaFields implements SchemaFields {
           const field = opened[k];
           if (fields[k].envelope === undefined || field === undefined) return; // never encrypted: as it is
           if (field === null) clear(slot);
-          else slot.holder[slot.key] = slot.field.bytes ? asBuffer(field) : decryptedText(field, `the decrypted string field ${slot.path.text} is not valid UTF-8`);
+          else slot.holder[slot.key] = slot.field.bytes ? bufferView(field) : decryptedText(field, `the decrypted string field ${slot.path.text} is not valid UTF-8`);
           changed = true;
         });
-        return changed ? this.write(plan, frame, message) : asBuffer(value);
+        return changed ? this.write(plan, frame, message) : bufferView(value);
       },
     };
   }
@@ -568,16 +569,12 @@ function isPresent(value: unknown): boolean {
 
 function plaintextOf(slot: Slot): Buffer {
   const value = slot.holder[slot.key] as string | Uint8Array;
-  return typeof value === 'string' ? Buffer.from(value, 'utf8') : asBuffer(value);
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : bufferView(value);
 }
 
 function clear(slot: Slot): void {
   if (slot.element || slot.field.required) slot.holder[slot.key] = slot.field.bytes ? Buffer.alloc(0) : '';
   else delete slot.holder[slot.key];
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** `run()`, or undefined when it throws: for lookups whose failure surfaces elsewhere. */
