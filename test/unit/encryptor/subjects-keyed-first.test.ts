@@ -90,6 +90,39 @@ describe('the encryptor keying a batch\'s subjects first, then sealing it from t
     encrypted.release?.();
   });
 
+  it('gives the record-by-record path of a later small batch the keys a batch keyed first made, before and after its commit (no second key)', async () => {
+    const first = fetched(batchOf('regular', 2000, 300));
+    const keyed = await encryptBatch(first, context);
+    expect(keyed.stats).to.include({ keysCreated: 300, sealedFromFetch: 2000 });
+    const keyIds = await expectReadable(first, keyed.outputs);
+    keyed.release?.();
+    // a small batch (the record-by-record path) of the same subjects, the first batch not yet committed, then committed
+    for (const commitFirst of [false, true]) {
+      if (commitFirst) await keys.commit(undefined);
+      const small = fetched(batchOf('regular', 20, 300));
+      const encrypted = await encryptBatch(small, context);
+      expect(encrypted.stats, `committed: ${commitFirst}`).to.include({ keysCreated: 0, sealedFromFetch: 0, encrypted: 20 });
+      const smallIds = await expectReadable(small, encrypted.outputs);
+      for (const [subject, keyId] of smallIds) expect(keyId, subject).to.equal(keyIds.get(subject));
+    }
+  });
+
+  it('leaves no trace of a batch keyed first whose transaction aborted: the next batch makes its subjects\' keys again, and uses none of the rolled-back ones', async () => {
+    const inputs = fetched(batchOf('aborted', 2000, 300));
+    const aborted = await encryptBatch(inputs, context);
+    expect(aborted.stats.keysCreated).to.equal(300);
+    const abortedIds = new Set(aborted.keyRecords.map((r) => hex(masterKey.unwrap(r.subject, r.value!).keyId)));
+    aborted.release?.();
+    keys.rollback();
+    await keys.load(aborted.keyRecords.map((r) => r.subject));
+    for (const record of aborted.keyRecords) expect(keys.liveKey(record.subject), Buffer.from(record.subject).toString()).to.equal(undefined);
+    const again = await encryptBatch(inputs, context);
+    expect(again.stats).to.include({ keysCreated: 300, sealedFromFetch: 2000 });
+    const keyIds = await expectReadable(inputs, again.outputs);
+    for (const keyId of keyIds.values()) expect(abortedIds.has(keyId)).to.equal(false);
+    again.release?.();
+  });
+
   it('uses the keys a new instance finds in the store (none made), and makes keys only for the subjects without one', async () => {
     const first = fetched(batchOf('member', 2000, 400));
     const before = await encryptBatch(first, context);
