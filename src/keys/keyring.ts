@@ -5,7 +5,16 @@
 import { createHmac } from 'node:crypto';
 import type { AlgorithmId } from '../crypto/aead-algorithms.js';
 import { messageOf, TransientError } from '../errors/shredder-errors.js';
-import { DATA_KEY_BYTES, parseWrappedKey, WRAPPED_KEY_BYTES, WRAPPED_KEY_HEADER_BYTES, wrappedKeyHeader, WrappedKeyError } from '../wire/wrapped-key.js';
+import {
+  DATA_KEY_BYTES,
+  parseWrappedKey,
+  WRAPPED_KEY_BYTES,
+  WRAPPED_KEY_HEADER_BYTES,
+  WRAPPED_KEY_NONCE_AT,
+  WRAPPED_KEY_NONCE_BYTES,
+  wrappedKeyHeader,
+  WrappedKeyError,
+} from '../wire/wrapped-key.js';
 import { KeyMaterialPool } from './key-material.js';
 import type { MasterKeyCipher } from './master-key-cipher.js';
 
@@ -29,10 +38,6 @@ const CANARY_NONCE = new Uint8Array(12).fill(0xff);
 const CANARY_AAD = Buffer.from('kafka-shredder master key canary v1');
 const CANARY_KEY = new Uint8Array(DATA_KEY_BYTES);
 
-/** Where a value's wrapping nonce lies (contract: "Wire format v1: a keys-topic value"). */
-const NONCE_AT = 14;
-const NONCE_BYTES = 12;
-
 /** The master key could not be used (an HSM that is down, a closed session): never the record's fault. */
 export class MasterKeyUnavailableError extends TransientError {
   override readonly name: string = 'MasterKeyUnavailableError';
@@ -40,6 +45,16 @@ export class MasterKeyUnavailableError extends TransientError {
   constructor(cipher: MasterKeyCipher, operation: string, cause: unknown) {
     super('master-key', `master key ${cipher.id} (${cipher.provider}) is unavailable: ${operation} failed: ${messageOf(cause)}`, { cause });
   }
+}
+
+/**
+ * Writes the header of `dataKey`'s value under `cipher` into the value's first bytes, its wrapping nonce
+ * fresh from the CSPRNG: the header, a view of the value.
+ */
+function valueHeader(value: Uint8Array, dataKey: DataKey, cipher: MasterKeyCipher): Uint8Array {
+  keyMaterial.takeInto(value, WRAPPED_KEY_NONCE_AT, WRAPPED_KEY_NONCE_BYTES);
+  const nonce = value.subarray(WRAPPED_KEY_NONCE_AT, WRAPPED_KEY_NONCE_AT + WRAPPED_KEY_NONCE_BYTES);
+  return wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: cipher.id, nonce }, value);
 }
 
 export class Keyring {
@@ -101,11 +116,10 @@ export class Keyring {
     const cipher = this.#current;
     // (header, nonce and sealed key written in place: a backlog of new subjects wraps one key per record)
     const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (a Buffer: the key record takes it without a copy)
-    keyMaterial.takeInto(value, NONCE_AT, NONCE_BYTES);
-    const header = wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: cipher.id, nonce: value.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES) }, value);
+    const header = valueHeader(value, dataKey, cipher);
     let sealed: Uint8Array;
     try {
-      sealed = cipher.seal(header.subarray(NONCE_AT), this.#aad(header, subject), dataKey.key);
+      sealed = cipher.seal(header.subarray(WRAPPED_KEY_NONCE_AT), this.#aad(header, subject), dataKey.key);
     } catch (err) {
       // wrapping fails for no fault of the subject's: only the provider can make it fail
       throw new MasterKeyUnavailableError(cipher, 'wrapping a data key', err);
@@ -133,15 +147,13 @@ export class Keyring {
     let at = 0;
     for (let i = 0; i < subjects.length; i++) {
       const value = slab.subarray(i * WRAPPED_KEY_BYTES, (i + 1) * WRAPPED_KEY_BYTES);
-      keyMaterial.takeInto(value, NONCE_AT, NONCE_BYTES);
-      const { algorithm, keyId, key } = dataKeys[i];
-      const header = wrappedKeyHeader({ algorithm, keyId, masterKeyId: cipher.id, nonce: value.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES) }, value);
+      const header = valueHeader(value, dataKeys[i], cipher);
       const aad = aads.subarray(at, at + WRAPPED_KEY_HEADER_BYTES + subjects[i].length);
       aad.set(header, 0);
       aad.set(subjects[i], WRAPPED_KEY_HEADER_BYTES);
       at += aad.length;
       values[i] = value;
-      items[i] = { nonce: header.subarray(NONCE_AT), aad, plaintext: key };
+      items[i] = { nonce: header.subarray(WRAPPED_KEY_NONCE_AT), aad, plaintext: dataKeys[i].key };
     }
     let sealed: Uint8Array[];
     try {

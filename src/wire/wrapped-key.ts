@@ -15,6 +15,9 @@ import { algorithmId, type AlgorithmId } from '../crypto/aead-algorithms.js';
 
 export const WRAPPED_KEY_VERSION = 0x01;
 export const WRAPPED_KEY_HEADER_BYTES = 26;
+/** Where a value's wrapping nonce lies. */
+export const WRAPPED_KEY_NONCE_AT = 14;
+export const WRAPPED_KEY_NONCE_BYTES = 12;
 export const WRAPPED_KEY_BYTES = 74;
 export const DATA_KEY_BYTES = 32;
 
@@ -38,7 +41,7 @@ export interface WrappedKey extends WrappedKeyHeader {
 /** The 26 header bytes, in `into` (its first 26 bytes: a whole value's buffer, say) or in an array of their own. */
 export function wrappedKeyHeader({ algorithm, keyId, masterKeyId, nonce }: WrappedKeyHeader, into?: Uint8Array): Uint8Array {
   if (keyId.length !== 8) throw new RangeError('key id must be 8 bytes');
-  if (nonce.length !== 12) throw new RangeError('nonce must be 12 bytes');
+  if (nonce.length !== WRAPPED_KEY_NONCE_BYTES) throw new RangeError(`nonce must be ${WRAPPED_KEY_NONCE_BYTES} bytes`);
   if (!Number.isInteger(masterKeyId) || masterKeyId < 0 || masterKeyId > 0xffffffff) {
     throw new RangeError('master key id must be a uint32');
   }
@@ -51,7 +54,7 @@ export function wrappedKeyHeader({ algorithm, keyId, masterKeyId, nonce }: Wrapp
   header[11] = (masterKeyId >>> 16) & 0xff;
   header[12] = (masterKeyId >>> 8) & 0xff;
   header[13] = masterKeyId & 0xff;
-  header.set(nonce, 14);
+  header.set(nonce, WRAPPED_KEY_NONCE_AT);
   return header;
 }
 
@@ -95,7 +98,7 @@ export function parseWrappedKey(value: Uint8Array): WrappedKey {
     algorithm: algorithmId(value[1]),
     keyId: value.subarray(2, 10),
     masterKeyId: new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(10, false),
-    nonce: value.subarray(14, 26),
+    nonce: value.subarray(WRAPPED_KEY_NONCE_AT, WRAPPED_KEY_HEADER_BYTES),
     header: value.subarray(0, WRAPPED_KEY_HEADER_BYTES),
     sealed: value.subarray(WRAPPED_KEY_HEADER_BYTES),
   };
