@@ -220,14 +220,10 @@ export class PartitionKeys {
   /** Stages a change; `cached` false: kept with the change only (see createKeys), an older cached entry dropped. */
   private stage(subject: Uint8Array, known: Known, key: string = id(subject), cached = true): void {
     this.changed(key);
-    if (cached) {
-      this.pending.set(key, { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt });
-      this.cache.set(key, known);
-    } else {
-      const change: KeyChange & Known = { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt, key: known.key };
-      this.pending.set(key, change);
-      this.cache.delete(key);
-    }
+    const change: KeyChange & Known = { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt, key: known.key };
+    this.pending.set(key, change);
+    if (cached) this.cache.set(key, known);
+    else this.cache.delete(key);
     if (this.readsInFlight > 0) this.changedDuringReads.add(key);
   }
 
