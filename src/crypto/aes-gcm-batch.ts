@@ -8,11 +8,9 @@
 // hold it to, with the Wycheproof vectors.
 // Only sealing: unwrapping stays node:crypto's GCM, whose tag check is OpenSSL's.
 import { createCipheriv, type Cipher } from 'node:crypto';
+import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './aead-items.js';
 import { type CoreExports, instantiateCoreSync } from './wasm-module.js';
 
-const KEY_BYTES = 32;
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
 const BLOCK = 16;
 
 export interface GcmSealItem {
@@ -70,10 +68,10 @@ export class AesGcmBatchSealer {
     const hashKeyAt = base;
     const tableAt = hashKeyAt + BLOCK;
     let blocksAt = tableAt + tableBytes;
-    let tagsAt = blocksAt + hashBlocks * BLOCK;
-    const end = tagsAt + items.length * TAG_BYTES;
+    const tagsStart = blocksAt + hashBlocks * BLOCK;
+    const end = tagsStart + items.length * TAG_BYTES;
     memory.set(this.#hashKey, hashKeyAt);
-    memory.fill(0, blocksAt, tagsAt); // (the zero padding)
+    memory.fill(0, blocksAt, tagsStart); // (the zero padding)
 
     const out = new Uint8Array(outBytes);
     const results = new Array<Uint8Array>(items.length);
@@ -82,11 +80,12 @@ export class AesGcmBatchSealer {
     for (let i = 0; i < items.length; i++) {
       const { aad, plaintext } = items[i];
       const item = tableAt + i * core.GHASH_ITEM.value;
+      const tagAt = tagsStart + i * TAG_BYTES;
       const blocks = blocksOf(aad.length) + blocksOf(plaintext.length) + 1;
       view.setUint32(item, blocksAt, true);
       view.setUint32(item + 4, blocks, true);
-      view.setUint32(item + 8, tagsAt, true);
-      for (let b = 0; b < BLOCK; b++) memory[tagsAt + b] = keystream[streamAt + b]; // the tag mask AES(K, J0)
+      view.setUint32(item + 8, tagAt, true);
+      for (let b = 0; b < BLOCK; b++) memory[tagAt + b] = keystream[streamAt + b]; // the tag mask AES(K, J0)
       memory.set(aad, blocksAt);
       const textAt = blocksAt + blocksOf(aad.length) * BLOCK;
       for (let b = 0; b < plaintext.length; b++) {
@@ -104,13 +103,11 @@ export class AesGcmBatchSealer {
       outAt += plaintext.length + TAG_BYTES;
       streamAt += (1 + blocksOf(plaintext.length)) * BLOCK;
       blocksAt += blocks * BLOCK;
-      tagsAt += TAG_BYTES;
     }
     core.gcmTags(hashKeyAt, tableAt, items.length);
-    tagsAt = end - items.length * TAG_BYTES;
     for (let i = 0; i < items.length; i++) {
       const result = results[i];
-      const from = tagsAt + i * TAG_BYTES;
+      const from = tagsStart + i * TAG_BYTES;
       const to = result.length - TAG_BYTES;
       for (let b = 0; b < TAG_BYTES; b++) result[to + b] = memory[from + b];
     }
