@@ -1,8 +1,7 @@
 // Finds, compiles (once per process) and instantiates build/shredder-core.wasm with the
 // AssemblyScript loader. Each instance has its own linear memory.
 
-import { existsSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +58,11 @@ export function packageRoot(from: string | URL = import.meta.url): string {
 
 let compiled: Promise<WasmModule> | undefined;
 
+/** Why the core at `path` could not be read, and how to build it. */
+function unreadableCore(path: string, err: unknown): Error {
+  return new Error(`cannot read the crypto core ${path} (run \`npm run build:wasm\`): ${(err as Error).message}`, { cause: err });
+}
+
 function compileCore(): Promise<WasmModule> {
   compiled ??= (async () => {
     const path = join(packageRoot(), WASM_FILE);
@@ -66,7 +70,7 @@ function compileCore(): Promise<WasmModule> {
     try {
       bytes = await readFile(path);
     } catch (err) {
-      throw new Error(`cannot read the crypto core ${path} (run \`npm run build:wasm\`): ${(err as Error).message}`, { cause: err });
+      throw unreadableCore(path, err);
     }
     return WebAssembly.compile(bytes);
   })();
@@ -88,7 +92,7 @@ export function instantiateCoreSync(): CoreExports {
     try {
       bytes = readFileSync(path);
     } catch (err) {
-      throw new Error(`cannot read the crypto core ${path} (run \`npm run build:wasm\`): ${(err as Error).message}`, { cause: err });
+      throw unreadableCore(path, err);
     }
     compiledSync = new WebAssembly.Module(bytes);
   }
