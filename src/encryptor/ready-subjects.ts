@@ -57,7 +57,7 @@ export class ReadySubjects {
     if (key.algorithm !== CHACHA20_POLY1305) return;
     const hash = tableKey(subject);
     if (this.findIn(hash, subject) !== undefined) return;
-    if (this.size >= this.limit) this.clear();
+    this.makeRoom(1);
     const spanKey = new SpanKey({ key: key.key, prefix: envelopePrefix(key.algorithm, key.keyId) }, subject);
     this.byHash.set(hash, { subject: spanKey.subject, spanKey, forgottenAt, next: this.byHash.get(hash) });
     this.size++;
