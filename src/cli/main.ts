@@ -5,7 +5,8 @@ import '../kafka/record-encoding.js'; // (as early: see there)
 import '../kafka/record-batch-encoding.js'; // (as early: see there)
 import '../kafka/produce-request-encoding.js'; // (as early: see there)
 import '../kafka/compression.js'; // snappy, lz4 and zstd batches from Java producers (after linear-grouping: it loads kafkajs)
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import { once } from 'node:events';
 import { Command, CommanderError } from 'commander';
 import { variablesHelp, type CommandName } from '../config/variables.js';
 import { Decryptor } from '../decryptor/decryptor.js';
@@ -17,6 +18,10 @@ import { explainConnectionError } from '../kafka/connection-errors.js';
 import { exitCodeFor, messageOf } from '../errors/shredder-errors.js';
 import { AUDIT_KEY_PURPOSE } from '../encryptor/erasure-audit.js';
 import { formatErasureReceipt, verifyErasure } from '../erasure/verify-erasure.js';
+import { ProgressBar } from '../export/progress-bar.js';
+import { exportSubject, formatExportSummary } from '../export/subject-export.js';
+import { fieldMode } from '../fields/field-mode.js';
+import { SchemaRegistryClient } from '../schema-registry/client.js';
 import { openKeyring } from '../keys/key-providers.js';
 import { formatKeysStatus, keysStatus, type KeysStatus } from '../keys/keys-status.js';
 import { createLogger, subjectRefFor } from '../observability/logger.js';
@@ -105,6 +110,56 @@ async function verifyErasureCommand(subject: string, json: boolean): Promise<num
   }
 }
 
+interface ExportOptions {
+  json?: boolean;
+  output?: string;
+  partition?: string;
+}
+
+/** `export <subject>`: the subject's records as JSON lines, then a summary; its status as the exit code. */
+async function exportCommand(subject: string, options: ExportOptions): Promise<number> {
+  const config = configOrReport('export');
+  if (!config) return EXIT_USAGE;
+  if (options.partition !== undefined && !/^\d+$/.test(options.partition)) {
+    process.stderr.write(`kafka-shredder export: --partition: expected a partition number, got ${JSON.stringify(options.partition)}\n`);
+    return EXIT_USAGE;
+  }
+  // (stdout may carry the records: logs go to stderr)
+  const logger = createLogger(config.logLevel, process.stderr);
+  const keys = openKeyring(config.keys, (message) => logger.warn({ provider: config.keys.provider }, message));
+  const registry = config.schemaRegistry && { client: new SchemaRegistryClient(config.schemaRegistry), tags: config.fieldTags };
+  // (the records are personal data in clear: a file of them is readable by its owner only)
+  const output = options.output !== undefined ? createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
+  const summaryTo = options.output !== undefined ? process.stdout : process.stderr;
+  const progress = ProgressBar.on(process.stderr);
+  try {
+    if (output !== process.stdout) await once(output, 'open');
+    const summary = await exportSubject({
+      kafka: createKafka(config.kafka, logger),
+      subject: Buffer.from(subject, 'utf8'),
+      topics: config.routes.map((r) => r.to),
+      keysTopic: config.keysTopic,
+      keyring: keys.keyring,
+      fields: fieldMode(config.fields, config.subjectField, config.shreddedFieldValue, registry),
+      partition: options.partition !== undefined ? Number(options.partition) : undefined,
+      write: (line) => (output.write(`${line}\n`) ? undefined : once(output, 'drain').then(() => undefined)),
+      onProgress: (p) => progress?.update(p),
+    });
+    progress?.done();
+    if (output !== process.stdout) await new Promise<void>((resolve, reject) => output.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    summaryTo.write(options.json ? `${JSON.stringify(summary)}\n` : formatExportSummary(summary));
+    return summary.exitCode;
+  } catch (err) {
+    progress?.done();
+    const problem = explainConnectionError(err, config.kafka);
+    process.stderr.write(`kafka-shredder export: ${problem?.message ?? messageOf(err)}\n`);
+    return exitCodeFor(err);
+  } finally {
+    if (output !== process.stdout && !output.writableFinished) output.destroy();
+    await keys.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   let exitCode = EXIT_OK;
   const run = (action: () => Promise<number>) => async () => {
@@ -143,6 +198,16 @@ export async function main(argv: string[]): Promise<number> {
       .description('show that a subject\'s keys are destroyed: exit 0 erased, 1 overdue, 3 pending, 4 not forgotten, 5 unknown'),
     'verify-erasure',
   ).action((subject: string, options: { json?: boolean }) => run(() => verifyErasureCommand(subject, options.json === true))());
+  withVariables(
+    program
+      .command('export')
+      .argument('<subject>', 'subject id (the record key, or the value of SHREDDER_SUBJECT_FIELD)')
+      .option('--output <file>', 'write the records to this file (mode 0600) instead of standard output')
+      .option('--partition <n>', "read this partition only (default: the subject's, as the default partitioner picks it; every partition with SHREDDER_SUBJECT_FIELD)")
+      .option('--json', 'print the summary as JSON')
+      .description('write every record of a subject, decrypted, as JSON lines (GDPR Art. 15 and 20): exit 0 exported, 5 unknown, 6 forgotten'),
+    'export',
+  ).action((subject: string, options: ExportOptions) => run(() => exportCommand(subject, options))());
   program
     .command('demo')
     .description('from a source checkout: start a local single-node Apache Kafka and walk through produce, read, forget, read again')

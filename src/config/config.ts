@@ -212,12 +212,12 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
   if ([...froms, ...tos].includes(keysTopic)) problems.push('SHREDDER_KEYS_TOPIC: must not be a route topic');
   if ([...froms, ...tos, keysTopic].includes(dlqTopic)) problems.push('SHREDDER_DLQ_TOPIC: must not be a route or keys topic');
   const groupId = value('SHREDDER_GROUP_ID');
-  if (command !== 'forget' && command !== 'keys' && !groupId) problems.push('SHREDDER_GROUP_ID: must not be empty');
+  if (command !== 'forget' && command !== 'keys' && command !== 'export' && !groupId) problems.push('SHREDDER_GROUP_ID: must not be empty');
 
   // Master keys
   const keys = parseKeyProvider(
     secrets,
-    (command === 'encrypt' || command === 'decrypt' || command === 'reencrypt') && !skip.has('SHREDDER_MASTER_KEY'),
+    (command === 'encrypt' || command === 'decrypt' || command === 'reencrypt' || command === 'export') && !skip.has('SHREDDER_MASTER_KEY'),
   );
   const rewrapKeysPerSecond = integer('SHREDDER_REWRAP_KEYS_PER_SECOND', 1, 1_000_000);
 

@@ -1,7 +1,7 @@
 // Every environment variable the product reads, in one table: `--help` prints it, configuration loading
 // reads and validates from it, and a variable that looks like one of ours but is not in it is refused
 // (see unknown-variables.ts).
-export type CommandName = 'encrypt' | 'decrypt' | 'forget' | 'keys' | 'verify-erasure' | 'reencrypt' | 'demo';
+export type CommandName = 'encrypt' | 'decrypt' | 'forget' | 'keys' | 'verify-erasure' | 'export' | 'reencrypt' | 'demo';
 
 export interface VariableSpec {
   name: string;
@@ -28,7 +28,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'KAFKA_COMPRESSION', default: 'none', description: 'decrypt: compression of the plaintext records it writes: none, gzip, snappy, lz4 or zstd (encrypted records do not compress)' },
   {
     name: 'SHREDDER_ROUTES',
-    defaultFor: { encrypt: 'to-encrypt->encrypted-data', forget: 'to-encrypt->encrypted-data', decrypt: 'encrypted-data->decrypted-data' },
+    defaultFor: { encrypt: 'to-encrypt->encrypted-data', forget: 'to-encrypt->encrypted-data', export: 'to-encrypt->encrypted-data', decrypt: 'encrypted-data->decrypted-data' },
     description: 'comma-separated from->to topic pairs; all from topics and the keys topic need the same partition count',
   },
   { name: 'SHREDDER_KEYS_TOPIC', default: 'encryption-keys', description: 'compacted topic of wrapped per-subject keys (reencrypt: the new keyspace\'s)' },

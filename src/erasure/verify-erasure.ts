@@ -5,9 +5,10 @@
 // overdue (past it); not forgotten (a live key and no forget); or unknown (nothing of the subject).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Partitioners, type Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { auditReference, type ErasureAuditEntry } from '../encryptor/erasure-audit.js';
 import { readToEnd } from '../kafka/read-to-end.js';
+import { subjectPartition } from '../kafka/subject-partition.js';
 import { TopicLayoutError } from '../kafka/topics.js';
 import type { SubjectRef } from '../observability/logger.js';
 import { storeLocation } from '../processor/partition-task.js';
@@ -129,7 +130,7 @@ export async function verifyErasure(options: VerifyErasureOptions): Promise<Eras
     const [metadata] = (await admin.fetchTopicMetadata({ topics: [keysTopic] })).topics;
     const all = metadata.partitions.map((p) => p.partitionId).sort((a, b) => a - b);
     // the partition the encryptor's task keeps the subject's key on: the producers' default partitioner (murmur2)
-    const own = Partitioners.DefaultPartitioner()({ topic: keysTopic, partitionMetadata: metadata.partitions, message: { key: subjectBytes, value: null } });
+    const own = subjectPartition(subjectBytes, metadata.partitions.length);
     partitions = options.allPartitions ? all : [own];
   } finally {
     await admin.disconnect();

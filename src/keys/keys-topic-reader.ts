@@ -11,7 +11,7 @@
 // not unwrap: those records are dead-lettered "key unavailable") and the encryptor never replaces it
 // with a new key. A value under no subject is skipped. Both are reported (invalid-key-records.ts).
 import { randomUUID } from 'node:crypto';
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { FORGOTTEN_AT_HEADER, headerText } from '../wire/headers.js';
 import { CONSUMER_RETRY } from '../kafka/client.js';
 import { wrappedKeyProblem } from '../wire/wrapped-key.js';
@@ -156,7 +156,7 @@ export class KeysTopicReader {
         const value = message.value;
         const problem = value && wrappedKeyProblem(value);
         if (problem) invalid.push({ partition: batch.partition, offset: message.offset, subject: new Uint8Array(message.key), ...problem });
-        const forgottenAt = value === null ? Number(message.timestamp) : forgottenAtHeader(message.headers);
+        const forgottenAt = forgottenAtOf(message);
         if (restoring) restored.push(value ? { subject: message.key, wrapped: value, forgottenAt } : { subject: message.key, forgottenAt });
         else tracked.keys.applyRecord(new Uint8Array(message.key), value ? new Uint8Array(value) : null, forgottenAt);
         tracked.applied++;
@@ -231,6 +231,11 @@ export class KeysTopicReader {
     for (const partition of [...this.tracked.keys()]) this.finish(partition, new Error('keys topic reader stopped'));
     await this.consumer.disconnect();
   }
+}
+
+/** When a key record says its subject was last forgotten: a tombstone's own time, or a key record's shredder.forgotten-at. */
+export function forgottenAtOf(message: Pick<KafkaMessage, 'value' | 'timestamp' | 'headers'>): number | undefined {
+  return message.value === null ? Number(message.timestamp) : forgottenAtHeader(message.headers);
 }
 
 /**

@@ -47,6 +47,19 @@ describe('kafka-shredder command line', () => {
     expect(cli('forget').code).to.equal(2); // missing <subject>
   });
 
+  it('export: needs the master key, says so by variable, and takes only a partition number', () => {
+    const missing = cliWith({ KAFKA_BROKERS: '127.0.0.1:1' }, 'export', 'alice');
+    expect(missing.code, missing.out).to.equal(2);
+    expect(missing.out).to.contain('SHREDDER_MASTER_KEY');
+    expect(missing.out).to.not.contain('SHREDDER_GROUP_ID');
+    const key = Buffer.alloc(32, 1).toString('base64');
+    const partition = cliWith({ KAFKA_BROKERS: '127.0.0.1:1', SHREDDER_MASTER_KEY: key }, 'export', 'alice', '--partition', 'one');
+    expect(partition.code).to.equal(2);
+    expect(partition.out).to.contain('--partition: expected a partition number');
+    expect(cli('export').code).to.equal(2); // missing <subject>
+    expect(cli('export', '--help').out).to.contain('default: to-encrypt->encrypted-data').and.contain('6 forgotten');
+  });
+
   it('--version prints the package version', () => {
     const { code, out } = cli('--version');
     expect(code).to.equal(0);
