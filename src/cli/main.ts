@@ -94,6 +94,7 @@ async function verifyErasureCommand(subject: string, json: boolean): Promise<num
       auditTopic: config.auditTopic,
       auditKey: config.auditKey ?? keys?.keyring.derive(AUDIT_KEY_PURPOSE),
       subjectRef: keys ? subjectRefFor(keys.keyring) : undefined,
+      keyring: keys?.keyring,
       erasureDeadlineMs: config.erasureDeadlineMs,
       stateDir: config.stateDir,
       groupId: config.groupId,

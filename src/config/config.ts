@@ -36,6 +36,9 @@ export interface KafkaConnection {
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
 }
 
+export const RECORD_KEYS = ['subject', 'pseudonym'] as const;
+export type RecordKeys = (typeof RECORD_KEYS)[number];
+
 export interface ShredderConfig {
   command: CommandName;
   kafka: KafkaConnection;
@@ -57,6 +60,8 @@ export interface ShredderConfig {
   /** Subjects whose keys each partition keeps in memory at most (PartitionKeys' cache, the encryptor's ready table). */
   keyCacheSubjects: number;
   algorithm: AlgorithmId;
+  /** SHREDDER_RECORD_KEYS: what the encryptor keys its output records and key records by. */
+  recordKeys: RecordKeys;
   fields?: string[];
   /** Field mode with a schema registry: fields chosen by these schema tags (SHREDDER_FIELD_TAGS). */
   fieldTags?: string[];
@@ -221,6 +226,8 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
   );
   const rewrapKeysPerSecond = integer('SHREDDER_REWRAP_KEYS_PER_SECOND', 1, 1_000_000);
 
+  const recordKeys = value('SHREDDER_RECORD_KEYS').toLowerCase() as RecordKeys;
+  if (!RECORD_KEYS.includes(recordKeys)) problems.push(`SHREDDER_RECORD_KEYS: expected subject or pseudonym, got ${JSON.stringify(recordKeys)}`);
   let algorithm: AlgorithmId = 1;
   try {
     algorithm = algorithmId(value('SHREDDER_ALGORITHM'));
@@ -255,6 +262,9 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     const covering = subjectPath && fieldPaths.find((p) => pathCovers(p, subjectPath));
     if (covering) problems.push(`SHREDDER_SUBJECT_FIELD: ${subjectField} is inside the encrypted field ${covering.text}; the subject must stay readable`);
   }
+  if (recordKeys === 'pseudonym' && subjectField) {
+    problems.push('SHREDDER_RECORD_KEYS: pseudonym does not support SHREDDER_SUBJECT_FIELD yet (the subject field would stay in clear in the value); key the records by the subject instead');
+  }
   const shreddedFieldValue = value('SHREDDER_SHREDDED_FIELD_VALUE');
   try {
     JSON.parse(shreddedFieldValue);
@@ -287,6 +297,7 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     rewrapKeysPerSecond,
     stateDir: value('SHREDDER_STATE_DIR'),
     algorithm,
+    recordKeys,
     fields,
     fieldTags,
     subjectField,

@@ -57,6 +57,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SHREDDER_REWRAP_KEYS_PER_SECOND', default: '1000', description: 'encrypt: how many keys a second are re-wrapped under the current master key after it changes' },
   { name: 'SHREDDER_KEY_CACHE_SUBJECTS', default: '100000', description: 'subjects whose keys a partition keeps in memory at most (about 2.7 KB each in the encryptor, 1.9 KB in the decryptor: docs/operations.md#sizing); the least recently used beyond it are read from the key store again' },
   { name: 'SHREDDER_STATE_DIR', default: './shredder-state', description: 'RocksDB key stores and checkpoints' },
+  { name: 'SHREDDER_RECORD_KEYS', default: 'subject', description: 'encrypt, reencrypt: record keys of the encrypted topics and the keys topic: subject (the subject id) or pseudonym (a random pseudonym per key generation, which only the live key links to the subject: docs/security.md#pseudonymous-record-keys)' },
   { name: 'SHREDDER_ALGORITHM', default: 'chacha20-poly1305', description: 'algorithm for new records: chacha20-poly1305 or aes-256-gcm' },
   { name: 'SHREDDER_FIELDS', description: 'comma-separated JSON paths ($.email, $.address.street, $.phones[*]) to encrypt field by field (unset: whole value); with a schema registry, paths over the Avro, Protobuf or JSON Schema record' },
   { name: 'SHREDDER_FIELD_TAGS', description: 'comma-separated schema tags (PII): with a schema registry, also encrypt every field tagged so (Avro and JSON Schema confluent:tags, Protobuf (confluent.field_meta).tags)' },

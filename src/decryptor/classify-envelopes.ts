@@ -19,30 +19,35 @@ function checkEnvelope(value: Uint8Array): void {
   if (!ok) parseEnvelope(value); // throws, saying what is wrong
 }
 
-export function classifyEnvelopes(messages: readonly KafkaMessage[], context: DecryptContext): OpeningBatch {
+/**
+ * @param subjectsOfKeys each record's subject when its record key is a pseudonym (see OpeningBatch), which
+ * then stands in for the record key: as the subject bound in its envelopes, and as the key consumers get
+ */
+export function classifyEnvelopes(messages: readonly KafkaMessage[], context: DecryptContext, subjectsOfKeys: (Uint8Array | undefined)[]): OpeningBatch {
   const { fields } = context;
-  const batch = new OpeningBatch(messages, context);
+  const batch = new OpeningBatch(messages, context, subjectsOfKeys);
   const { sealed: sealedAll, outcomes, result } = batch;
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     if (message.value === null) {
       // a forget marker, or a tombstone the encryptor passed through
       const forget = isForgetRequest(message.headers);
-      outcomes[i] = { message, status: forget ? 'forget' : 'ok', value: null };
+      outcomes[i] = { message, status: forget ? 'forget' : 'ok', value: null, key: batch.keyOf(i) };
       if (forget) result.stats.forgets++;
       continue;
     }
+    const recordKey = subjectsOfKeys[i] ?? message.key;
     try {
       if (!fields) {
-        if (!message.key || message.key.length === 0) throw new NoSubject('no subject: the record key is empty or null');
+        if (!recordKey || recordKey.length === 0) throw new NoSubject('no subject: the record key is empty or null');
         const envelope = message.value;
         checkEnvelope(envelope);
-        sealedAll.push(sealedEnvelope(i, message.key, envelope, subjectId(message.key)));
-        batch.aadBytes += aadLength(message.key.length);
+        sealedAll.push(sealedEnvelope(i, recordKey, envelope, subjectId(recordKey)));
+        batch.aadBytes += aadLength(recordKey.length);
         continue;
       }
       const scan = fields.format.scanSealed(message.value);
-      const subject = scan.subject ?? (message.key?.length ? message.key : undefined);
+      const subject = scan.subject ?? (recordKey?.length ? recordKey : undefined);
       if (!subject) throw new NoSubject('no subject: the record key is empty or null');
       const record: FieldRecord = { scan, sealed: [] };
       const subjectKey = subjectId(subject);

@@ -9,7 +9,9 @@ import type { KafkaMessage } from 'kafkajs';
 import { isRecordError } from '../errors/shredder-errors.js';
 import type { DataKey } from '../keys/master-key.js';
 import type { PartitionKeys } from '../keys/partition-keys.js';
-import { KEY_ID_BYTES } from '../wire/envelope.js';
+import { subjectId } from '../keys/partition-keys.js';
+import { aadLength, KEY_ID_BYTES } from '../wire/envelope.js';
+import { PSEUDONYM_BYTES } from '../wire/wrapped-key.js';
 import { classifyEnvelopes } from './classify-envelopes.js';
 import type { DecryptContext, DecryptedBatch } from './decrypted-batch.js';
 import { decryptedRecords } from './decrypted-records.js';
@@ -25,14 +27,17 @@ export type { DecryptContext, DecryptedBatch, DecryptedRecord, RecordStatus } fr
  */
 export function decryptBatch(messages: readonly KafkaMessage[], context: DecryptContext): DecryptedBatch | Promise<DecryptedBatch> {
   const preparing = context.fields?.format.prepare?.(messages.map((m) => m.value));
-  return preparing ? preparing.then(() => classifyAndOpen(messages, context)) : classifyAndOpen(messages, context);
+  // (record keys that are pseudonyms stand for their subjects: SHREDDER_RECORD_KEYS=pseudonym)
+  const resolving = context.keys.resolvePseudonyms(messages.map((m) => m.key));
+  if (preparing || resolving instanceof Promise) return Promise.all([resolving, preparing]).then(([subjects]) => classifyAndOpen(messages, context, subjects));
+  return classifyAndOpen(messages, context, resolving);
 }
 
-function classifyAndOpen(messages: readonly KafkaMessage[], context: DecryptContext): DecryptedBatch | Promise<DecryptedBatch> {
-  const batch = classifyEnvelopes(messages, context);
+function classifyAndOpen(messages: readonly KafkaMessage[], context: DecryptContext, subjectsOfKeys: (Uint8Array | undefined)[]): DecryptedBatch | Promise<DecryptedBatch> {
+  const batch = classifyEnvelopes(messages, context, subjectsOfKeys);
   const loading = loadKeys(batch, batch.sealed);
-  if (loading) return loading.then(() => (assignKeys(batch, batch.sealed) ? catchUpThenOpen(batch) : open(batch)));
-  return assignKeys(batch, batch.sealed) ? catchUpThenOpen(batch) : open(batch);
+  const then = () => (assignKeys(batch, batch.sealed) || unresolvedMarkers(batch).length > 0 ? catchUpThenOpen(batch) : open(batch));
+  return loading ? loading.then(then) : then();
 }
 
 function open(batch: OpeningBatch): DecryptedBatch {
@@ -43,16 +48,48 @@ function open(batch: OpeningBatch): DecryptedBatch {
 /**
  * The race between a record and its key: the key may be committed but not yet read. Only once the
  * keys partition has been read to its end now, after the record was read, is a missing key known to
- * be destroyed (those envelopes stay without a key: shredded).
+ * be destroyed (those envelopes stay without a key: shredded). A record key that may be a pseudonym
+ * whose key record was not read yet is looked up again then too.
  */
 async function catchUpThenOpen(batch: OpeningBatch): Promise<DecryptedBatch> {
   await batch.context.catchUpKeys();
   batch.result.stats.keyWaits++;
   const retry = batch.sealed.filter((s) => !s.key && !batch.failed[s.index]);
+  await resolveAgain(batch, retry);
   const loading = loadKeys(batch, retry);
   if (loading) await loading;
   assignKeys(batch, retry);
   return open(batch);
+}
+
+/** Indexes of forget markers and tombstones whose record key may be a pseudonym not looked up successfully yet. */
+const unresolvedMarkers = (batch: OpeningBatch): number[] =>
+  batch.messages.flatMap((m, i) => (m.value === null && !batch.subjectsOfKeys[i] && m.key?.length === PSEUDONYM_BYTES ? [i] : []));
+
+/**
+ * Looks up again, after the keys partition caught up, the record keys of `retry`'s envelopes and of
+ * forget markers and tombstones that may be pseudonyms: those found now stand for their subjects.
+ */
+async function resolveAgain(batch: OpeningBatch, retry: SealedEnvelope[]): Promise<void> {
+  const { messages, subjectsOfKeys, outcomes } = batch;
+  const indexes = [...new Set([...retry.map((s) => s.index), ...unresolvedMarkers(batch)])].filter((i) => !subjectsOfKeys[i] && messages[i].key?.length === PSEUDONYM_BYTES);
+  if (indexes.length === 0) return;
+  const subjects = await batch.context.keys.resolvePseudonyms(indexes.map((i) => messages[i].key));
+  indexes.forEach((index, k) => {
+    const subject = subjects[k];
+    if (!subject) return;
+    subjectsOfKeys[index] = subject;
+    const outcome = outcomes[index];
+    if (outcome) outcome.key = batch.keyOf(index);
+  });
+  for (const sealed of retry) {
+    const subject = subjectsOfKeys[sealed.index];
+    // (a whole value's subject is its record key; a field's, when no subject field named another)
+    if (!subject || sealed.subject !== messages[sealed.index].key) continue;
+    batch.aadBytes += aadLength(subject.length, sealed.path) - aadLength(sealed.subject.length, sealed.path);
+    sealed.subject = subject;
+    sealed.subjectKey = subjectId(subject);
+  }
 }
 
 /** Loads the candidates' subjects into memory; undefined when they all are already. */

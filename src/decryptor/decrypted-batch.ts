@@ -17,6 +17,11 @@ export interface DecryptedRecord {
   message: KafkaMessage;
   status: RecordStatus;
   value: Buffer | null;
+  /**
+   * The record key to give consumers when it is not the record's own: the subject id the record's
+   * pseudonym stands for (SHREDDER_RECORD_KEYS=pseudonym). Undefined: the record's own key.
+   */
+  key?: Buffer;
   /** Field mode: the paths of the fields that could not be opened because their key is gone. */
   shreddedFields?: string[];
 }

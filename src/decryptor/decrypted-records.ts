@@ -13,11 +13,11 @@ export function decryptedRecords(batch: OpeningBatch): DecryptedBatch {
       const { index, plaintext } = sealed;
       if (failed[index]) continue;
       if (!sealed.key) {
-        outcomes[index] = { message: messages[index], status: 'shredded', value: null };
+        outcomes[index] = { message: messages[index], status: 'shredded', value: null, key: batch.keyOf(index) };
         result.stats.shredded++;
         continue;
       }
-      outcomes[index] = { message: messages[index], status: 'ok', value: plaintext! };
+      outcomes[index] = { message: messages[index], status: 'ok', value: plaintext!, key: batch.keyOf(index) };
       result.stats.decrypted++;
     }
   } else {
@@ -42,10 +42,10 @@ export function decryptedRecords(batch: OpeningBatch): DecryptedBatch {
         continue;
       }
       if (shreddedFields.length > 0) {
-        outcomes[index] = { message: messages[index], status: 'shredded', value, shreddedFields };
+        outcomes[index] = { message: messages[index], status: 'shredded', value, shreddedFields, key: batch.keyOf(index) };
         result.stats.shredded++;
       } else {
-        outcomes[index] = { message: messages[index], status: 'ok', value };
+        outcomes[index] = { message: messages[index], status: 'ok', value, key: batch.keyOf(index) };
         result.stats.decrypted++;
       }
     }

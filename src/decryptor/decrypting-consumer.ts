@@ -217,6 +217,7 @@ export class DecryptingConsumer {
       groupId: options.groupId,
       stateDir: options.stateDir ?? './shredder-state',
       keyCacheSubjects: options.keyCacheSubjects,
+      retiredPseudonymMs: settings.erasureDeadlineMs,
       masterKey,
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
       transactional: false,
@@ -230,12 +231,12 @@ export class DecryptingConsumer {
         const decrypted = await decryptBatch(batch.messages, { topic, partition, keys: task.keys, ciphers, catchUpKeys: () => task.catchUpKeys(), fields: this.fields });
         enforceErrorsTolerance(options.errorsTolerance ?? 'all', decrypted.deadLetters);
         const { deadLetters, valuesDropped } = fitDeadLetters(decrypted.deadLetters, layout.dlqMaxMessageBytes);
-        const messages: DecryptedMessage[] = decrypted.records.map(({ message, status, value, shreddedFields }) => ({
+        const messages: DecryptedMessage[] = decrypted.records.map(({ message, status, value, shreddedFields, key }) => ({
           topic,
           partition,
           offset: message.offset,
           timestamp: message.timestamp,
-          key: message.key,
+          key: key ?? message.key, // (a pseudonym's subject id, SHREDDER_RECORD_KEYS=pseudonym)
           value,
           headers: (message.headers ?? {}) as IHeaders,
           status,

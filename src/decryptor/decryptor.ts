@@ -41,6 +41,8 @@ export class Decryptor extends RouteProcessor {
       ...this.commonOptions(layout),
       name: 'decrypt',
       followKeys: true,
+      // (a forget marker read after its tombstone still finds its subject, up to the erasure deadline)
+      retiredPseudonymMs: config.erasureDeadlineMs,
       compression: compressionType(config.outputCompression), // (plaintext compresses, unlike ciphertext)
       handler: (batch, task) => this.decrypt(batch, task, ciphers, layout.outputsMaxMessageBytes.get(this.routes.get(batch.topic)!)!),
     });
@@ -51,7 +53,8 @@ export class Decryptor extends RouteProcessor {
   /** The output record for a decrypted one, or undefined when it is skipped (SHREDDER_ON_SHREDDED=skip). */
   private output(record: DecryptedRecord, partition: number): Message | undefined {
     const { message, status, value } = record;
-    const base: Message = { key: message.key, value, partition, timestamp: message.timestamp, headers: message.headers };
+    // (a record keyed by a pseudonym is given back its subject id as its key)
+    const base: Message = { key: record.key ?? message.key, value, partition, timestamp: message.timestamp, headers: message.headers };
     if (status !== 'shredded') return base; // forget markers keep their shredder.command header
     if (this.config.onShredded === 'skip') return undefined;
     const headers: IHeaders = { ...message.headers, [STATUS_HEADER]: SHREDDED_STATUS };
@@ -99,7 +102,7 @@ export class Decryptor extends RouteProcessor {
     // What committed() needs, taken now: capturing `decrypted` would keep every record's
     // DecryptedRecord alive through the transaction's I/O, into the old generation.
     const { stats } = decrypted;
-    const forgotten = stats.forgets > 0 ? decrypted.records.filter((r) => r.status === 'forget').map((r) => r.message.key) : [];
+    const forgotten = stats.forgets > 0 ? decrypted.records.filter((r) => r.status === 'forget').map((r) => r.key ?? r.message.key) : [];
     const recordsIn = batch.messages.length;
     return {
       topicMessages: [

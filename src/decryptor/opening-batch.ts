@@ -45,9 +45,22 @@ export class OpeningBatch {
   /** Bytes of every envelope's associated data. */
   aadBytes = 0;
 
-  constructor(readonly messages: readonly KafkaMessage[], readonly context: DecryptContext) {
+  /**
+   * @param subjectsOfKeys each record's subject when its record key is a pseudonym (PartitionKeys.resolvePseudonyms), else undefined
+   */
+  constructor(
+    readonly messages: readonly KafkaMessage[],
+    readonly context: DecryptContext,
+    readonly subjectsOfKeys: (Uint8Array | undefined)[],
+  ) {
     this.outcomes = new Array(messages.length);
     this.failed = new Array(messages.length);
+  }
+
+  /** The record key consumers get for record `index`: the subject its pseudonym stands for, if it is one (see DecryptedRecord.key). */
+  keyOf(index: number): Buffer | undefined {
+    const subject = this.subjectsOfKeys[index];
+    return subject && Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength);
   }
 
   /** Dead-letters record `index` with its reason (once: its first reason is kept). */

@@ -2,7 +2,10 @@
 // in the same transaction as its tombstone, so the trail holds exactly the erasures that happened.
 // No personal data: the subject appears as the logs' keyed hash and as a reference that whoever holds
 // the audit key can recompute from the subject id (`kafka-shredder verify-erasure` does), neither of
-// which can be reversed. Retained forever: it is the controller's evidence (GDPR accountability).
+// which can be reversed. With pseudonymous record keys (SHREDDER_RECORD_KEYS=pseudonym) not even those:
+// a reference recomputable from the subject id would link the subject to its erasure forever, so an
+// entry names only the destroyed generation (key ids, tombstone). Retained forever: it is the
+// controller's evidence (GDPR accountability).
 import { createHmac } from 'node:crypto';
 import type { Message, TopicMessages } from 'kafkajs';
 import type { ShredderConfig } from '../config/config.js';
@@ -21,7 +24,8 @@ export const AUDIT_KEY_PURPOSE = 'erasure audit reference v1';
 export interface ErasureAuditEntry {
   version: typeof AUDIT_ENTRY_VERSION;
   type: 'erasure';
-  subject: { ref: string; logRef: string };
+  /** Absent with pseudonymous record keys. */
+  subject?: { ref: string; logRef: string };
   requested: { topic: string; partition: number; offset: string; timestamp: string };
   keyDestroyed: { keysTopic: string; partition: number; tombstoneOffset: number; keyIds: string[]; at: string };
   erasureDeadline: { deadlineMs: number; by: string };
@@ -40,6 +44,8 @@ export interface ErasureAuditOptions {
   subjectRef: SubjectRef;
   erasureDeadlineMs: number;
   groupId: string;
+  /** SHREDDER_RECORD_KEYS=pseudonym: entries do not name their subject. */
+  pseudonymous?: boolean;
 }
 
 export class ErasureAudit {
@@ -54,6 +60,7 @@ export class ErasureAudit {
       subjectRef,
       erasureDeadlineMs: config.erasureDeadlineMs,
       groupId: config.groupId,
+      pseudonymous: config.recordKeys === 'pseudonym',
     });
   }
 
@@ -75,21 +82,21 @@ export class ErasureAudit {
    * to keys partition `partition`, in order, ending before `written`'s next offset there.
    */
   entries(source: { topic: string; partition: number }, forgets: readonly ForgetCarriedOut[], keyRecords: number, written: WrittenOffsets, now = Date.now()): Message[] {
-    const { keysTopic, auditKey, subjectRef, erasureDeadlineMs, groupId } = this.options;
+    const { keysTopic, auditKey, subjectRef, erasureDeadlineMs, groupId, pseudonymous } = this.options;
     const next = written.get(`${keysTopic}/${source.partition}`);
     if (next === undefined) throw new Error(`no offset was written to ${keysTopic}/${source.partition} for the batch's tombstones`);
     return forgets.map((forget) => {
-      const ref = auditReference(auditKey, forget.subject);
+      const ref = pseudonymous ? undefined : auditReference(auditKey, forget.subject);
       const entry: ErasureAuditEntry = {
         version: AUDIT_ENTRY_VERSION,
         type: 'erasure',
-        subject: { ref, logRef: subjectRef(forget.subject) },
+        ...(ref !== undefined ? { subject: { ref, logRef: subjectRef(forget.subject) } } : {}),
         requested: { topic: source.topic, partition: source.partition, offset: forget.offset, timestamp: new Date(forget.timestamp).toISOString() },
         keyDestroyed: { keysTopic, partition: source.partition, tombstoneOffset: next - keyRecords + forget.keyRecordIndex, keyIds: forget.keyIds, at: new Date(now).toISOString() },
         erasureDeadline: { deadlineMs: erasureDeadlineMs, by: new Date(now + erasureDeadlineMs).toISOString() },
         processor: { groupId, version: VERSION },
       };
-      return { key: Buffer.from(ref), value: Buffer.from(JSON.stringify(entry)), timestamp: String(now) };
+      return { key: ref !== undefined ? Buffer.from(ref) : null, value: Buffer.from(JSON.stringify(entry)), timestamp: String(now) };
     });
   }
 }

@@ -17,7 +17,7 @@ import { subjectId } from '../keys/subject-ids.js';
 import { commitTransaction } from '../kafka/transactions.js';
 import type { Logger, SubjectRef } from '../observability/logger.js';
 import type { PartitionTask } from '../processor/partition-task.js';
-import { wrappedMasterKeyId } from '../wire/wrapped-key.js';
+import { pseudonymOf, wrappedMasterKeyId } from '../wire/wrapped-key.js';
 import { keyRecordMessage } from './output-records.js';
 
 export interface KeyRewrapperOptions {
@@ -155,8 +155,10 @@ export class KeyRewrapper {
           this.remember(partition, subject, wrapped, (err as Error).message);
           continue;
         }
-        keys.applyRecord(subject, value, forgottenAt);
-        records.push({ subject, value, forgottenAt, timestamp: Date.now() });
+        // (a pseudonymous value keeps its pseudonym, its record key)
+        const pseudonym = pseudonymOf(value);
+        keys.applyRecord(subject, value, forgottenAt, pseudonym);
+        records.push({ subject, recordKey: pseudonym ?? subject, value, forgottenAt, timestamp: Date.now() });
       }
       if (records.length === 0) return 0;
       try {

@@ -16,6 +16,8 @@ export interface ReadySubject {
   /** The subject's bytes: a view of the span key's copy (a view of the record would keep a whole fetch alive). */
   subject: Uint8Array;
   spanKey: SpanKey;
+  /** The record key of the subject's records: its key generation's pseudonym (SHREDDER_RECORD_KEYS=pseudonym); undefined: the input's key. */
+  recordKey: Buffer | undefined;
   forgottenAt: number | undefined;
   /** The next subject of the same hash. */
   next: ReadySubject | undefined;
@@ -59,7 +61,8 @@ export class ReadySubjects {
     if (this.findIn(hash, subject) !== undefined) return;
     this.makeRoom(1);
     const spanKey = new SpanKey({ key: key.key, prefix: envelopePrefix(key.algorithm, key.keyId) }, subject);
-    this.byHash.set(hash, { subject: spanKey.subject, spanKey, forgottenAt, next: this.byHash.get(hash) });
+    const recordKey = key.pseudonym && Buffer.from(key.pseudonym);
+    this.byHash.set(hash, { subject: spanKey.subject, spanKey, recordKey, forgottenAt, next: this.byHash.get(hash) });
     this.size++;
   }
 

@@ -61,6 +61,7 @@ export function fetchSealable(messages: readonly KafkaMessage[], context: Encryp
     if (subject === null || subject.length === 0 || isForgetRequest(message.headers)) return decline();
     const value = message.value;
     if (value === null) {
+      if (context.keys.pseudonymousKeys) return decline(); // (its record key needs its subject's key looked up)
       outputs[outputCount++] = outputRecord(message, partition, null); // a tombstone stays a tombstone
       tombstones++;
       continue;
@@ -74,7 +75,7 @@ export function fetchSealable(messages: readonly KafkaMessage[], context: Encryp
     }
     if (known.forgottenAt !== undefined && Number(message.timestamp) <= known.forgottenAt) return decline();
     outputOf[spans.add(known.spanKey, value.buffer as ArrayBuffer, value)] = outputCount;
-    outputs[outputCount++] = outputRecord(message, partition, null);
+    outputs[outputCount++] = outputRecord(message, partition, null, known.recordKey ?? message.key);
   }
   if (unknown && unknown.length > 0) return undefined;
   if (!sealingThread.takes(CHACHA20_POLY1305, spans.textBytes)) return undefined;

@@ -18,7 +18,7 @@ import { isForgetRequest } from '../wire/headers.js';
 import { wrappedKeyProblem } from '../wire/wrapped-key.js';
 import type { ClassifiedRecords } from './classify-records.js';
 import { noEncryptStats, type EncryptContext, type EncryptedBatch } from './encrypted-batch.js';
-import { outputRecord, RECORD_BATCH_OVERHEAD, sealedRecordBytes, tooLargeReason } from './output-records.js';
+import { asKafkaBytes, outputKey, outputRecord, RECORD_BATCH_OVERHEAD, sealedRecordBytes, tooLargeReason } from './output-records.js';
 import { readySubjects } from './ready-subjects.js';
 import { renew } from './subject-slots.js';
 
@@ -140,7 +140,7 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
     if (isForgetRequest(message.headers)) {
       const destroyed = keys.entry(subject, slot.id).wrapped;
       if (destroyed) result.stats.keysDestroyed++;
-      const forgotten = keys.forget(subject, Number(message.timestamp));
+      const forgotten = keys.forget(subject, Number(message.timestamp), slot.id);
       result.forgets.push({
         subject,
         offset: message.offset,
@@ -154,12 +154,24 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
       slot.forgottenAt = forgotten.forgottenAt;
       slot.keyIndex = -1;
       result.keyRecords.push(forgotten);
-      outputs[outputCount++] = outputRecord(message, partition, null); // the forget marker, for consumers to purge projections
+      // the forget marker, for consumers to purge projections: under the tombstone's record key (a pseudonym, or the subject id)
+      outputs[outputCount++] = outputRecord(message, partition, null, asKafkaBytes(forgotten.recordKey));
       result.stats.forgotten++;
       continue;
     }
     if (message.value === null) {
-      outputs[outputCount++] = outputRecord(message, partition, null); // a tombstone stays a tombstone
+      // a tombstone stays a tombstone (under its subject's pseudonym, with pseudonymous keys)
+      let key = message.key;
+      if (keys.pseudonymousKeys) {
+        try {
+          const live = keys.lookup(subject, slot.id).key;
+          key = outputKey(message, live?.pseudonym, !live);
+        } catch (err) {
+          if (!isRecordError(err)) throw err;
+          key = outputKey(message, undefined, true); // (its value cannot be read: a key of its own, naming nobody)
+        }
+      }
+      outputs[outputCount++] = outputRecord(message, partition, null, key);
       result.stats.tombstones++;
       continue;
     }
@@ -172,7 +184,8 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
       reject(result, message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes));
       continue;
     }
-    if (spans && spans.length === 0) {
+    // (with pseudonymous keys such a record still needs its subject's key: its pseudonym is its record key)
+    if (spans && spans.length === 0 && !keys.pseudonymousKeys) {
       outputs[outputCount++] = outputRecord(message, partition, message.value); // no selected field present: nothing personal to seal
       result.stats.encrypted++;
       continue;
@@ -209,6 +222,11 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
       reject(result, message, topic, partition, `key unavailable: ${err.message}`);
       continue;
     }
+    if (spans && spans.length === 0) {
+      outputs[outputCount++] = outputRecord(message, partition, message.value, outputKey(message, dataKey.pseudonym, bornShredded));
+      result.stats.encrypted++;
+      continue;
+    }
     let group = lastGroup;
     if (group?.algorithm !== dataKey.algorithm) {
       group = toSeal.get(dataKey.algorithm);
@@ -229,7 +247,7 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
     } else {
       aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, message.value, outputIndex);
     }
-    outputs[outputCount++] = outputRecord(message, partition, null);
+    outputs[outputCount++] = outputRecord(message, partition, null, outputKey(message, dataKey.pseudonym, bornShredded && keys.pseudonymousKeys));
     result.stats.encrypted++;
   }
   outputs.length = outputCount;

@@ -7,7 +7,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { auditReference, type ErasureAuditEntry } from '../encryptor/erasure-audit.js';
-import { readToEnd } from '../kafka/read-to-end.js';
+import { partitionEnds, readToEnd } from '../kafka/read-to-end.js';
+import type { Keyring } from '../keys/keyring.js';
+import { subjectKeyRecords } from '../keys/subject-key-records.js';
 import { subjectPartition } from '../kafka/subject-partition.js';
 import { TopicLayoutError } from '../kafka/topics.js';
 import type { SubjectRef } from '../observability/logger.js';
@@ -28,6 +30,8 @@ export interface VerifyErasureOptions {
   auditKey?: Uint8Array;
   /** The logs' subject reference (from the master key), also in every audit entry. */
   subjectRef?: SubjectRef;
+  /** The master keys: with them, the subject's pseudonymous values (SHREDDER_RECORD_KEYS=pseudonym) are found too. */
+  keyring?: Keyring;
   erasureDeadlineMs: number;
   stateDir: string;
   groupId: string;
@@ -136,18 +140,14 @@ export async function verifyErasure(options: VerifyErasureOptions): Promise<Eras
     await admin.disconnect();
   }
 
-  const seen = new Map<number, { offset: number; timestamp: string; value: Buffer | null }[]>(partitions.map((p) => [p, []]));
-  await readToEnd(
-    kafka,
-    keysTopic,
-    (partition, message) => {
-      if (message.key && message.key.equals(subjectBytes)) seen.get(partition)?.push({ offset: Number(message.offset), timestamp: message.timestamp, value: message.value });
-    },
-    { partitions, groupPrefix: 'kafka-shredder-verify-erasure' },
-  );
+  // (with the master keys, also the subject's pseudonymous values and their tombstones: SHREDDER_RECORD_KEYS=pseudonym)
+  const found = await subjectKeyRecords(kafka, keysTopic, subjectBytes, await partitionEnds(kafka, keysTopic, partitions), options.keyring, 'kafka-shredder-verify-erasure');
+  const seen = new Map(partitions.map((p) => [p, (found.get(p) ?? []).map(({ offset, message }) => ({ offset, timestamp: message.timestamp, value: message.value }))]));
+  // the subject's tombstones: an audit entry that names no subject (pseudonymous keys) is found by its tombstone
+  const tombstones = new Set([...seen].flatMap(([partition, records]) => records.filter((r) => r.value === null).map((r) => `${partition}/${r.offset}`)));
 
   const entries: ErasureAuditEntry[] = [];
-  const searched = auditExists && (ref !== undefined || logRef !== undefined);
+  const searched = auditExists && (ref !== undefined || logRef !== undefined || tombstones.size > 0);
   if (searched) {
     await readToEnd(
       kafka,
@@ -160,7 +160,9 @@ export async function verifyErasure(options: VerifyErasureOptions): Promise<Eras
         } catch {
           return;
         }
-        if ((ref !== undefined && entry.subject?.ref === ref) || (ref === undefined && entry.subject?.logRef === logRef)) entries.push(entry);
+        const bySubject = (ref !== undefined && entry.subject?.ref === ref) || (ref === undefined && entry.subject !== undefined && entry.subject.logRef === logRef);
+        const byTombstone = entry.subject === undefined && entry.keyDestroyed?.keysTopic === keysTopic && tombstones.has(`${entry.keyDestroyed.partition}/${entry.keyDestroyed.tombstoneOffset}`);
+        if (bySubject || byTombstone) entries.push(entry);
       },
       { groupPrefix: 'kafka-shredder-verify-erasure' },
     );

@@ -46,11 +46,12 @@ function exportedHeaders(headers: IHeaders | undefined): ExportedRecord['headers
   return out;
 }
 
+/** `outcome.key`: the key to list the record under, when not its own (the subject id of a pseudonym). */
 export function exportedRecord(
   topic: string,
   partition: number,
   message: KafkaMessage,
-  outcome: { status: ExportedStatus; value: Uint8Array | null; shreddedFields?: string[]; reason?: string },
+  outcome: { status: ExportedStatus; value: Uint8Array | null; shreddedFields?: string[]; reason?: string; key?: Uint8Array | null },
 ): ExportedRecord {
   const record: ExportedRecord = {
     topic,
@@ -58,7 +59,7 @@ export function exportedRecord(
     offset: message.offset,
     timestamp: new Date(Number(message.timestamp)).toISOString(),
     status: outcome.status,
-    key: exportedBytes(message.key),
+    key: exportedBytes(outcome.key !== undefined ? outcome.key : message.key),
     headers: exportedHeaders(message.headers),
     value: exportedBytes(outcome.value),
   };

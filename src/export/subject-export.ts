@@ -79,10 +79,12 @@ export async function exportSubject(options: SubjectExportOptions): Promise<Expo
   // committed with its key (one transaction), so the keys read next include every key they need.
   const topicEnds = new Map<string, PartitionEnd[]>();
   for (const topic of topics) topicEnds.set(topic, await partitionEnds(kafka, topic, partitions));
-  const states = await subjectKeyStates(kafka, keysTopic, subject, await partitionEnds(kafka, keysTopic, partitions));
+  const states = await subjectKeyStates(kafka, keysTopic, subject, await partitionEnds(kafka, keysTopic, partitions), options.keyring);
   const ciphers = await loadAeadRegistry();
   const keys = await SubjectKeys.open(subject, states, options.keyring);
   const wanted = Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength);
+  // (the record keys of the subject's records: its id, and the pseudonyms of its generations still known)
+  const recordKeys = [wanted, ...states.flatMap((s) => s.pseudonyms.map((p) => Buffer.from(p)))];
   const total = [...topicEnds.values()].flat().reduce((sum, e) => sum + Math.max(0, e.high - e.low), 0);
   let scanned = 0;
   let found = 0;
@@ -96,10 +98,10 @@ export async function exportSubject(options: SubjectExportOptions): Promise<Expo
         topic,
         topicEnds.get(topic)!,
         async (partition, messages) => {
-          const mine = await subjectRecords(messages, wanted, fields);
+          const mine = await subjectRecords(messages, wanted, recordKeys, fields);
           if (mine.length > 0) {
             const context: DecryptContext = { topic, partition, keys: keys.of(partition), ciphers, fields, catchUpKeys: () => Promise.resolve() };
-            for (const record of await opened(mine, context)) {
+            for (const record of await opened(mine, context, wanted, recordKeys.slice(1))) {
               result.records[record.status]++;
               found++;
               await options.write(JSON.stringify(record));
@@ -147,15 +149,17 @@ async function partitionsToRead({ kafka, topics, keysTopic, partition, fields, s
 }
 
 /**
- * The subject's records among `messages`: its record key is the subject, or, with a subject field, the
- * value's subject field is (a null value, a forget marker among them, is the record key's). A value
- * whose subject cannot be read is nobody's that the export can tell: it is left out.
+ * The subject's records among `messages`: its record key is the subject or one of its pseudonyms
+ * (`recordKeys`), or, with a subject field, the value's subject field is the subject (a null value, a
+ * forget marker among them, is the record key's). A value whose subject cannot be read is nobody's
+ * that the export can tell: it is left out.
  */
-async function subjectRecords(messages: KafkaMessage[], subject: Buffer, fields: FieldMode | undefined): Promise<KafkaMessage[]> {
-  if (!fields?.subjectPath) return messages.filter((m) => m.key !== null && subject.equals(m.key));
+async function subjectRecords(messages: KafkaMessage[], subject: Buffer, recordKeys: readonly Buffer[], fields: FieldMode | undefined): Promise<KafkaMessage[]> {
+  const keyed = (m: KafkaMessage) => m.key !== null && recordKeys.some((k) => k.equals(m.key!));
+  if (!fields?.subjectPath) return messages.filter(keyed);
   await fields.format.prepare?.(messages.map((m) => m.value));
   return messages.filter((m) => {
-    if (m.value === null) return m.key !== null && subject.equals(m.key);
+    if (m.value === null) return keyed(m);
     try {
       const found = fields.format.scanSealed(m.value).subject;
       return found !== undefined && subject.equals(found);
@@ -167,17 +171,19 @@ async function subjectRecords(messages: KafkaMessage[], subject: Buffer, fields:
 }
 
 /** The records opened by the decryptor's own pipeline, in order, each with what became of it. */
-async function opened(messages: KafkaMessage[], context: DecryptContext): Promise<ExportedRecord[]> {
+async function opened(messages: KafkaMessage[], context: DecryptContext, subject: Buffer, pseudonyms: readonly Buffer[]): Promise<ExportedRecord[]> {
   const batch = await decryptBatch(messages, context);
   const outcomes = new Map(batch.records.map((r) => [r.message, r]));
   const reasons = new Map(batch.deadLetters.map((d) => [headerText(d.headers, ERROR_OFFSET_HEADER), headerText(d.headers, ERROR_HEADER)]));
   const { topic, partition } = context;
   return messages.map((message) => {
+    // (a record keyed by one of the subject's pseudonyms is listed under the subject id, as consumers get it)
+    const key = message.key && pseudonyms.some((p) => p.equals(message.key!)) ? subject : message.key;
     const outcome = outcomes.get(message);
-    if (!outcome) return exportedRecord(topic, partition, message, { status: 'unreadable', value: null, reason: reasons.get(message.offset) ?? 'cannot be opened' });
-    if (outcome.status === 'forget') return exportedRecord(topic, partition, message, { status: 'forget', value: null });
-    if (outcome.status === 'shredded') return exportedRecord(topic, partition, message, { status: 'shredded', value: outcome.value, shreddedFields: outcome.shreddedFields });
-    return exportedRecord(topic, partition, message, { status: outcome.value === null ? 'tombstone' : 'readable', value: outcome.value });
+    if (!outcome) return exportedRecord(topic, partition, message, { key, status: 'unreadable', value: null, reason: reasons.get(message.offset) ?? 'cannot be opened' });
+    if (outcome.status === 'forget') return exportedRecord(topic, partition, message, { key, status: 'forget', value: null });
+    if (outcome.status === 'shredded') return exportedRecord(topic, partition, message, { key, status: 'shredded', value: outcome.value, shreddedFields: outcome.shreddedFields });
+    return exportedRecord(topic, partition, message, { key, status: outcome.value === null ? 'tombstone' : 'readable', value: outcome.value });
   });
 }
 

@@ -7,32 +7,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Keyring } from '../keys/keyring.js';
-import { KeyStore, type SubjectEntry } from '../keys/key-store.js';
+import { KeyStore, type KeyChange, type SubjectEntry } from '../keys/key-store.js';
 import { forgottenAtOf } from '../keys/keys-topic-reader.js';
 import { PartitionKeys } from '../keys/partition-keys.js';
-import { readUpTo, type PartitionEnd } from '../kafka/read-to-end.js';
+import type { PartitionEnd } from '../kafka/read-to-end.js';
+import { subjectKeyRecords } from '../keys/subject-key-records.js';
+import { pseudonymOf } from '../wire/wrapped-key.js';
 
 export interface SubjectKeyState extends SubjectEntry {
   partition: number;
-  /** The subject's records in the keys topic (compaction leaves the last one). */
+  /** The subject's records in the keys topic (compaction leaves the last one), under its id or a pseudonym of its. */
   records: number;
+  /** The pseudonyms of the subject's generations still in the keys topic (SHREDDER_RECORD_KEYS=pseudonym), oldest first: its records' keys. */
+  pseudonyms: Uint8Array[];
 }
 
-/** The subject's last state in each of `ends`' partitions of the keys topic, read to those end offsets. */
-export async function subjectKeyStates(kafka: Kafka, keysTopic: string, subject: Uint8Array, ends: readonly PartitionEnd[]): Promise<SubjectKeyState[]> {
-  const states = new Map<number, SubjectKeyState>(ends.map((e) => [e.partition, { partition: e.partition, records: 0 }]));
-  const wanted = Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength);
-  await readUpTo(kafka, keysTopic, ends, (partition, messages) => {
-    const state = states.get(partition)!;
-    for (const message of messages) {
-      if (!message.key || !wanted.equals(message.key)) continue;
+/** The subject's last state in each of `ends`' partitions of the keys topic, read to those end offsets (see subjectKeyRecords). */
+export async function subjectKeyStates(kafka: Kafka, keysTopic: string, subject: Uint8Array, ends: readonly PartitionEnd[], keyring: Keyring): Promise<SubjectKeyState[]> {
+  const records = await subjectKeyRecords(kafka, keysTopic, subject, ends, keyring, 'kafka-shredder-export');
+  return ends.map(({ partition }) => {
+    const state: SubjectKeyState = { partition, records: 0, pseudonyms: [] };
+    for (const { message, pseudonym } of records.get(partition)!) {
+      if (pseudonym && !state.pseudonyms.some((p) => Buffer.from(p).equals(pseudonym))) state.pseudonyms.push(new Uint8Array(pseudonym));
       // (the last record wins, read or not, as every reader of the keys topic takes it: wire-format.md)
       state.wrapped = message.value === null ? undefined : new Uint8Array(message.value);
       state.forgottenAt = forgottenAtOf(message);
       state.records++;
     }
-  }, { groupPrefix: 'kafka-shredder-export' });
-  return [...states.values()];
+    return state;
+  });
 }
 
 /** Key stores holding only the subject's states, one per partition; close() removes them. */
@@ -52,7 +55,11 @@ export class SubjectKeys {
         const store = await KeyStore.open(join(folder, String(state.partition)));
         stores.push(store);
         const keys = new PartitionKeys(state.partition, store, keyring, 16);
-        if (state.records > 0) await keys.restore([{ subject, wrapped: state.wrapped, forgottenAt: state.forgottenAt }], 0);
+        // (every pseudonym of the subject's indexed, so its records keyed by them find it; its last state last)
+        const live = state.wrapped && pseudonymOf(state.wrapped);
+        const changes: KeyChange[] = state.pseudonyms.map((pseudonym) => ({ subject, pseudonym, forgottenAt: state.forgottenAt }));
+        if (state.records > 0) changes.push({ subject, wrapped: state.wrapped, forgottenAt: state.forgottenAt, pseudonym: live });
+        if (changes.length > 0) await keys.restore(changes, 0);
         byPartition.set(state.partition, keys);
       }
     } catch (err) {

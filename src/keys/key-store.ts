@@ -4,6 +4,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import rocksdb, { type RocksDB } from 'rocksdb';
+import { pseudonymOf } from '../wire/wrapped-key.js';
 
 /** What the store knows of a subject. */
 export interface SubjectEntry {
@@ -18,6 +19,13 @@ export interface SubjectEntry {
 
 export interface KeyChange extends SubjectEntry {
   subject: Uint8Array;
+  /**
+   * The pseudonym of a pseudonymous value (v2) whose subject id was opened (`wrapped`), or of the
+   * generation a tombstone destroyed: the store keeps pseudonym -> subject, for the records and forget
+   * markers keyed by it (see pseudonymSubjects), until the generation is destroyed and the retention
+   * given to deletePseudonyms has passed.
+   */
+  pseudonym?: Uint8Array;
 }
 
 export interface Checkpoint {
@@ -28,6 +36,7 @@ export interface Checkpoint {
 }
 
 const SUBJECT_PREFIX = 0x73; // 's'
+const PSEUDONYM_PREFIX = 0x70; // 'p'
 const CHECKPOINT_KEY = Buffer.from('checkpoint');
 // entry value: flags (bit 0 = has key) | forgottenAt (float64 BE, 0 = never) | the keys-topic value, all
 // the rest of the entry, whatever its length. Stores written when the value was always 74 bytes read the
@@ -42,6 +51,13 @@ function subjectKeyIn(slab: Buffer, at: number, subject: Uint8Array): Buffer {
 }
 
 const subjectKey = (subject: Uint8Array): Buffer => subjectKeyIn(Buffer.allocUnsafe(subject.length + 1), 0, subject);
+
+const pseudonymKey = (pseudonym: Uint8Array): Buffer => {
+  const key = Buffer.allocUnsafe(pseudonym.length + 1);
+  key[0] = PSEUDONYM_PREFIX;
+  key.set(pseudonym, 1);
+  return key;
+};
 
 /** A subject's entry, written into `slab` at `at`: a view of its bytes there. */
 function encodeEntryIn(slab: Buffer, at: number, { wrapped, forgottenAt }: SubjectEntry): Buffer {
@@ -117,6 +133,8 @@ export class KeyStore {
       const value = encodeEntryIn(slab, at, change);
       at += value.length;
       batch.put(key, value);
+      // (the subject's bytes follow its store key's prefix: the index entry's value is a view of them)
+      if (change.pseudonym) batch.put(pseudonymKey(change.pseudonym), key.subarray(1));
     }
     batch.put(CHECKPOINT_KEY, Buffer.from(JSON.stringify(checkpoint)));
     await call((cb) => batch.write({ sync: false }, cb));
@@ -152,6 +170,52 @@ export class KeyStore {
       await call((cb) => iterator.end(cb));
     }
     return entries;
+  }
+
+  /** The subject each pseudonym stands for, as far as the store knows (see KeyChange.pseudonym). */
+  async pseudonymSubjects(pseudonyms: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    if (pseudonyms.length === 0) return [];
+    const values = await call<(Buffer | undefined)[]>((cb) => this.db.getMany(pseudonyms.map(pseudonymKey), { asBuffer: true }, cb));
+    return values.map((value) => (value ? new Uint8Array(value) : undefined));
+  }
+
+  /** Removes pseudonyms from the index, their files compacted at once so the link to their subjects does not linger. */
+  async deletePseudonyms(pseudonyms: readonly Uint8Array[]): Promise<void> {
+    if (pseudonyms.length === 0) return;
+    const batch = this.db.batch();
+    const keys = pseudonyms.map(pseudonymKey);
+    for (const key of keys) batch.del(key);
+    await call((cb) => batch.write({ sync: false }, cb));
+    const sorted = keys.sort(Buffer.compare);
+    await call((cb) => this.db.compactRange(sorted[0], sorted[sorted.length - 1], cb));
+  }
+
+  /**
+   * Every pseudonym of the index whose generation is no longer its subject's live one (destroyed) and
+   * was destroyed before `destroyedBefore` (by its subject's last forget time; with none known, at
+   * once): what a task removes when it opens, after a restart left some behind.
+   */
+  async retiredPseudonyms(destroyedBefore: number): Promise<Uint8Array[]> {
+    const iterator = this.db.iterator({ gte: Buffer.from([PSEUDONYM_PREFIX]), lt: Buffer.from([PSEUDONYM_PREFIX + 1]), keyAsBuffer: true, valueAsBuffer: true });
+    const index: [Uint8Array, Uint8Array][] = [];
+    try {
+      for (;;) {
+        const [key, value] = await new Promise<[Buffer | undefined, Buffer | undefined]>((resolve, reject) => iterator.next((err, k, v) => (err ? reject(err) : resolve([k, v]))));
+        if (!key || !value) break;
+        index.push([key.subarray(1), value]);
+      }
+    } finally {
+      await call((cb) => iterator.end(cb));
+    }
+    const retired: Uint8Array[] = [];
+    const entries = await this.get(index.map(([, subject]) => subject));
+    index.forEach(([pseudonym], i) => {
+      const entry = entries[i];
+      const livePseudonym = entry?.wrapped && pseudonymOf(entry.wrapped);
+      const live = livePseudonym !== undefined && Buffer.from(livePseudonym).equals(pseudonym);
+      if (!live && (entry?.forgottenAt === undefined || entry.forgottenAt < destroyedBefore)) retired.push(pseudonym);
+    });
+    return retired;
   }
 
   /** Forgets everything, for a full restore. */

@@ -2,13 +2,20 @@
 // only unwrap (keys wrapped before a rotation, until they are re-wrapped: see key-rewrapper.ts). It
 // writes and reads the keys-topic value (contract: "Wire format v1: a keys-topic value"); what runs
 // AES-256-GCM under each master key is its provider's MasterKeyCipher.
-import { createHmac } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import type { AlgorithmId } from '../crypto/aead-algorithms.js';
 import { messageOf, TransientError } from '../errors/shredder-errors.js';
 import {
   DATA_KEY_BYTES,
   parseWrappedKey,
+  PSEUDONYM_AT,
+  PSEUDONYM_BYTES,
+  PSEUDONYMOUS_KEY_OVERHEAD,
+  PSEUDONYMOUS_KEY_VERSION,
+  SEALED_SUBJECT_AT,
+  SUBJECT_NONCE_AT,
   WRAPPED_KEY_BYTES,
+  WRAPPED_KEY_VERSION,
   WRAPPED_KEY_HEADER_BYTES,
   WRAPPED_KEY_NONCE_AT,
   WRAPPED_KEY_NONCE_BYTES,
@@ -24,7 +31,17 @@ export interface DataKey {
   keyId: Uint8Array;
   /** 32 bytes. */
   key: Uint8Array;
+  /**
+   * 16 bytes, random, of a key made with SHREDDER_RECORD_KEYS=pseudonym: the record key of this
+   * generation's records and of its keys-topic value (v2, which carries the subject id sealed).
+   */
+  pseudonym?: Uint8Array;
 }
+
+/** What the subject keys of pseudonymous values are derived for (see Keyring.derive). */
+const SUBJECT_KEY_PURPOSE = 'pseudonymous subject v1';
+const SUBJECT_NONCE_BYTES = SEALED_SUBJECT_AT - SUBJECT_NONCE_AT;
+const SUBJECT_TAG_BYTES = 16;
 
 /** Random bytes of new keys, key ids and wrapping nonces (see key-material.ts). */
 const keyMaterial = new KeyMaterialPool();
@@ -54,13 +71,19 @@ export class MasterKeyUnavailableError extends TransientError {
 function valueHeader(value: Uint8Array, dataKey: DataKey, cipher: MasterKeyCipher): Uint8Array {
   keyMaterial.takeInto(value, WRAPPED_KEY_NONCE_AT, WRAPPED_KEY_NONCE_BYTES);
   const nonce = value.subarray(WRAPPED_KEY_NONCE_AT, WRAPPED_KEY_NONCE_AT + WRAPPED_KEY_NONCE_BYTES);
-  return wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: cipher.id, nonce }, value);
+  const version = dataKey.pseudonym ? PSEUDONYMOUS_KEY_VERSION : WRAPPED_KEY_VERSION;
+  return wrappedKeyHeader({ algorithm: dataKey.algorithm, keyId: dataKey.keyId, masterKeyId: cipher.id, nonce }, value, version);
 }
+
+/** Bytes of the keys-topic value of `dataKey` for `subject`: v1, or v2 when the key has a pseudonym. */
+const valueBytes = (subject: Uint8Array, dataKey: DataKey): number => (dataKey.pseudonym ? PSEUDONYMOUS_KEY_OVERHEAD + subject.length : WRAPPED_KEY_BYTES);
 
 export class Keyring {
   readonly #ciphers: ReadonlyMap<number, MasterKeyCipher>;
   readonly #current: MasterKeyCipher;
   #aadScratch = new Uint8Array(256);
+  /** Subject keys of pseudonymous values by master key id, derived at first use. */
+  readonly #subjectKeys = new Map<number, Buffer>();
 
   constructor(ciphers: readonly MasterKeyCipher[], currentId: number) {
     const byId = new Map<number, MasterKeyCipher>();
@@ -89,33 +112,40 @@ export class Keyring {
     return this.#current.provider;
   }
 
-  /** A fresh data key for a subject: 32 random bytes and a random 8-byte key id. */
-  static newDataKey(algorithm: AlgorithmId): DataKey {
+  /** A fresh data key for a subject: 32 random bytes and a random 8-byte key id (and a random 16-byte pseudonym, if asked). */
+  static newDataKey(algorithm: AlgorithmId, pseudonymous = false): DataKey {
     // plain Uint8Arrays (not Buffers): the hot path reads them byte by byte, monomorphically
-    const bytes = keyMaterial.take(40);
-    return { algorithm, keyId: bytes.subarray(0, 8), key: bytes.subarray(8, 40) };
+    const bytes = keyMaterial.take(pseudonymous ? 40 + PSEUDONYM_BYTES : 40);
+    const key: DataKey = { algorithm, keyId: bytes.subarray(0, 8), key: bytes.subarray(8, 40) };
+    if (pseudonymous) key.pseudonym = bytes.subarray(40);
+    return key;
   }
 
   /**
    * `count` fresh data keys (newDataKey each), views of one buffer: a batch's keys, which live and die
    * together (an array each was one more object for the garbage collector to carry).
    */
-  static newDataKeys(count: number, algorithm: AlgorithmId): DataKey[] {
-    const slab = new Uint8Array(count * 40);
+  static newDataKeys(count: number, algorithm: AlgorithmId, pseudonymous = false): DataKey[] {
+    const each = pseudonymous ? 40 + PSEUDONYM_BYTES : 40;
+    const slab = new Uint8Array(count * each);
     const keys = new Array<DataKey>(count);
     for (let i = 0; i < count; i++) {
-      const at = i * 40;
-      keyMaterial.takeInto(slab, at, 40);
+      const at = i * each;
+      keyMaterial.takeInto(slab, at, each);
       keys[i] = { algorithm, keyId: slab.subarray(at, at + 8), key: slab.subarray(at + 8, at + 40) };
+      if (pseudonymous) keys[i].pseudonym = slab.subarray(at + 40, at + each);
     }
     return keys;
   }
 
-  /** The 74-byte keys-topic value for `dataKey`, bound to `subject`, under the current master key. */
+  /**
+   * The keys-topic value for `dataKey`, bound to `subject`, under the current master key: the 74-byte
+   * v1 value, or for a key with a pseudonym the v2 value, which also carries the subject id sealed.
+   */
   wrap(subject: Uint8Array, dataKey: DataKey): Uint8Array {
     const cipher = this.#current;
     // (header, nonce and sealed key written in place: a backlog of new subjects wraps one key per record)
-    const value = Buffer.alloc(WRAPPED_KEY_BYTES); // (a Buffer: the key record takes it without a copy)
+    const value = Buffer.alloc(valueBytes(subject, dataKey)); // (a Buffer: the key record takes it without a copy)
     const header = valueHeader(value, dataKey, cipher);
     let sealed: Uint8Array;
     try {
@@ -125,7 +155,56 @@ export class Keyring {
       throw new MasterKeyUnavailableError(cipher, 'wrapping a data key', err);
     }
     value.set(sealed, WRAPPED_KEY_HEADER_BYTES);
+    if (dataKey.pseudonym) this.#sealSubject(value, subject, dataKey.pseudonym, cipher);
     return value;
+  }
+
+  /**
+   * Completes a v2 value whose first 74 bytes are written: its pseudonym, then the subject id sealed
+   * under the subject key of `cipher`'s master key, bound to those first 90 bytes.
+   */
+  #sealSubject(value: Uint8Array, subject: Uint8Array, pseudonym: Uint8Array, cipher: MasterKeyCipher): void {
+    if (pseudonym.length !== PSEUDONYM_BYTES) throw new RangeError(`a pseudonym is ${PSEUDONYM_BYTES} bytes`);
+    value.set(pseudonym, PSEUDONYM_AT);
+    keyMaterial.takeInto(value, SUBJECT_NONCE_AT, SUBJECT_NONCE_BYTES);
+    const gcm = createCipheriv('aes-256-gcm', this.#subjectKey(cipher.id), value.subarray(SUBJECT_NONCE_AT, SEALED_SUBJECT_AT));
+    gcm.setAAD(value.subarray(0, SUBJECT_NONCE_AT));
+    const ciphertext = gcm.update(subject);
+    gcm.final();
+    value.set(ciphertext, SEALED_SUBJECT_AT);
+    value.set(gcm.getAuthTag(), SEALED_SUBJECT_AT + subject.length);
+  }
+
+  /** The subject key of master key `id` (Keyring.derive under that key), derived once. */
+  #subjectKey(id: number): Buffer {
+    let key = this.#subjectKeys.get(id);
+    if (!key) this.#subjectKeys.set(id, (key = this.derive(SUBJECT_KEY_PURPOSE, id)));
+    return key;
+  }
+
+  /**
+   * The subject id a v2 (pseudonymous) value carries, opened under its master key's subject key, its
+   * pseudonym checked against `recordKey` (the record key it was read under), when given. Throws
+   * WrappedKeyError (a record error) for a value that is not v2, of a master key not held, forged or
+   * moved to another record key; MasterKeyUnavailableError when the provider fails.
+   */
+  subjectOf(value: Uint8Array, recordKey?: Uint8Array): Uint8Array {
+    const wrapped = parseWrappedKey(value);
+    if (!wrapped.pseudonym) throw new WrappedKeyError('not a pseudonymous keys-topic value (version 0x02)');
+    if (recordKey !== undefined && !Buffer.from(wrapped.pseudonym).equals(recordKey)) throw new WrappedKeyError('a pseudonymous keys-topic value under a record key other than its pseudonym');
+    const cipher = this.#ciphers.get(wrapped.masterKeyId);
+    if (!cipher) throw new WrappedKeyError(`subject sealed with master key id ${wrapped.masterKeyId}, which is not in this process's keyring (ids ${this.ids.join(', ')})`);
+    const end = value.length - SUBJECT_TAG_BYTES;
+    const gcm = createDecipheriv('aes-256-gcm', this.#subjectKey(cipher.id), value.subarray(SUBJECT_NONCE_AT, SEALED_SUBJECT_AT));
+    gcm.setAAD(value.subarray(0, SUBJECT_NONCE_AT));
+    gcm.setAuthTag(value.subarray(end));
+    const subject = gcm.update(value.subarray(SEALED_SUBJECT_AT, end));
+    try {
+      gcm.final(); // (node:crypto compares the tag in constant time)
+    } catch {
+      throw new WrappedKeyError('the sealed subject of a pseudonymous keys-topic value failed authentication (wrong master key, or forged)');
+    }
+    return new Uint8Array(subject);
   }
 
   /**
@@ -138,15 +217,20 @@ export class Keyring {
     const cipher = this.#current;
     if (cipher.sealAll === undefined || subjects.length < 2) return subjects.map((subject, i) => this.wrap(subject, dataKeys[i]));
     let aadBytes = 0;
-    for (const subject of subjects) aadBytes += WRAPPED_KEY_HEADER_BYTES + subject.length;
+    let valuesBytes = 0;
+    for (let i = 0; i < subjects.length; i++) {
+      aadBytes += WRAPPED_KEY_HEADER_BYTES + subjects[i].length;
+      valuesBytes += valueBytes(subjects[i], dataKeys[i]);
+    }
     const aads = new Uint8Array(aadBytes); // (the batch's associated data, header || subject each)
     // (Buffers: a key record takes its value without a copy)
-    const slab = Buffer.allocUnsafeSlow(subjects.length * WRAPPED_KEY_BYTES); // (every byte written below)
+    const slab = Buffer.allocUnsafeSlow(valuesBytes); // (every byte written below)
     const values = new Array<Buffer>(subjects.length);
     const items = new Array<{ nonce: Uint8Array; aad: Uint8Array; plaintext: Uint8Array }>(subjects.length);
     let at = 0;
+    let valueAt = 0;
     for (let i = 0; i < subjects.length; i++) {
-      const value = slab.subarray(i * WRAPPED_KEY_BYTES, (i + 1) * WRAPPED_KEY_BYTES);
+      const value = slab.subarray(valueAt, (valueAt += valueBytes(subjects[i], dataKeys[i])));
       const header = valueHeader(value, dataKeys[i], cipher);
       const aad = aads.subarray(at, at + WRAPPED_KEY_HEADER_BYTES + subjects[i].length);
       aad.set(header, 0);
@@ -161,7 +245,11 @@ export class Keyring {
     } catch (err) {
       throw new MasterKeyUnavailableError(cipher, 'wrapping data keys', err);
     }
-    for (let i = 0; i < values.length; i++) values[i].set(sealed[i], WRAPPED_KEY_HEADER_BYTES);
+    for (let i = 0; i < values.length; i++) {
+      values[i].set(sealed[i], WRAPPED_KEY_HEADER_BYTES);
+      const pseudonym = dataKeys[i].pseudonym;
+      if (pseudonym) this.#sealSubject(values[i], subjects[i], pseudonym, cipher);
+    }
     return values;
   }
 
@@ -196,7 +284,9 @@ export class Keyring {
       throw new WrappedKeyError('wrapped data key failed authentication (wrong master key, subject or forged)');
     }
     if (key.length !== DATA_KEY_BYTES) throw new WrappedKeyError(`unwrapped data key is ${key.length} bytes, ${DATA_KEY_BYTES} expected`);
-    return { algorithm: wrapped.algorithm, keyId: Uint8Array.from(wrapped.keyId), key };
+    const dataKey: DataKey = { algorithm: wrapped.algorithm, keyId: Uint8Array.from(wrapped.keyId), key };
+    if (wrapped.pseudonym) dataKey.pseudonym = Uint8Array.from(wrapped.pseudonym);
+    return dataKey;
   }
 
   /** Throws MasterKeyUnavailableError (caused by `failure`) unless `cipher` seals and opens the known answer. */
@@ -211,24 +301,28 @@ export class Keyring {
   }
 
   /**
-   * The same data key (algorithm, key id, key) wrapped under the current master key: what a rotation
-   * writes for a key another master key wrapped.
+   * The same data key (algorithm, key id, key, pseudonym) wrapped under the current master key: what a
+   * rotation writes for a key another master key wrapped (a v2 value's subject sealed under the current
+   * master key's subject key).
    */
   rewrap(subject: Uint8Array, value: Uint8Array): Uint8Array {
     return this.wrap(subject, this.unwrap(subject, value));
   }
 
   /**
-   * A secret derived from the current master key for `purpose` (the logs' subject references): the
-   * master key seals 32 zero bytes under a fixed nonce and the purpose as associated data, which any
-   * provider can do, an HSM that never releases its key included.
+   * A secret derived from the current master key (or master key `id`) for `purpose` (the logs' subject
+   * references, the audit trail's, pseudonymous values' subject keys): the master key seals 32 zero
+   * bytes under a fixed nonce and the purpose as associated data, which any provider can do, an HSM
+   * that never releases its key included.
    */
-  derive(purpose: string): Buffer {
+  derive(purpose: string, id = this.#current.id): Buffer {
+    const cipher = this.#ciphers.get(id);
+    if (!cipher) throw new WrappedKeyError(`master key id ${id} is not in this process's keyring (ids ${this.ids.join(', ')})`);
     let sealed: Uint8Array;
     try {
-      sealed = this.#current.seal(new Uint8Array(12), Buffer.from(`kafka-shredder derived key: ${purpose}`), new Uint8Array(DATA_KEY_BYTES));
+      sealed = cipher.seal(new Uint8Array(12), Buffer.from(`kafka-shredder derived key: ${purpose}`), new Uint8Array(DATA_KEY_BYTES));
     } catch (err) {
-      throw new MasterKeyUnavailableError(this.#current, `deriving the ${purpose} key`, err);
+      throw new MasterKeyUnavailableError(cipher, `deriving the ${purpose} key`, err);
     }
     return createHmac('sha256', sealed.subarray(0, DATA_KEY_BYTES)).update(purpose).digest();
   }

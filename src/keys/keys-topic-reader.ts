@@ -144,7 +144,7 @@ export class KeysTopicReader {
       // A restore writes the records straight to the store, as views of the fetched bytes (the store
       // copies them); following the topic stages them, so each is copied out of the fetch it came in.
       const restoring = tracked.until !== undefined;
-      const restored: KeyChange[] = [];
+      const changes: KeyChange[] = [];
       for (const message of batch.messages) {
         if (Number(message.offset) < tracked.read) continue; // fetched before a seek, or already read
         if (tracked.until !== undefined && Number(message.offset) >= tracked.until) break;
@@ -153,12 +153,15 @@ export class KeysTopicReader {
           if (message.value !== null) invalid.push({ partition: batch.partition, offset: message.offset, kind: 'key', reason: 'a keys-topic value under an empty record key (no subject)' });
           continue;
         }
-        const value = message.value;
+        const key = restoring ? message.key : new Uint8Array(message.key);
+        const value = message.value && (restoring ? message.value : new Uint8Array(message.value));
         const problem = value && wrappedKeyProblem(value);
         if (problem) invalid.push({ partition: batch.partition, offset: message.offset, subject: new Uint8Array(message.key), ...problem });
         const forgottenAt = forgottenAtOf(message);
-        if (restoring) restored.push(value ? { subject: message.key, wrapped: value, forgottenAt } : { subject: message.key, forgottenAt });
-        else tracked.keys.applyRecord(new Uint8Array(message.key), value ? new Uint8Array(value) : null, forgottenAt);
+        // (a pseudonymous value names its subject sealed: it is that subject's, its record key a pseudonym)
+        const subject = value && !problem ? tracked.keys.pseudonymousSubject(value, key) : undefined;
+        if (subject) changes.push({ subject, wrapped: value!, forgottenAt, pseudonym: key });
+        else changes.push(value ? { subject: key, wrapped: value, forgottenAt } : { subject: key, forgottenAt });
         tracked.applied++;
       }
       const last = Number(batch.lastOffset()) + 1;
@@ -169,10 +172,11 @@ export class KeysTopicReader {
         // a restore then waits on the broker and on RocksDB at once, not in turn.
         const previous = tracked.writing;
         const applied = tracked.applied;
-        tracked.writing = (previous ?? Promise.resolve()).then(() => this.restoreWrite(batch.partition, tracked, restored, next, applied, invalid));
+        tracked.writing = (previous ?? Promise.resolve()).then(() => this.restoreWrite(batch.partition, tracked, changes, next, applied, invalid));
         await previous;
         return;
       }
+      await tracked.keys.applyRecords(changes);
       await tracked.keys.commit(next);
       // (after the commit: a batch that failed and is read again is reported once)
       if (invalid.length > 0) this.reportInvalid(invalid);

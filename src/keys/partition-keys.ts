@@ -1,7 +1,10 @@
 // The keys of one keys-topic partition as the processor sees them: the RocksDB store, a bounded cache
 // of unwrapped keys, and the changes of the transaction in progress. Changes reach the store only
 // after their transaction has committed (commit()); an aborted transaction leaves no trace (rollback()).
+import { randomBytes } from 'node:crypto';
 import type { AlgorithmId } from '../crypto/aead-algorithms.js';
+import { isRecordError } from '../errors/shredder-errors.js';
+import { PSEUDONYM_BYTES, pseudonymOf } from '../wire/wrapped-key.js';
 import { type DataKey, Keyring } from './keyring.js';
 import type { KeyChange, KeyStore, SubjectEntry } from './key-store.js';
 import { LruCache } from './lru-cache.js';
@@ -14,6 +17,8 @@ interface Known extends SubjectEntry {
 /** What a transaction must write to the keys topic for a key change. */
 export interface KeyRecord {
   subject: Uint8Array;
+  /** Its record key: the subject id, or the pseudonym of a pseudonymous key generation (SHREDDER_RECORD_KEYS=pseudonym). */
+  recordKey: Uint8Array;
   /** The 74-byte wrapped key, or null for a tombstone. */
   value: Uint8Array | null;
   forgottenAt?: number;
@@ -29,6 +34,22 @@ export const DEFAULT_KEY_CACHE_SUBJECTS = 100_000;
 
 /** Changes kept in the change log (see changesSince); past it, the older half is dropped. */
 const CHANGE_LOG_LIMIT = 8192;
+
+export interface PartitionKeysOptions {
+  /** Subjects whose keys the cache holds at most (SHREDDER_KEY_CACHE_SUBJECTS). */
+  cacheSize?: number;
+  /** New keys are pseudonymous (SHREDDER_RECORD_KEYS=pseudonym): written under a pseudonym, as v2 values. */
+  pseudonymous?: boolean;
+  /**
+   * How long a destroyed generation's pseudonym still names its subject here (ms): the decryptor keeps
+   * it for the erasure deadline, so a forget marker read after its tombstone is given back its subject;
+   * the encryptor, which never reads a pseudonym, drops it at once.
+   */
+  retiredPseudonymMs?: number;
+}
+
+/** A pseudonym's map key. */
+const pseudonymId = (pseudonym: Uint8Array): string => Buffer.from(pseudonym.buffer, pseudonym.byteOffset, pseudonym.byteLength).toString('latin1');
 
 export class PartitionKeys {
   private readonly cache: LruCache<string, Known>;
@@ -46,14 +67,31 @@ export class PartitionKeys {
   /** The subjects of the latest changes (see changesSince), oldest first, and the change count before the first. */
   private changeLog: string[] = [];
   private changeLogFrom = 0;
+  /** The subjects of the pseudonyms of staged changes, by pseudonymId. */
+  private readonly pendingPseudonyms = new Map<string, Uint8Array>();
+  /** Pseudonyms looked up (their subjects, or null: none), by pseudonymId. */
+  private readonly pseudonyms: LruCache<string, Uint8Array | null>;
+  /** Pseudonyms of generations destroyed since the task opened, with when, for removal once retiredPseudonymMs has passed. */
+  private retired: { pseudonym: Uint8Array; at: number }[] = [];
+  private readonly pseudonymous: boolean;
+  private readonly retiredPseudonymMs: number;
 
   constructor(
     readonly partition: number,
     readonly store: KeyStore,
     private readonly masterKey: Keyring,
-    cacheSize = DEFAULT_KEY_CACHE_SUBJECTS,
+    options: PartitionKeysOptions | number = {},
   ) {
+    const { cacheSize = DEFAULT_KEY_CACHE_SUBJECTS, pseudonymous = false, retiredPseudonymMs = 0 } = typeof options === 'number' ? { cacheSize: options } : options;
     this.cache = new LruCache(cacheSize);
+    this.pseudonyms = new LruCache(cacheSize);
+    this.pseudonymous = pseudonymous;
+    this.retiredPseudonymMs = retiredPseudonymMs;
+  }
+
+  /** Whether new keys are pseudonymous (SHREDDER_RECORD_KEYS=pseudonym). */
+  get pseudonymousKeys(): boolean {
+    return this.pseudonymous;
   }
 
   /** How many subjects' keys the cache holds at most. */
@@ -160,10 +198,10 @@ export class PartitionKeys {
   createKey(subject: Uint8Array, algorithm: AlgorithmId, now: number, subjectKey?: string): { key: DataKey; record: KeyRecord } {
     const known = this.known(subject, subjectKey);
     if (known.wrapped) throw new Error('the subject already has a live key'); // one live key per subject, always
-    const key = Keyring.newDataKey(algorithm);
+    const key = Keyring.newDataKey(algorithm, this.pseudonymous);
     const wrapped = this.masterKey.wrap(subject, key);
-    this.stage(subject, { wrapped, forgottenAt: known.forgottenAt, key }, subjectKey);
-    return { key, record: { subject, value: wrapped, forgottenAt: known.forgottenAt, timestamp: now } };
+    this.stage(subject, { wrapped, forgottenAt: known.forgottenAt, key }, subjectKey, true, key.pseudonym);
+    return { key, record: { subject, recordKey: key.pseudonym ?? subject, value: wrapped, forgottenAt: known.forgottenAt, timestamp: now } };
   }
 
   /**
@@ -178,20 +216,95 @@ export class PartitionKeys {
     const known = subjects.map((subject, i) => this.known(subject, subjectKeys[i]));
     if (known.some((k) => k.wrapped)) throw new Error('a subject already has a live key'); // one live key per subject, always
     if (new Set(subjectKeys).size !== subjects.length) throw new Error('a subject comes twice');
-    const keys = Keyring.newDataKeys(subjects.length, algorithm);
+    const keys = Keyring.newDataKeys(subjects.length, algorithm, this.pseudonymous);
     const values = this.masterKey.wrapAll(subjects, keys); // (views of one buffer: not cached, they go with the batch)
     const records = subjects.map((subject, i): KeyRecord => {
       const { forgottenAt } = known[i];
-      this.stage(subject, { wrapped: values[i], forgottenAt, key: keys[i] }, subjectKeys[i], false);
-      return { subject, value: values[i], forgottenAt, timestamp: now };
+      const { pseudonym } = keys[i];
+      this.stage(subject, { wrapped: values[i], forgottenAt, key: keys[i] }, subjectKeys[i], false, pseudonym);
+      return { subject, recordKey: pseudonym ?? subject, value: values[i], forgottenAt, timestamp: now };
     });
     return { keys, records };
   }
 
-  /** Destroys the subject's key, pending until commit(): the tombstone to write. */
-  forget(subject: Uint8Array, at: number): KeyRecord {
-    this.stage(subject, { forgottenAt: at });
-    return { subject, value: null, forgottenAt: at, timestamp: at };
+  /**
+   * Destroys the subject's key, pending until commit(): the tombstone to write, under the record key of
+   * the subject's live value (its pseudonym, or its subject id). With no live value, pseudonymous keys
+   * put the tombstone under a fresh random pseudonym, which names nobody. Requires load().
+   */
+  forget(subject: Uint8Array, at: number, subjectKey?: string): KeyRecord {
+    const { wrapped } = this.known(subject, subjectKey);
+    const pseudonym = wrapped && pseudonymOf(wrapped);
+    this.stage(subject, { forgottenAt: at }, subjectKey, true, pseudonym);
+    const recordKey = pseudonym ?? (wrapped || !this.pseudonymous ? subject : new Uint8Array(randomBytes(PSEUDONYM_BYTES)));
+    return { subject, recordKey, value: null, forgottenAt: at, timestamp: at };
+  }
+
+  /**
+   * The subject id a pseudonymous keys-topic value (v2) read under `recordKey` carries, or undefined
+   * when it is not one this keyring opens (junk, forged, another master key's): the reader then keeps
+   * it under its record key, as any value it cannot read. A provider that is down throws.
+   */
+  pseudonymousSubject(value: Uint8Array, recordKey: Uint8Array): Uint8Array | undefined {
+    if (!pseudonymOf(value)) return undefined;
+    try {
+      return this.masterKey.subjectOf(value, recordKey);
+    } catch (err) {
+      if (isRecordError(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * The subjects the given record keys stand for when they are pseudonyms (undefined where not): from
+   * staged changes, the pseudonyms looked up before, then one store read. Only keys of a pseudonym's
+   * length are looked up. Undefined, not a promise, when no read was needed.
+   */
+  resolvePseudonyms(recordKeys: readonly (Uint8Array | null | undefined)[]): (Uint8Array | undefined)[] | Promise<(Uint8Array | undefined)[]> {
+    const subjects = new Array<Uint8Array | undefined>(recordKeys.length);
+    let toRead: number[] | undefined;
+    for (let i = 0; i < recordKeys.length; i++) {
+      const recordKey = recordKeys[i];
+      if (!recordKey || recordKey.length !== PSEUDONYM_BYTES) continue;
+      const pid = pseudonymId(recordKey);
+      const found = this.pendingPseudonyms.get(pid) ?? this.pseudonyms.get(pid);
+      if (found === undefined) (toRead ??= []).push(i);
+      else subjects[i] = found ?? undefined;
+    }
+    if (!toRead) return subjects;
+    const reading = toRead;
+    return this.store.pseudonymSubjects(reading.map((i) => recordKeys[i]!)).then((read) => {
+      reading.forEach((i, k) => {
+        const pid = pseudonymId(recordKeys[i]!);
+        // (staged meanwhile: newer than what the store had)
+        const subject = this.pendingPseudonyms.get(pid) ?? read[k];
+        subjects[i] = subject;
+        this.pseudonyms.set(pid, subject ?? null);
+      });
+      return subjects;
+    });
+  }
+
+  /**
+   * Gives each tombstone read under a pseudonym its subject (its pseudonym kept with it), from the
+   * values before it in `changes`, staged changes, or the store; a tombstone under anything else is its
+   * record key's, as it always was.
+   */
+  private async withTombstonesResolved(changes: KeyChange[]): Promise<KeyChange[]> {
+    const candidates = changes.filter((c) => !c.wrapped && !c.pseudonym && c.subject.length === PSEUDONYM_BYTES);
+    if (candidates.length === 0) return changes;
+    const inBatch = new Map<string, Uint8Array>();
+    for (const change of changes) if (change.pseudonym && change.wrapped) inBatch.set(pseudonymId(change.pseudonym), change.subject);
+    const unresolved = candidates.filter((c) => !inBatch.has(pseudonymId(c.subject)));
+    const resolved = await this.resolvePseudonyms(unresolved.map((c) => c.subject));
+    const fromStore = new Map(unresolved.map((c, i) => [c, resolved[i]]));
+    for (const change of candidates) {
+      const subject = inBatch.get(pseudonymId(change.subject)) ?? fromStore.get(change);
+      if (!subject) continue;
+      change.pseudonym = change.subject;
+      change.subject = subject;
+    }
+    return changes;
   }
 
   /**
@@ -200,9 +313,11 @@ export class PartitionKeys {
    * neither the cache nor a transaction's changes, and keeping the records out of both (no map entry,
    * no copy, no string per subject) is most of what makes a restore as fast as reading the topic.
    */
-  async restore(records: readonly KeyChange[], nextKeysOffset: number): Promise<void> {
+  async restore(records: KeyChange[], nextKeysOffset: number): Promise<void> {
     if (this.pending.size > 0) throw new Error('keys cannot be restored while a transaction has changes');
-    await this.store.apply(records, { offset: nextKeysOffset, savedAt: Date.now() });
+    await this.store.apply(await this.withTombstonesResolved(records), { offset: nextKeysOffset, savedAt: Date.now() });
+    this.pseudonyms.clear();
+    for (const record of records) if (record.pseudonym && !record.wrapped) this.retire(record.pseudonym, Date.now());
     // (nothing is cached before a task opens; were anything cached, it would now be stale, and so
     // would a cache kept beside this one: every subject counts as changed)
     this.cache.clear();
@@ -212,15 +327,21 @@ export class PartitionKeys {
     this.changeLogFrom = this.changes;
   }
 
-  /** Applies a key record read back from the keys topic (following the topic), pending until commit(). */
-  applyRecord(subject: Uint8Array, value: Uint8Array | null, forgottenAt: number | undefined): void {
-    this.stage(subject, value ? { wrapped: value, forgottenAt } : { forgottenAt });
+  /** Applies key records read back from the keys topic (following the topic), pending until commit(); their bytes are kept as they are. */
+  async applyRecords(changes: KeyChange[]): Promise<void> {
+    for (const { subject, wrapped, forgottenAt, pseudonym } of await this.withTombstonesResolved(changes)) this.applyRecord(subject, wrapped ?? null, forgottenAt, pseudonym);
   }
 
-  /** Stages a change; `cached` false: kept with the change only (see createKeys), an older cached entry dropped. */
-  private stage(subject: Uint8Array, known: Known, key: string = id(subject), cached = true): void {
+  /** Applies one key change of a subject (a re-wrapped value, a record read back), pending until commit(). `pseudonym`: see KeyChange. */
+  applyRecord(subject: Uint8Array, value: Uint8Array | null, forgottenAt: number | undefined, pseudonym?: Uint8Array): void {
+    this.stage(subject, value ? { wrapped: value, forgottenAt } : { forgottenAt }, undefined, true, pseudonym);
+  }
+
+  /** Stages a change; `cached` false: kept with the change only (see createKeys), an older cached entry dropped. `pseudonym`: see KeyChange. */
+  private stage(subject: Uint8Array, known: Known, key: string = id(subject), cached = true, pseudonym?: Uint8Array): void {
     this.changed(key);
-    const change: KeyChange & Known = { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt, key: known.key };
+    const change: KeyChange & Known = { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt, key: known.key, pseudonym };
+    if (pseudonym) this.pendingPseudonyms.set(pseudonymId(pseudonym), subject);
     this.pending.set(key, change);
     if (cached) this.cache.set(key, known);
     else this.cache.delete(key);
@@ -262,9 +383,15 @@ export class PartitionKeys {
   async commit(nextKeysOffset: number | undefined): Promise<void> {
     if (this.pending.size === 0 && nextKeysOffset === undefined) return;
     const checkpoint = nextKeysOffset ?? (await this.store.checkpoint())?.offset ?? 0;
-    await this.store.apply([...this.pending.values()], { offset: checkpoint, savedAt: Date.now() });
+    const changes = [...this.pending.values()];
+    await this.store.apply(changes, { offset: checkpoint, savedAt: Date.now() });
     this.pending.clear();
     this.pinned = undefined;
+    for (const [pid, subject] of this.pendingPseudonyms) this.pseudonyms.set(pid, subject);
+    this.pendingPseudonyms.clear();
+    const now = Date.now();
+    for (const change of changes) if (change.pseudonym && !change.wrapped) this.retire(change.pseudonym, now);
+    await this.deleteRetiredPseudonyms(now);
   }
 
   /** Forgets the changes of an aborted transaction (the store never saw them). */
@@ -274,6 +401,30 @@ export class PartitionKeys {
       this.changed(key);
     }
     this.pending.clear();
+    this.pendingPseudonyms.clear();
     this.pinned = undefined;
+  }
+
+  private retire(pseudonym: Uint8Array, at: number): void {
+    this.retired.push({ pseudonym: Uint8Array.from(pseudonym), at });
+  }
+
+  /** Removes from the store the pseudonyms of destroyed generations whose retention (retiredPseudonymMs) has passed. */
+  private async deleteRetiredPseudonyms(now: number): Promise<void> {
+    const due = this.retired.filter((r) => r.at + this.retiredPseudonymMs <= now);
+    if (due.length === 0) return;
+    this.retired = this.retired.filter((r) => r.at + this.retiredPseudonymMs > now);
+    await this.store.deletePseudonyms(due.map((r) => r.pseudonym));
+    for (const { pseudonym } of due) this.pseudonyms.delete(pseudonymId(pseudonym));
+  }
+
+  /**
+   * Removes what a restart left in the store of destroyed generations' pseudonyms past their retention,
+   * and schedules the others: once, when a task opens, after its restore.
+   */
+  async removeRetiredPseudonyms(now = Date.now()): Promise<void> {
+    const retired = await this.store.retiredPseudonyms(now - this.retiredPseudonymMs);
+    await this.store.deletePseudonyms(retired);
+    for (const pseudonym of retired) this.pseudonyms.delete(pseudonymId(pseudonym));
   }
 }

@@ -20,6 +20,7 @@ declare module 'rocksdb' {
   }
   export interface ChainedBatch {
     put(key: Buffer, value: Buffer): ChainedBatch;
+    del(key: Buffer): ChainedBatch;
     write(options: { sync?: boolean }, callback: Callback): void;
   }
   export interface Iterator {

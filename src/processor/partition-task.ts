@@ -21,6 +21,9 @@ export interface TaskContext {
   stateDir: string;
   /** Subjects whose keys the task keeps in memory at most (default: PartitionKeys'). */
   keyCacheSubjects?: number;
+  /** See StreamProcessorOptions. */
+  pseudonymousKeys?: boolean;
+  retiredPseudonymMs?: number;
   /** How old a checkpoint may be before tombstones it has not seen could have been compacted away. */
   checkpointMaxAgeMs: number;
   /** Whether this task writes (encryptor, decryptor output) through a transactional producer. */
@@ -95,7 +98,11 @@ export class PartitionTask {
       throw err;
     }
     try {
-      const keys = new PartitionKeys(partition, store, context.masterKey, context.keyCacheSubjects);
+      const keys = new PartitionKeys(partition, store, context.masterKey, {
+        cacheSize: context.keyCacheSubjects,
+        pseudonymous: context.pseudonymousKeys,
+        retiredPseudonymMs: context.retiredPseudonymMs,
+      });
       const endOffset = await context.endOffsets.lastStable(keysTopic, partition);
       const checkpoint = await store.checkpoint();
       const usable =
@@ -116,6 +123,7 @@ export class PartitionTask {
         // (a lost membership is a rebalance, which kafkajs handles: the restore goes on, unharmed)
         context.onHeartbeat?.().catch((err: unknown) => logger.debug({ partition, error: messageOf(err) }, 'heartbeat during a restore failed'));
       });
+      await keys.removeRetiredPseudonyms();
       const restoreStats = { partition, fromOffset, toOffset: endOffset, records, fullRestore: !usable, ms: Date.now() - started };
       context.onRestoreProgress?.(partition, 1);
       logger.info(restoreStats, 'keys partition restored');

@@ -169,6 +169,7 @@ export abstract class RouteProcessor {
       stateDir: config.stateDir,
       masterKey: this.keys.keyring,
       keyCacheSubjects: config.keyCacheSubjects,
+      pseudonymousKeys: config.recordKeys === 'pseudonym',
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
       maxRequestBytes: requestBytesFor(layout.writtenMaxMessageBytes),
       logger: this.logger,

@@ -55,6 +55,10 @@ export interface StreamProcessorOptions {
   masterKey: Keyring;
   /** Subjects whose keys each task keeps in memory at most (SHREDDER_KEY_CACHE_SUBJECTS; default: PartitionKeys'). */
   keyCacheSubjects?: number;
+  /** New keys are pseudonymous (SHREDDER_RECORD_KEYS=pseudonym; see PartitionKeysOptions). */
+  pseudonymousKeys?: boolean;
+  /** See PartitionKeysOptions.retiredPseudonymMs. */
+  retiredPseudonymMs?: number;
   checkpointMaxAgeMs: number;
   handler: BatchHandler;
   logger: Logger;
@@ -237,6 +241,8 @@ export class StreamProcessor {
       groupId: options.groupId,
       stateDir: options.stateDir,
       keyCacheSubjects: options.keyCacheSubjects,
+      pseudonymousKeys: options.pseudonymousKeys,
+      retiredPseudonymMs: options.retiredPseudonymMs,
       checkpointMaxAgeMs: options.checkpointMaxAgeMs,
       transactional: this.transactional,
       followKeys: options.followKeys,

@@ -18,7 +18,7 @@ import { messageOf } from '../errors/shredder-errors.js';
 import { decryptBatch } from '../decryptor/decrypt-batch.js';
 import { encryptBatch } from '../encryptor/encrypt-batch.js';
 import { ErasureAudit } from '../encryptor/erasure-audit.js';
-import { keyRecordMessage, outputRecord } from '../encryptor/output-records.js';
+import { keyRecordMessage, outputKey, outputRecord } from '../encryptor/output-records.js';
 import { keysSegmentRoller, type SegmentRoller } from '../encryptor/segment-roll.js';
 import { deadLetter } from '../kafka/dead-letter.js';
 import type { TopicRoles } from '../kafka/topics.js';
@@ -76,6 +76,7 @@ export class Reencryptor extends RouteProcessor {
       stateDir: config.stateDir,
       keyring: this.keys.keyring,
       checkpointMaxAgeMs: layout.keysTombstoneRetentionMs,
+      retiredPseudonymMs: config.erasureDeadlineMs,
       logger: this.logger,
       metrics: this.metrics,
       subjectRef: this.subjectRef,
@@ -148,7 +149,8 @@ export class Reencryptor extends RouteProcessor {
         order.push(record.message);
       } else {
         order.push(plain.length);
-        plain.push({ ...record.message, value: record.value });
+        // (a record keyed by a pseudonym is sealed again as its subject's)
+        plain.push({ ...record.message, key: record.key ?? record.message.key, value: record.value });
       }
     }
     const encrypted = await encryptBatch(plain, {
@@ -168,7 +170,8 @@ export class Reencryptor extends RouteProcessor {
     const outputs: Message[] = [];
     let next = 0;
     for (const item of order) {
-      if (typeof item !== 'number') outputs.push(outputRecord(item, partition, item.value));
+      // (a shredded record keeps its key, except into pseudonymous keys, where it names nobody)
+      if (typeof item !== 'number') outputs.push(outputRecord(item, partition, item.value, outputKey(item, undefined, task.keys.pseudonymousKeys)));
       else if (!rejected.has(plain[item].offset)) outputs.push(encrypted.outputs[next++]);
     }
     enforceErrorsTolerance(this.config.errorsTolerance, deadLetters);

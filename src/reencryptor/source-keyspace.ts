@@ -18,6 +18,8 @@ export interface SourceKeyspaceOptions {
   stateDir: string;
   keyring: Keyring;
   checkpointMaxAgeMs: number;
+  /** See PartitionKeysOptions.retiredPseudonymMs: a forget marker read after its tombstone still finds its subject. */
+  retiredPseudonymMs?: number;
   logger: Logger;
   /** Where the source keys topic's unreadable records are counted (shredder_keys_topic_invalid_values_total). */
   metrics?: ProcessorMetrics;
@@ -51,7 +53,7 @@ export class SourceKeyspace {
   partition(partition: number, heartbeat: () => Promise<void>): Promise<PartitionTask> {
     let task = this.tasks.get(partition);
     if (!task) {
-      const { kafka, keysTopic, groupId, stateDir, keyring, checkpointMaxAgeMs, logger } = this.options;
+      const { kafka, keysTopic, groupId, stateDir, keyring, checkpointMaxAgeMs, retiredPseudonymMs, logger } = this.options;
       task = PartitionTask.open(partition, {
         kafka,
         reader: this.reader,
@@ -60,6 +62,7 @@ export class SourceKeyspace {
         groupId,
         stateDir,
         checkpointMaxAgeMs,
+        retiredPseudonymMs,
         transactional: false,
         followKeys: true,
         endOffsets: this.endOffsets,

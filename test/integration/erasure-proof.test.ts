@@ -93,7 +93,7 @@ describe('proof of erasure', function () {
     expect(entry.keyDestroyed.tombstoneOffset).to.equal(partition.tombstone!.offset);
     expect(entry.keyDestroyed.keyIds).to.have.length(1);
     expect(entry.erasureDeadline.deadlineMs).to.equal(4000);
-    expect(entry.subject.ref).to.equal(pending.receipt.subject.ref);
+    expect(entry.subject!.ref).to.equal(pending.receipt.subject.ref);
 
     const erased = await eventually('verify-erasure to say erased', async () => {
       const result = await verify(setup, 'alice@example.org');
@@ -128,7 +128,7 @@ describe('proof of erasure', function () {
     expect(second.keyDestroyed.keyIds).to.deep.equal([]); // nothing left to destroy
     expect(second.keyDestroyed.tombstoneOffset).to.be.greaterThan(first.keyDestroyed.tombstoneOffset);
     // the reference is the audit key's, which whoever holds it recomputes from the subject id
-    expect(first.subject.ref).to.equal(auditReference(Buffer.alloc(32, 5), Buffer.from('carol@example.org')));
+    expect(first.subject!.ref).to.equal(auditReference(Buffer.alloc(32, 5), Buffer.from('carol@example.org')));
   });
 
   it('keeps the audit trail forever and free of subject ids in clear', async () => {

@@ -47,8 +47,10 @@ const JUNK: Junk[] = [
   { subject: 'junk-75', value: (own) => Buffer.concat([own, Buffer.from([0])]), reason: 'key unavailable: wrapped key must be 74 bytes, got 75' },
   { subject: 'junk-100', value: () => Buffer.concat([Buffer.from([0x01]), randomBytes(99)]), reason: 'key unavailable: wrapped key must be 74 bytes, got 100' },
   { subject: 'junk-1mb', value: () => Buffer.concat([Buffer.from([0x01]), randomBytes(999_999)]), reason: 'key unavailable: wrapped key must be 74 bytes, got 1000000' },
-  { subject: 'junk-v2', value: (own) => withByte(own, 0, 0x02), reason: 'key unavailable: unknown wrapped key version 0x02' },
-  { subject: 'junk-v2-long', value: () => Buffer.concat([Buffer.from([0x02]), randomBytes(199)]), reason: 'key unavailable: unknown wrapped key version 0x02' },
+  { subject: 'junk-v3', value: (own) => withByte(own, 0, 0x03), reason: 'key unavailable: unknown wrapped key version 0x03' },
+  { subject: 'junk-v3-long', value: () => Buffer.concat([Buffer.from([0x03]), randomBytes(199)]), reason: 'key unavailable: unknown wrapped key version 0x03' },
+  // a pseudonymous value (0x02) by its shape, under a subject id and of no master key: kept as the subject's last value, as any junk
+  { subject: 'junk-v2-long', value: () => Buffer.concat([Buffer.from([0x02, 0x01]), randomBytes(198)]), reason: KEY_UNAVAILABLE },
   { subject: 'junk-algorithm', value: (own) => withByte(own, 1, 0x09), reason: 'key unavailable: unknown data key algorithm 0x09' },
   { subject: 'junk-forged', value: (own) => withByte(own, 73, own[73] ^ 0x01), reason: KEY_UNAVAILABLE },
   { subject: 'junk-master', value: (own) => Buffer.concat([own.subarray(0, 10), Buffer.from([0, 0, 0, 99]), own.subarray(14)]), reason: /^key unavailable: .*master key id 99/ },
@@ -276,20 +278,20 @@ describe('junk in the keys topic', function () {
     for (const junk of JUNK) expect(last.get(junk.subject)!.equals(written.get(junk.subject)!), junk.subject).to.equal(true);
 
     // a forget destroys a value of a later format, and the subject's next record gets a new key
-    await requestForget(kafka, [setup.input], Buffer.from('junk-v2'));
+    await requestForget(kafka, [setup.input], Buffer.from('junk-v3'));
     await requestForget(kafka, [setup.input], Buffer.from('junk-1'));
     await eventually('the forgets carried out', async () => rotated.stats.forgetRequests === 2, 30_000);
-    await produce(kafka, setup.input, [{ key: 'junk-v2', value: 'junk-v2-after' }]);
-    await eventually('a new key for junk-v2', async () => rotated.stats.keysCreated === 1, 30_000);
+    await produce(kafka, setup.input, [{ key: 'junk-v3', value: 'junk-v3-after' }]);
+    await eventually('a new key for junk-v3', async () => rotated.stats.keysCreated === 1, 30_000);
     const after = await lastValues(kafka, setup.keysTopic);
     expect(after.get('junk-1')).to.equal(null);
-    expect(after.get('junk-v2')!.length).to.equal(74);
-    expect(after.get('junk-v2')![0]).to.equal(0x01);
+    expect(after.get('junk-v3')!.length).to.equal(74);
+    expect(after.get('junk-v3')![0]).to.equal(0x01);
 
     // verify-erasure reads the unreadable values as such, and finds no destroyed key where there is none
     const verify = (subject: string) =>
       spawnSync(process.execPath, [join(repoRoot(), 'bin/kafka-shredder.js'), 'verify-erasure', subject, '--json'], { encoding: 'utf8', env: { PATH: process.env.PATH!, ...env }, timeout: 60_000 });
-    for (const subject of ['junk-1', 'junk-v2', 'junk-master']) {
+    for (const subject of ['junk-1', 'junk-v3', 'junk-master']) {
       const run = verify(subject);
       let receipt;
       try {
@@ -305,7 +307,7 @@ describe('junk in the keys topic', function () {
       const [partition] = receipt.keysTopic.partitions;
       expect(partition.localStore.holdsOldKey, subject).to.equal(false);
       expect(partition.readableOldKeys.filter((k: { unreadable?: string }) => k.unreadable).length, subject).to.equal(1);
-      if (subject === 'junk-v2') expect(partition.liveKeyAfterForget.keyId).to.match(/^[0-9a-f]{16}$/);
+      if (subject === 'junk-v3') expect(partition.liveKeyAfterForget.keyId).to.match(/^[0-9a-f]{16}$/);
     }
   });
 

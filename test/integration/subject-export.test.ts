@@ -150,6 +150,33 @@ describe('kafka-shredder export', function () {
     expect(statSync(file).mode & 0o777).to.equal(0o600);
   });
 
+  it('with pseudonymous record keys: finds the subject through its sealed id in the keys topic, and lists its records under the subject id', async () => {
+    const setup = encryptorSetup({ SHREDDER_RECORD_KEYS: 'pseudonym' });
+    await createTopic(kafka, { topic: setup.input, numPartitions: 3 });
+    encryptor = await startEncryptor(setup);
+    await produce(kafka, setup.input, [
+      { key: 'alice', value: 'alice-1' },
+      { key: 'bob', value: 'bob-1' },
+      { key: 'alice', value: 'alice-2' },
+    ]);
+    await readAtLeast(kafka, setup.output, 3);
+    await requestForget(kafka, [setup.input], Buffer.from('alice'));
+    await produce(kafka, setup.input, [{ key: 'alice', value: 'alice-3' }]);
+    const encrypted = allRecords(await readAtLeast(kafka, setup.output, 5));
+    expect(encrypted.every((r) => r.key!.length === 16)).to.equal(true);
+
+    const exported = await runExport(setup, 'alice');
+    expect(exported.code, exported.stderr).to.equal(0);
+    expect(exported.lines.map((l) => [text(l.key), l.status, text(l.value)])).to.deep.equal([
+      ['alice', 'shredded', undefined],
+      ['alice', 'shredded', undefined],
+      ['alice', 'forget', undefined],
+      ['alice', 'readable', 'alice-3'],
+    ]);
+    const bob = await runExport(setup, 'bob');
+    expect(bob.lines.map((l) => [text(l.key), l.status, text(l.value)])).to.deep.equal([['bob', 'readable', 'bob-1']]);
+  });
+
   it('with the subject in the value, reads every partition and takes the records whose subject field is the subject', async () => {
     const setup = encryptorSetup({ SHREDDER_FIELDS: '$.email', SHREDDER_SUBJECT_FIELD: '$.user' });
     await createTopic(kafka, { topic: setup.input, numPartitions: 3 });

@@ -44,7 +44,7 @@ describe('erasure audit reference', () => {
     const auditKey = Buffer.alloc(32, 5);
     const { key, entry } = written(ErasureAudit.of(config(auditKey), keyring, () => 'log-ref'));
     const expected = documentedReference(auditKey, subject);
-    expect(entry.subject.ref).to.equal(expected).and.match(/^[0-9a-f]{64}$/);
+    expect(entry.subject!.ref).to.equal(expected).and.match(/^[0-9a-f]{64}$/);
     expect(key).to.equal(expected);
     // (the prefix matters: the bare HMAC of the subject is another value)
     expect(expected).not.to.equal(createHmac('sha256', auditKey).update(subject).digest('hex'));
@@ -52,6 +52,6 @@ describe('erasure audit reference', () => {
 
   it('is the documented HMAC under the documented key derived from the master key when SHREDDER_AUDIT_KEY is unset', () => {
     const { entry } = written(ErasureAudit.of(config(undefined), keyring, () => 'log-ref'));
-    expect(entry.subject.ref).to.equal(documentedReference(documentedDerivedAuditKey(masterKey), subject));
+    expect(entry.subject!.ref).to.equal(documentedReference(documentedDerivedAuditKey(masterKey), subject));
   });
 });

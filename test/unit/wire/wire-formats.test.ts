@@ -93,8 +93,11 @@ describe('wire format v1: keys-topic value', () => {
       [value.subarray(0, 73), 'length', 'wrapped key must be 74 bytes, got 73'],
       [Buffer.concat([value, Buffer.from([0])]), 'length', 'wrapped key must be 74 bytes, got 75'],
       [Buffer.concat([value, Buffer.alloc(26)]), 'length', 'wrapped key must be 74 bytes, got 100'],
-      [withByte(0, 0x02), 'version', 'unknown wrapped key version 0x02'],
-      [Buffer.concat([Buffer.from([0x02]), randomBytes(99)]), 'version', 'unknown wrapped key version 0x02'],
+      [withByte(0, 0x03), 'version', 'unknown wrapped key version 0x03'],
+      [Buffer.concat([Buffer.from([0x03]), randomBytes(99)]), 'version', 'unknown wrapped key version 0x03'],
+      // version 0x02, the pseudonymous value, is known: judged by its own length
+      [withByte(0, 0x02), 'length', 'a pseudonymous wrapped key must be more than 118 bytes, got 74'],
+      [Buffer.concat([Buffer.from([0x02]), randomBytes(117)]), 'length', 'a pseudonymous wrapped key must be more than 118 bytes, got 118'],
       [Buffer.from([0x00]), 'version', 'unknown wrapped key version 0x00'],
       [withByte(1, 0x09), 'algorithm', 'unknown data key algorithm 0x09'],
     ];
