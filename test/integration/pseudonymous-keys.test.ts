@@ -119,6 +119,25 @@ describe('pseudonymous record keys (SHREDDER_RECORD_KEYS=pseudonym)', function (
     expect(received.map((m) => `${m.key!.toString()}|${m.value!.toString()}|${m.status}`).sort()).to.deep.equal(sent.map((s) => `${s.key}|${s.value}|ok`).sort());
   });
 
+  it('in field mode: the record key is the pseudonym even for a record without a selected field; the decryptor gives back key and value', async () => {
+    const setup = await deployment({ SHREDDER_FIELDS: '$.email' });
+    started(await startEncryptor(setup));
+    const sent = [
+      { key: 'gina', value: JSON.stringify({ email: 'gina@example.org', total: 1 }) },
+      { key: 'gina', value: JSON.stringify({ total: 2 }) }, // nothing to seal, still under her pseudonym
+      { key: 'hank', value: JSON.stringify({ email: 'hank@example.org', total: 3 }) },
+    ];
+    await produce(kafka, setup.input, sent);
+    const encrypted = allRecords(await readAtLeast(kafka, setup.output, sent.length));
+    expect(encrypted.every((r) => r.key!.length === 16)).to.equal(true);
+    expect(new Set(encrypted.map((r) => r.key!.toString('hex'))).size).to.equal(2);
+    for (const bytes of bytesOf(encrypted)) for (const needle of ['gina', 'hank']) expect(bytes.includes(needle)).to.equal(false);
+    const decryptor = decryptorSetup(setup);
+    started(await startDecryptor(decryptor));
+    const decrypted = allRecords(await readAtLeast(kafka, decryptor.output, sent.length));
+    expect(decrypted.map((r) => `${r.key!.toString()}|${r.value!.toString()}`).sort()).to.deep.equal(sent.map((r) => `${r.key}|${r.value}`).sort());
+  });
+
   it('forgets: the marker and the shredded records reach consumers under the subject id; the next generation has a new pseudonym; a new instance restores the keys', async () => {
     const setup = await deployment();
     const encryptor = started(await startEncryptor(setup));

@@ -132,6 +132,35 @@ describe('reencrypt', function () {
     expect(newKeys.filter((k) => k.key?.toString() === 'user-7').map((k) => k.value)).to.deep.equal([null]);
   });
 
+  it('migrates into pseudonymous record keys and back: readable records the same under their subject ids, shredded ones naming nobody', async () => {
+    const setup = encryptorSetup();
+    const old: Keyspace = { output: setup.output, keysTopic: setup.keysTopic, keys: { 1: setup.masterKey }, current: 1 };
+    running.push(await startEncryptor(setup));
+    const sent = Array.from({ length: 60 }, (_, i) => ({ key: `user-${i % 6}`, value: `record ${i}` }));
+    await produce(kafka, setup.input, sent);
+    await requestForget(kafka, [setup.input], Buffer.from('user-2')); // forgotten before the migration
+    await readExactly(kafka, setup.output, sent.length + 1);
+    const before = await readKeyspace(old, sent.length + 1);
+    const readable = (records: DecryptedMessage[]) => shape(records.filter((r) => r.status === 'ok'));
+
+    const pseudonymous: Keyspace = { output: uniqueName('pseudonymous'), keysTopic: uniqueName('keys-p'), keys: { 2: randomBytes(32) }, current: 2 };
+    running.push(await startReencryptor({ ...reencryptEnv(setup, old, pseudonymous, 'chacha20-poly1305'), SHREDDER_RECORD_KEYS: 'pseudonym' }));
+    const migrated = allRecords(await readExactly(kafka, pseudonymous.output, sent.length + 1));
+    const subjects = new Set(sent.map((r) => r.key));
+    expect(migrated.every((r) => r.key!.length === 16 && !subjects.has(r.key!.toString()))).to.equal(true);
+    expect(allRecords(await readTopic(kafka, pseudonymous.keysTopic)).every((r) => r.key!.length === 16 && (r.value === null || r.value[0] === 0x02))).to.equal(true);
+    const inPseudonymous = await readKeyspace(pseudonymous, sent.length + 1);
+    expect(readable(inPseudonymous)).to.deep.equal(readable(before));
+    const shredded = inPseudonymous.filter((r) => r.status === 'shredded');
+    expect(shredded).to.have.length(10);
+    expect(shredded.some((r) => r.key!.toString() === 'user-2')).to.equal(false); // (their generation is gone: nothing names its subject)
+
+    const back: Keyspace = { output: uniqueName('subject-keys'), keysTopic: uniqueName('keys-s'), keys: { 3: randomBytes(32) }, current: 3 };
+    running.push(await startReencryptor(reencryptEnv(setup, pseudonymous, back, 'chacha20-poly1305')));
+    await readExactly(kafka, back.output, sent.length + 1);
+    expect(readable(await readKeyspace(back, sent.length + 1))).to.deep.equal(readable(before));
+  });
+
   it('follows the old topic: a forget during the migration forgets the subject in the new keyspace too', async () => {
     const setup = encryptorSetup();
     const old: Keyspace = { output: setup.output, keysTopic: setup.keysTopic, keys: { 1: setup.masterKey }, current: 1 };

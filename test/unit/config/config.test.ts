@@ -93,6 +93,15 @@ describe('configuration', () => {
     }
   });
 
+  it('reads SHREDDER_RECORD_KEYS (default subject), and refuses pseudonym with a subject field, which would stay in clear', () => {
+    expect(loadConfig('encrypt', valid).recordKeys).to.equal('subject');
+    expect(loadConfig('encrypt', { ...valid, SHREDDER_RECORD_KEYS: 'Pseudonym' }).recordKeys).to.equal('pseudonym');
+    expect(problems({ ...valid, SHREDDER_RECORD_KEYS: 'hashed' })).to.deep.equal(['SHREDDER_RECORD_KEYS: expected subject or pseudonym, got "hashed"']);
+    const withField = problems({ ...valid, SHREDDER_RECORD_KEYS: 'pseudonym', SHREDDER_FIELDS: '$.email', SHREDDER_SUBJECT_FIELD: '$.user' });
+    expect(withField).to.have.length(1);
+    expect(withField[0]).to.match(/^SHREDDER_RECORD_KEYS: pseudonym does not support SHREDDER_SUBJECT_FIELD/);
+  });
+
   it('rejects a master key that is not 32 bytes, and a master key id out of uint32 range', () => {
     expect(problems({ ...valid, SHREDDER_MASTER_KEY: Buffer.alloc(16).toString('base64') })).to.have.length(1);
     expect(problems({ ...valid, SHREDDER_MASTER_KEY_ID: '4294967296' })[0]).to.match(/^SHREDDER_MASTER_KEY_ID/);
