@@ -4,7 +4,6 @@
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import rocksdb, { type RocksDB } from 'rocksdb';
-import { pseudonymOf } from '../wire/wrapped-key.js';
 
 /** What the store knows of a subject. */
 export interface SubjectEntry {
@@ -22,10 +21,12 @@ export interface KeyChange extends SubjectEntry {
   /**
    * The pseudonym of a pseudonymous value (v2) whose subject id was opened (`wrapped`), or of the
    * generation a tombstone destroyed: the store keeps pseudonym -> subject, for the records and forget
-   * markers keyed by it (see pseudonymSubjects), until the generation is destroyed and the retention
-   * given to deletePseudonyms has passed.
+   * markers keyed by it (see pseudonymSubjects), while the generation lives, and after, until
+   * `pseudonymKeptUntil`.
    */
   pseudonym?: Uint8Array;
+  /** A destroyed generation's pseudonym: kept until then (ms since epoch, see deleteExpiredPseudonyms); undefined: removed with the change. */
+  pseudonymKeptUntil?: number;
 }
 
 export interface Checkpoint {
@@ -37,7 +38,9 @@ export interface Checkpoint {
 
 const SUBJECT_PREFIX = 0x73; // 's'
 const PSEUDONYM_PREFIX = 0x70; // 'p'
+const RETIRED_PREFIX = 0x72; // 'r': the queue of destroyed generations' pseudonyms, by the time they go
 const CHECKPOINT_KEY = Buffer.from('checkpoint');
+const EMPTY = Buffer.alloc(0);
 // entry value: flags (bit 0 = has key) | forgottenAt (float64 BE, 0 = never) | the keys-topic value, all
 // the rest of the entry, whatever its length. Stores written when the value was always 74 bytes read the
 // same: their entries are 9 bytes, or 83 with a 74-byte value.
@@ -56,6 +59,15 @@ const pseudonymKey = (pseudonym: Uint8Array): Buffer => {
   const key = Buffer.allocUnsafe(pseudonym.length + 1);
   key[0] = PSEUDONYM_PREFIX;
   key.set(pseudonym, 1);
+  return key;
+};
+
+/** A queued pseudonym's key: the prefix, the time it goes (ms, 8 bytes big-endian, so the queue is in time order), the pseudonym. */
+const retiredKey = (until: number, pseudonym: Uint8Array): Buffer => {
+  const key = Buffer.allocUnsafe(1 + 8 + pseudonym.length);
+  key[0] = RETIRED_PREFIX;
+  key.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(until))), 1);
+  key.set(pseudonym, 9);
   return key;
 };
 
@@ -127,6 +139,7 @@ export class KeyStore {
     const slab = Buffer.allocUnsafe(bytes);
     let at = 0;
     const batch = this.db.batch();
+    const dropped: Buffer[] = [];
     for (const change of changes) {
       const key = subjectKeyIn(slab, at, change.subject);
       at += key.length;
@@ -134,7 +147,17 @@ export class KeyStore {
       at += value.length;
       batch.put(key, value);
       // (the subject's bytes follow its store key's prefix: the index entry's value is a view of them)
-      if (change.pseudonym) batch.put(pseudonymKey(change.pseudonym), key.subarray(1));
+      if (!change.pseudonym) continue;
+      if (change.wrapped) {
+        batch.put(pseudonymKey(change.pseudonym), key.subarray(1));
+      } else if (change.pseudonymKeptUntil !== undefined) {
+        // (a destroyed generation's, kept a while: queued for deleteExpiredPseudonyms)
+        batch.put(pseudonymKey(change.pseudonym), key.subarray(1));
+        batch.put(retiredKey(change.pseudonymKeptUntil, change.pseudonym), EMPTY);
+      } else {
+        batch.del(pseudonymKey(change.pseudonym));
+        dropped.push(pseudonymKey(change.pseudonym));
+      }
     }
     batch.put(CHECKPOINT_KEY, Buffer.from(JSON.stringify(checkpoint)));
     await call((cb) => batch.write({ sync: false }, cb));
@@ -143,6 +166,7 @@ export class KeyStore {
       const key = subjectKey(change.subject);
       await call((cb) => this.db.compactRange(key, key, cb));
     }
+    for (const key of dropped) await call((cb) => this.db.compactRange(key, key, cb));
   }
 
   /**
@@ -179,43 +203,32 @@ export class KeyStore {
     return values.map((value) => (value ? new Uint8Array(value) : undefined));
   }
 
-  /** Removes pseudonyms from the index, their files compacted at once so the link to their subjects does not linger. */
-  async deletePseudonyms(pseudonyms: readonly Uint8Array[]): Promise<void> {
-    if (pseudonyms.length === 0) return;
-    const batch = this.db.batch();
-    const keys = pseudonyms.map(pseudonymKey);
-    for (const key of keys) batch.del(key);
-    await call((cb) => batch.write({ sync: false }, cb));
-    const sorted = keys.sort(Buffer.compare);
-    await call((cb) => this.db.compactRange(sorted[0], sorted[sorted.length - 1], cb));
-  }
-
   /**
-   * Every pseudonym of the index whose generation is no longer its subject's live one (destroyed) and
-   * was destroyed before `destroyedBefore` (by its subject's last forget time; with none known, at
-   * once): what a task removes when it opens, after a restart left some behind.
+   * Removes the destroyed generations' pseudonyms kept until before `now` (see KeyChange.pseudonymKeptUntil),
+   * their files compacted at once; returns how many. Cheap when there are none: it reads the queue of
+   * kept pseudonyms, in time order, only up to `now`.
    */
-  async retiredPseudonyms(destroyedBefore: number): Promise<Uint8Array[]> {
-    const iterator = this.db.iterator({ gte: Buffer.from([PSEUDONYM_PREFIX]), lt: Buffer.from([PSEUDONYM_PREFIX + 1]), keyAsBuffer: true, valueAsBuffer: true });
-    const index: [Uint8Array, Uint8Array][] = [];
+  async deleteExpiredPseudonyms(now: number): Promise<number> {
+    const iterator = this.db.iterator({ gte: Buffer.from([RETIRED_PREFIX]), lt: retiredKey(now, new Uint8Array(0)), keyAsBuffer: true, valueAsBuffer: true });
+    const queued: Buffer[] = [];
     try {
       for (;;) {
-        const [key, value] = await new Promise<[Buffer | undefined, Buffer | undefined]>((resolve, reject) => iterator.next((err, k, v) => (err ? reject(err) : resolve([k, v]))));
-        if (!key || !value) break;
-        index.push([key.subarray(1), value]);
+        const [key] = await new Promise<[Buffer | undefined, Buffer | undefined]>((resolve, reject) => iterator.next((err, k, v) => (err ? reject(err) : resolve([k, v]))));
+        if (!key) break;
+        queued.push(key);
       }
     } finally {
       await call((cb) => iterator.end(cb));
     }
-    const retired: Uint8Array[] = [];
-    const entries = await this.get(index.map(([, subject]) => subject));
-    index.forEach(([pseudonym], i) => {
-      const entry = entries[i];
-      const livePseudonym = entry?.wrapped && pseudonymOf(entry.wrapped);
-      const live = livePseudonym !== undefined && Buffer.from(livePseudonym).equals(pseudonym);
-      if (!live && (entry?.forgottenAt === undefined || entry.forgottenAt < destroyedBefore)) retired.push(pseudonym);
-    });
-    return retired;
+    if (queued.length === 0) return 0;
+    const batch = this.db.batch();
+    const pseudonymKeys = queued.map((key) => pseudonymKey(key.subarray(1 + 8)));
+    for (const key of queued) batch.del(key);
+    for (const key of pseudonymKeys) batch.del(key);
+    await call((cb) => batch.write({ sync: false }, cb));
+    const sorted = pseudonymKeys.sort(Buffer.compare);
+    await call((cb) => this.db.compactRange(sorted[0], sorted[sorted.length - 1], cb));
+    return queued.length;
   }
 
   /** Forgets everything, for a full restore. */

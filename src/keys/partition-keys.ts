@@ -71,8 +71,8 @@ export class PartitionKeys {
   private readonly pendingPseudonyms = new Map<string, Uint8Array>();
   /** Pseudonyms looked up (their subjects, or null: none), by pseudonymId. */
   private readonly pseudonyms: LruCache<string, Uint8Array | null>;
-  /** Pseudonyms of generations destroyed since the task opened, with when, for removal once retiredPseudonymMs has passed. */
-  private retired: { pseudonym: Uint8Array; at: number }[] = [];
+  /** When the store's queue of kept pseudonyms is next looked at (see deleteExpiredPseudonyms). */
+  private nextPseudonymSweep = 0;
   private readonly pseudonymous: boolean;
   private readonly retiredPseudonymMs: number;
 
@@ -315,9 +315,9 @@ export class PartitionKeys {
    */
   async restore(records: KeyChange[], nextKeysOffset: number): Promise<void> {
     if (this.pending.size > 0) throw new Error('keys cannot be restored while a transaction has changes');
-    await this.store.apply(await this.withTombstonesResolved(records), { offset: nextKeysOffset, savedAt: Date.now() });
+    for (const record of await this.withTombstonesResolved(records)) this.keepRetired(record);
+    await this.store.apply(records, { offset: nextKeysOffset, savedAt: Date.now() });
     this.pseudonyms.clear();
-    for (const record of records) if (record.pseudonym && !record.wrapped) this.retire(record.pseudonym, Date.now());
     // (nothing is cached before a task opens; were anything cached, it would now be stale, and so
     // would a cache kept beside this one: every subject counts as changed)
     this.cache.clear();
@@ -341,6 +341,7 @@ export class PartitionKeys {
   private stage(subject: Uint8Array, known: Known, key: string = id(subject), cached = true, pseudonym?: Uint8Array): void {
     this.changed(key);
     const change: KeyChange & Known = { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt, key: known.key, pseudonym };
+    this.keepRetired(change);
     if (pseudonym) this.pendingPseudonyms.set(pseudonymId(pseudonym), subject);
     this.pending.set(key, change);
     if (cached) this.cache.set(key, known);
@@ -389,9 +390,8 @@ export class PartitionKeys {
     this.pinned = undefined;
     for (const [pid, subject] of this.pendingPseudonyms) this.pseudonyms.set(pid, subject);
     this.pendingPseudonyms.clear();
-    const now = Date.now();
-    for (const change of changes) if (change.pseudonym && !change.wrapped) this.retire(change.pseudonym, now);
-    await this.deleteRetiredPseudonyms(now);
+    for (const change of changes) if (change.pseudonym && !change.wrapped && change.pseudonymKeptUntil === undefined) this.pseudonyms.delete(pseudonymId(change.pseudonym));
+    await this.deleteExpiredPseudonyms();
   }
 
   /** Forgets the changes of an aborted transaction (the store never saw them). */
@@ -405,26 +405,20 @@ export class PartitionKeys {
     this.pinned = undefined;
   }
 
-  private retire(pseudonym: Uint8Array, at: number): void {
-    this.retired.push({ pseudonym: Uint8Array.from(pseudonym), at });
-  }
-
-  /** Removes from the store the pseudonyms of destroyed generations whose retention (retiredPseudonymMs) has passed. */
-  private async deleteRetiredPseudonyms(now: number): Promise<void> {
-    const due = this.retired.filter((r) => r.at + this.retiredPseudonymMs <= now);
-    if (due.length === 0) return;
-    this.retired = this.retired.filter((r) => r.at + this.retiredPseudonymMs > now);
-    await this.store.deletePseudonyms(due.map((r) => r.pseudonym));
-    for (const { pseudonym } of due) this.pseudonyms.delete(pseudonymId(pseudonym));
+  /** A destroyed generation's pseudonym (a change without a value) is kept for retiredPseudonymMs from its forget, or goes with the change. */
+  private keepRetired(change: KeyChange): void {
+    if (!change.pseudonym || change.wrapped || this.retiredPseudonymMs <= 0) return;
+    change.pseudonymKeptUntil = (change.forgottenAt ?? Date.now()) + this.retiredPseudonymMs;
   }
 
   /**
-   * Removes what a restart left in the store of destroyed generations' pseudonyms past their retention,
-   * and schedules the others: once, when a task opens, after its restore.
+   * Removes the pseudonyms of destroyed generations whose retention (retiredPseudonymMs) has passed:
+   * when a task opens (what an earlier run left), and then at most every few seconds, at a commit.
    */
-  async removeRetiredPseudonyms(now = Date.now()): Promise<void> {
-    const retired = await this.store.retiredPseudonyms(now - this.retiredPseudonymMs);
-    await this.store.deletePseudonyms(retired);
-    for (const pseudonym of retired) this.pseudonyms.delete(pseudonymId(pseudonym));
+  async deleteExpiredPseudonyms(now = Date.now()): Promise<void> {
+    if (this.retiredPseudonymMs <= 0 || now < this.nextPseudonymSweep) return;
+    this.nextPseudonymSweep = now + Math.min(60_000, Math.max(1000, this.retiredPseudonymMs / 10));
+    if ((await this.store.deleteExpiredPseudonyms(now)) > 0) this.pseudonyms.clear();
   }
+
 }

@@ -123,7 +123,7 @@ export class PartitionTask {
         // (a lost membership is a rebalance, which kafkajs handles: the restore goes on, unharmed)
         context.onHeartbeat?.().catch((err: unknown) => logger.debug({ partition, error: messageOf(err) }, 'heartbeat during a restore failed'));
       });
-      await keys.removeRetiredPseudonyms();
+      await keys.deleteExpiredPseudonyms();
       const restoreStats = { partition, fromOffset, toOffset: endOffset, records, fullRestore: !usable, ms: Date.now() - started };
       context.onRestoreProgress?.(partition, 1);
       logger.info(restoreStats, 'keys partition restored');

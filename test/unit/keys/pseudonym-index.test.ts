@@ -1,7 +1,7 @@
 // The key stores' pseudonym index (SHREDDER_RECORD_KEYS=pseudonym): a pseudonym stands for its subject
 // while its generation lives; a tombstone under it is its subject's, restored or followed; a destroyed
-// generation's pseudonym goes from the store once its retention has passed, and a restart removes what
-// an earlier run left.
+// generation's pseudonym goes from the store once its retention has passed (a queue in the store, in
+// time order, so what an earlier run left goes too).
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -63,17 +63,23 @@ describe('pseudonym index', () => {
 
     // a reader (the decryptor) restores the value and the tombstone in one batch, keeping the pseudonym for 60 s
     const reader = new PartitionKeys(0, store, master, { retiredPseudonymMs: 60_000 });
-    await reader.restore([{ subject: subject!, wrapped: record.value!, pseudonym }, { subject: pseudonym, forgottenAt: 5000 }], 2);
+    const forgottenAt = Date.now();
+    await reader.restore([{ subject: subject!, wrapped: record.value!, pseudonym }, { subject: pseudonym, forgottenAt }], 2);
     await reader.load([alice]);
     expect(reader.liveKey(alice)).to.equal(undefined);
-    expect(reader.forgottenAt(alice)).to.equal(5000);
+    expect(reader.forgottenAt(alice)).to.equal(forgottenAt);
     expect((await reader.resolvePseudonyms([pseudonym])).map(hex)).to.deep.equal(['alice']); // (a late marker still finds her)
-    // a restart once the retention has passed removes it
-    await reader.removeRetiredPseudonyms(Date.now() + 61_000);
+    await reader.deleteExpiredPseudonyms(forgottenAt + 59_000);
+    expect((await store.pseudonymSubjects([pseudonym])).map(hex)).to.deep.equal(['alice']);
+    // once the retention has passed (at a commit, looked at every 6 s for a 60 s retention, or when a task opens), it goes
+    await reader.deleteExpiredPseudonyms(forgottenAt + 61_000); // (too soon after the last look: nothing done)
+    expect((await store.pseudonymSubjects([pseudonym])).map(hex)).to.deep.equal(['alice']);
+    await reader.deleteExpiredPseudonyms(forgottenAt + 66_000);
     expect((await store.pseudonymSubjects([pseudonym])).map(hex)).to.deep.equal([undefined]);
+    expect((await reader.resolvePseudonyms([pseudonym])).map(hex)).to.deep.equal([undefined]);
   });
 
-  it("following: a tombstone whose value came in an earlier batch, and a live generation kept by a restart's removal", async () => {
+  it('following: a tombstone whose value came in an earlier batch; without retention its pseudonym goes with it, a live one stays', async () => {
     const maker = new PartitionKeys(0, store, master, { pseudonymous: true });
     await maker.load([alice, bob]);
     const a = maker.createKey(alice, 1, 1000).record;
@@ -89,7 +95,7 @@ describe('pseudonym index', () => {
     expect(reader.liveKey(bob)).to.not.equal(undefined);
     await reader.commit(3);
     expect((await store.pseudonymSubjects([a.recordKey, b.recordKey])).map(hex)).to.deep.equal([undefined, 'bob']);
-    await reader.removeRetiredPseudonyms();
+    await reader.deleteExpiredPseudonyms(Date.now() + 86_400_000);
     expect((await store.pseudonymSubjects([b.recordKey])).map(hex)).to.deep.equal(['bob']);
   });
 });
