@@ -4,6 +4,8 @@
 // 100 B of BENCH_SUBJECTS (default 10,000) subjects on 3 partitions, encrypted by the encryptor first;
 // then, BENCH_ROUNDS times (default 3) in turn, the plain read and the export of one subject. The best
 // round of each is reported (the machine is shared: the best is the least disturbed).
+// BENCH_RECORD_KEYS=pseudonym: the encryptor keys records by pseudonyms (SHREDDER_RECORD_KEYS), and the
+// export finds the subject's by opening the keys topic's sealed subject ids.
 import '../src/kafka/linear-grouping.js'; // (first: before kafkajs loads, as the CLI does)
 import '../src/kafka/record-encoding.js'; // (as early: see there)
 import '../src/kafka/record-batch-encoding.js'; // (as early: see there)
@@ -31,7 +33,8 @@ const rate = (n: number) => Math.round(n).toLocaleString('en-US');
 
 async function main() {
   const { brokers, broker } = await benchBrokers();
-  const config = configFor(brokers, 'export');
+  const recordKeys = process.env.BENCH_RECORD_KEYS ?? 'subject';
+  const config = configFor(brokers, 'export', { SHREDDER_RECORD_KEYS: recordKeys });
   const logger = createLogger('warn');
   const kafka = createKafka(config.kafka, logger);
   try {
@@ -51,7 +54,7 @@ async function main() {
     const topic = config.routes[0].to;
     const partition = subjectPartition(subject, 3);
     const [end] = await partitionEnds(kafka, topic, [partition]);
-    console.log(`export: ${RECORDS.toLocaleString('en-US')} records of ${SUBJECTS.toLocaleString('en-US')} subjects on 3 partitions; the subject's partition is ${partition}`);
+    console.log(`export: ${RECORDS.toLocaleString('en-US')} records of ${SUBJECTS.toLocaleString('en-US')} subjects on 3 partitions, record keys: ${recordKeys}; the subject's partition is ${partition}`);
 
     const keys = openKeyring(config.keys);
     let plainBest = 0;
