@@ -196,6 +196,17 @@ export class KeyStore {
     return entries;
   }
 
+  /** Whether the store holds any pseudonym (SHREDDER_RECORD_KEYS=pseudonym was used on its keys topic). */
+  async hasPseudonyms(): Promise<boolean> {
+    const iterator = this.db.iterator({ gte: Buffer.from([PSEUDONYM_PREFIX]), lt: Buffer.from([PSEUDONYM_PREFIX + 1]), limit: 1, keyAsBuffer: true, valueAsBuffer: true });
+    try {
+      const key = await new Promise<Buffer | undefined>((resolve, reject) => iterator.next((err, k) => (err ? reject(err) : resolve(k))));
+      return key !== undefined;
+    } finally {
+      await call((cb) => iterator.end(cb));
+    }
+  }
+
   /** The subject each pseudonym stands for, as far as the store knows (see KeyChange.pseudonym). */
   async pseudonymSubjects(pseudonyms: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     if (pseudonyms.length === 0) return [];

@@ -71,6 +71,8 @@ export class PartitionKeys {
   private readonly pendingPseudonyms = new Map<string, Uint8Array>();
   /** Pseudonyms looked up (their subjects, or null: none), by pseudonymId. */
   private readonly pseudonyms: LruCache<string, Uint8Array | null>;
+  /** False once the store is known to hold no pseudonym (see checkForPseudonyms), until one is staged or restored. */
+  private mayHavePseudonyms = true;
   /** When the store's queue of kept pseudonyms is next looked at (see deleteExpiredPseudonyms). */
   private nextPseudonymSweep = 0;
   private readonly pseudonymous: boolean;
@@ -234,7 +236,11 @@ export class PartitionKeys {
    */
   forget(subject: Uint8Array, at: number, subjectKey?: string): KeyRecord {
     const { wrapped } = this.known(subject, subjectKey);
-    const pseudonym = wrapped && pseudonymOf(wrapped);
+    // (a value shaped like a pseudonymous one is under its pseudonym only if it is this subject's: one
+    // that is not, junk, was kept under the subject id, and the tombstone must go where it is)
+    const candidate = wrapped && pseudonymOf(wrapped);
+    const opened = candidate && this.pseudonymousSubject(wrapped!, candidate);
+    const pseudonym = opened && Buffer.from(opened).equals(subject) ? candidate : undefined;
     this.stage(subject, { forgottenAt: at }, subjectKey, true, pseudonym);
     const recordKey = pseudonym ?? (wrapped || !this.pseudonymous ? subject : new Uint8Array(randomBytes(PSEUDONYM_BYTES)));
     return { subject, recordKey, value: null, forgottenAt: at, timestamp: at };
@@ -262,6 +268,9 @@ export class PartitionKeys {
    */
   resolvePseudonyms(recordKeys: readonly (Uint8Array | null | undefined)[]): (Uint8Array | undefined)[] | Promise<(Uint8Array | undefined)[]> {
     const subjects = new Array<Uint8Array | undefined>(recordKeys.length);
+    // (a store that never held a pseudonym, subject ids as record keys: nothing to look up, not even
+    // subject ids that happen to be a pseudonym's length)
+    if (!this.mayHavePseudonyms) return subjects;
     let toRead: number[] | undefined;
     for (let i = 0; i < recordKeys.length; i++) {
       const recordKey = recordKeys[i];
@@ -315,7 +324,10 @@ export class PartitionKeys {
    */
   async restore(records: KeyChange[], nextKeysOffset: number): Promise<void> {
     if (this.pending.size > 0) throw new Error('keys cannot be restored while a transaction has changes');
-    for (const record of await this.withTombstonesResolved(records)) this.keepRetired(record);
+    for (const record of await this.withTombstonesResolved(records)) {
+      this.keepRetired(record);
+      if (record.pseudonym) this.mayHavePseudonyms = true;
+    }
     await this.store.apply(records, { offset: nextKeysOffset, savedAt: Date.now() });
     this.pseudonyms.clear();
     // (nothing is cached before a task opens; were anything cached, it would now be stale, and so
@@ -342,7 +354,10 @@ export class PartitionKeys {
     this.changed(key);
     const change: KeyChange & Known = { subject, wrapped: known.wrapped, forgottenAt: known.forgottenAt, key: known.key, pseudonym };
     this.keepRetired(change);
-    if (pseudonym) this.pendingPseudonyms.set(pseudonymId(pseudonym), subject);
+    if (pseudonym) {
+      this.pendingPseudonyms.set(pseudonymId(pseudonym), subject);
+      this.mayHavePseudonyms = true;
+    }
     this.pending.set(key, change);
     if (cached) this.cache.set(key, known);
     else this.cache.delete(key);
@@ -409,6 +424,11 @@ export class PartitionKeys {
   private keepRetired(change: KeyChange): void {
     if (!change.pseudonym || change.wrapped || this.retiredPseudonymMs <= 0) return;
     change.pseudonymKeptUntil = (change.forgottenAt ?? Date.now()) + this.retiredPseudonymMs;
+  }
+
+  /** Notes whether the store holds any pseudonym: when none, record keys are not looked up as pseudonyms until one comes (a task calls it once restored). */
+  async checkForPseudonyms(): Promise<void> {
+    this.mayHavePseudonyms = await this.store.hasPseudonyms();
   }
 
   /**

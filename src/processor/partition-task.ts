@@ -124,6 +124,7 @@ export class PartitionTask {
         context.onHeartbeat?.().catch((err: unknown) => logger.debug({ partition, error: messageOf(err) }, 'heartbeat during a restore failed'));
       });
       await keys.deleteExpiredPseudonyms();
+      await keys.checkForPseudonyms();
       const restoreStats = { partition, fromOffset, toOffset: endOffset, records, fullRestore: !usable, ms: Date.now() - started };
       context.onRestoreProgress?.(partition, 1);
       logger.info(restoreStats, 'keys partition restored');
