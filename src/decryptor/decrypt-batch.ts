@@ -35,6 +35,11 @@ export function decryptBatch(messages: readonly KafkaMessage[], context: Decrypt
 
 function classifyAndOpen(messages: readonly KafkaMessage[], context: DecryptContext, subjectsOfKeys: (Uint8Array | undefined)[]): DecryptedBatch | Promise<DecryptedBatch> {
   const batch = classifyEnvelopes(messages, context, subjectsOfKeys);
+  const resolving = resolveSubjectFields(batch);
+  return resolving ? resolving.then(() => loadAndOpen(batch)) : loadAndOpen(batch);
+}
+
+function loadAndOpen(batch: OpeningBatch): DecryptedBatch | Promise<DecryptedBatch> {
   const loading = loadKeys(batch, batch.sealed);
   const then = () => (assignKeys(batch, batch.sealed) || unresolvedMarkers(batch).length > 0 ? catchUpThenOpen(batch) : open(batch));
   return loading ? loading.then(then) : then();
@@ -62,6 +67,34 @@ async function catchUpThenOpen(batch: OpeningBatch): Promise<DecryptedBatch> {
   return open(batch);
 }
 
+/**
+ * Field mode: gives each record whose subject field holds a pseudonym (SHREDDER_RECORD_KEYS=pseudonym)
+ * the subject id it stands for, as the subject bound in its envelopes. Undefined when none needs a
+ * read; one not found keeps the pseudonym as its subject (no key: looked up again after the catch-up).
+ */
+function resolveSubjectFields(batch: OpeningBatch): Promise<void> | undefined {
+  const waiting = [...batch.fieldRecords.values()].filter((r) => r.scan.pseudonym && !r.subject);
+  if (waiting.length === 0) return undefined;
+  const found = batch.context.keys.resolvePseudonyms(waiting.map((r) => r.scan.pseudonym));
+  const apply = (subjects: (Uint8Array | undefined)[]) =>
+    waiting.forEach((record, k) => {
+      const subject = subjects[k];
+      if (!subject) return;
+      record.subject = subject;
+      for (const sealed of record.sealed) if (sealed) rebind(batch, sealed, subject);
+    });
+  if (found instanceof Promise) return found.then(apply);
+  apply(found);
+  return undefined;
+}
+
+/** Binds an envelope to `subject` (what its pseudonym stands for) instead of the subject it was classified with. */
+function rebind(batch: OpeningBatch, sealed: SealedEnvelope, subject: Uint8Array): void {
+  batch.aadBytes += aadLength(subject.length, sealed.path) - aadLength(sealed.subject.length, sealed.path);
+  sealed.subject = subject;
+  sealed.subjectKey = subjectId(subject);
+}
+
 /** Indexes of forget markers and tombstones whose record key may be a pseudonym not looked up successfully yet. */
 const unresolvedMarkers = (batch: OpeningBatch): number[] =>
   batch.messages.flatMap((m, i) => (m.value === null && !batch.subjectsOfKeys[i] && m.key?.length === PSEUDONYM_BYTES ? [i] : []));
@@ -73,7 +106,7 @@ const unresolvedMarkers = (batch: OpeningBatch): number[] =>
 async function resolveAgain(batch: OpeningBatch, retry: SealedEnvelope[]): Promise<void> {
   const { messages, subjectsOfKeys, outcomes } = batch;
   const indexes = [...new Set([...retry.map((s) => s.index), ...unresolvedMarkers(batch)])].filter((i) => !subjectsOfKeys[i] && messages[i].key?.length === PSEUDONYM_BYTES);
-  if (indexes.length === 0) return;
+  if (indexes.length === 0) return resolveSubjectFields(batch);
   const subjects = await batch.context.keys.resolvePseudonyms(indexes.map((i) => messages[i].key));
   indexes.forEach((index, k) => {
     const subject = subjects[k];
@@ -85,11 +118,9 @@ async function resolveAgain(batch: OpeningBatch, retry: SealedEnvelope[]): Promi
   for (const sealed of retry) {
     const subject = subjectsOfKeys[sealed.index];
     // (a whole value's subject is its record key; a field's, when no subject field named another)
-    if (!subject || sealed.subject !== messages[sealed.index].key) continue;
-    batch.aadBytes += aadLength(subject.length, sealed.path) - aadLength(sealed.subject.length, sealed.path);
-    sealed.subject = subject;
-    sealed.subjectKey = subjectId(subject);
+    if (subject && sealed.subject === messages[sealed.index].key) rebind(batch, sealed, subject);
   }
+  await resolveSubjectFields(batch);
 }
 
 /** Loads the candidates' subjects into memory; undefined when they all are already. */

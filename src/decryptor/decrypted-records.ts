@@ -35,7 +35,7 @@ export function decryptedRecords(batch: OpeningBatch): DecryptedBatch {
       });
       let value: Buffer;
       try {
-        value = record.scan.withOpened(opened);
+        value = record.scan.withOpened(opened, record.subject);
       } catch (err) {
         if (!isRecordError(err)) throw err;
         batch.fail(index, err.message); // (a field that does not decrypt to what its format allows)

@@ -28,6 +28,8 @@ export const sealedEnvelope = (index: number, subject: Uint8Array, envelope: Uin
 /** Field mode: a record's value as its format reads it, and its fields' envelopes. */
 export interface FieldRecord {
   scan: SealedValue;
+  /** The subject id its subject field's pseudonym stands for, once looked up (SHREDDER_RECORD_KEYS=pseudonym): it goes back into the field. */
+  subject?: Uint8Array;
   /** The envelope of each field (undefined: the field was never encrypted, left as it is). */
   sealed: (SealedEnvelope | undefined)[];
 }

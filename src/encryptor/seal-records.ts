@@ -3,6 +3,7 @@
 // subject's last forget is born shredded), dead-letters what cannot be written, and seals every
 // envelope of the batch (whole values, or in field mode every selected field of every record) in one
 // call per algorithm, in-thread or, for a large batch, on the sealing thread.
+import { randomBytes } from 'node:crypto';
 import type { KafkaMessage, Message } from 'kafkajs';
 import type { AlgorithmId } from '../crypto/index.js';
 import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
@@ -15,7 +16,7 @@ import { type DataKey, MasterKey } from '../keys/master-key.js';
 import type { PartitionKeys } from '../keys/partition-keys.js';
 import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_AT, envelopePrefix, writeAadTail } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
-import { wrappedKeyProblem } from '../wire/wrapped-key.js';
+import { PSEUDONYM_BYTES, wrappedKeyProblem } from '../wire/wrapped-key.js';
 import type { ClassifiedRecords } from './classify-records.js';
 import { noEncryptStats, type EncryptContext, type EncryptedBatch } from './encrypted-batch.js';
 import { asKafkaBytes, outputKey, outputRecord, RECORD_BATCH_OVERHEAD, sealedRecordBytes, tooLargeReason } from './output-records.js';
@@ -70,6 +71,27 @@ interface PendingFields {
   group: PendingSeals;
   /** Index of the record's first field in the group (its fields are consecutive). */
   firstItem: number;
+  /** The pseudonym its subject field gets (SHREDDER_RECORD_KEYS=pseudonym with SHREDDER_SUBJECT_FIELD), if any. */
+  pseudonym?: Uint8Array;
+}
+
+/**
+ * With pseudonymous keys and SHREDDER_SUBJECT_FIELD, what replaces a record's subject field: its
+ * generation's pseudonym, or for a record no generation names (born shredded) a random one; undefined
+ * otherwise (and for a key made before pseudonymous keys, which keeps the subject id in clear).
+ */
+function subjectFieldPseudonym(context: EncryptContext, dataKey: DataKey, bornShredded: boolean): Uint8Array | undefined {
+  if (!context.fields?.subjectPath || !context.keys.pseudonymousKeys) return undefined;
+  return dataKey.pseudonym ?? (bornShredded ? randomBytes(PSEUDONYM_BYTES) : undefined);
+}
+
+/**
+ * The record key of an encrypted record (see outputKey). With a subject field the record key is the
+ * producer's, not the subject id, and stays, unless it is the subject id itself.
+ */
+function recordKeyOf(message: KafkaMessage, subject: Uint8Array, context: EncryptContext, pseudonym: Uint8Array | undefined, nameless: boolean): Buffer | null {
+  if (context.fields?.subjectPath && !(message.key && message.key.equals(subject))) return message.key;
+  return outputKey(message, pseudonym, nameless);
 }
 
 /**
@@ -160,9 +182,10 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
       continue;
     }
     if (message.value === null) {
-      // a tombstone stays a tombstone (under its subject's pseudonym, with pseudonymous keys)
+      // a tombstone stays a tombstone (under its subject's pseudonym, with pseudonymous keys; with a
+      // subject field its key is the producer's, not a subject id)
       let key = message.key;
-      if (keys.pseudonymousKeys) {
+      if (keys.pseudonymousKeys && !fields?.subjectPath) {
         try {
           const live = keys.lookup(subject, slot.id).key;
           key = outputKey(message, live?.pseudonym, !live);
@@ -222,8 +245,17 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
       reject(result, message, topic, partition, `key unavailable: ${err.message}`);
       continue;
     }
-    if (spans && spans.length === 0) {
-      outputs[outputCount++] = outputRecord(message, partition, message.value, outputKey(message, dataKey.pseudonym, bornShredded));
+    const fieldPseudonym = subjectFieldPseudonym(context, dataKey, bornShredded);
+    if (scan && spans && spans.length === 0) {
+      let value: Buffer = message.value;
+      try {
+        if (fieldPseudonym) value = scan.withSealed([], fieldPseudonym);
+      } catch (err) {
+        if (!isRecordError(err)) throw err;
+        reject(result, message, topic, partition, err.message);
+        continue;
+      }
+      outputs[outputCount++] = outputRecord(message, partition, value, recordKeyOf(message, subject, context, dataKey.pseudonym, bornShredded));
       result.stats.encrypted++;
       continue;
     }
@@ -240,14 +272,14 @@ function sealRecordsIn(aadArena: Uint8Array, messages: readonly KafkaMessage[], 
     else keyIndex = slot.keyIndex = group.keys.indexOf(dataKey);
     const outputIndex = outputCount;
     if (scan && spans) {
-      pendingFields.push({ outputIndex, message, scan, group, firstItem: group.count });
+      pendingFields.push({ outputIndex, message, scan, group, firstItem: group.count, pseudonym: fieldPseudonym });
       for (const field of spans) {
         aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, field.plaintext, outputIndex, pathBytes(field.path));
       }
     } else {
       aadOffset = addSeal(group, aadArena, aadOffset, keyIndex, subject, message.value, outputIndex);
     }
-    outputs[outputCount++] = outputRecord(message, partition, null, outputKey(message, dataKey.pseudonym, bornShredded && keys.pseudonymousKeys));
+    outputs[outputCount++] = outputRecord(message, partition, null, recordKeyOf(message, subject, context, dataKey.pseudonym, bornShredded && keys.pseudonymousKeys));
     result.stats.encrypted++;
   }
   outputs.length = outputCount;
@@ -302,20 +334,30 @@ function withSealed(result: EncryptedBatch, sealedOf: Map<PendingSeals, Buffer[]
     }
   }
   if (pendingFields.length > 0) {
-    const tooLarge = new Set<number>();
+    const dropped = new Set<number>();
     for (const pending of pendingFields) {
       const sealed = sealedOf.get(pending.group)!;
-      const value = pending.scan.withSealed(sealed.slice(pending.firstItem, pending.firstItem + pending.scan.fields.length));
+      let value: Buffer;
+      try {
+        value = pending.scan.withSealed(sealed.slice(pending.firstItem, pending.firstItem + pending.scan.fields.length), pending.pseudonym);
+      } catch (err) {
+        // (a subject field a pseudonym cannot replace: not a string)
+        if (!isRecordError(err)) throw err;
+        reject(result, pending.message, topic, partition, err.message);
+        dropped.add(pending.outputIndex);
+        result.stats.encrypted--;
+        continue;
+      }
       const output = result.outputs[pending.outputIndex];
       output.value = value;
       const outputBytes = recordBytes(output) + RECORD_BATCH_OVERHEAD;
       if (outputBytes > context.maxRecordBytes) {
         reject(result, pending.message, topic, partition, tooLargeReason(outputBytes, context.maxRecordBytes));
-        tooLarge.add(pending.outputIndex);
+        dropped.add(pending.outputIndex);
         result.stats.encrypted--;
       }
     }
-    if (tooLarge.size > 0) result.outputs = result.outputs.filter((_, index) => !tooLarge.has(index));
+    if (dropped.size > 0) result.outputs = result.outputs.filter((_, index) => !dropped.has(index));
   }
   return result;
 }

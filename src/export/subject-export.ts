@@ -161,8 +161,10 @@ async function subjectRecords(messages: KafkaMessage[], subject: Buffer, recordK
   return messages.filter((m) => {
     if (m.value === null) return keyed(m);
     try {
-      const found = fields.format.scanSealed(m.value).subject;
-      return found !== undefined && subject.equals(found);
+      const scan = fields.format.scanSealed(m.value);
+      // (a subject field holding a pseudonym: one of the subject's generations)
+      if (scan.pseudonym) return recordKeys.some((k) => k.equals(scan.pseudonym!));
+      return scan.subject !== undefined && subject.equals(scan.subject);
     } catch (err) {
       if (isRecordError(err)) return false;
       throw err;

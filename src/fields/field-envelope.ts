@@ -24,6 +24,24 @@ export function fieldEnvelope(valueText: string): Buffer | undefined {
   return Buffer.from(encoded, 'base64url'); // a Buffer like whole values: one element kind on the hot path
 }
 
+/**
+ * With pseudonymous record keys (SHREDDER_RECORD_KEYS=pseudonym) the subject field of a JSON value holds
+ * its key generation's pseudonym instead of the subject id: the string "shp1:" + base64url(pseudonym).
+ */
+export const SUBJECT_PSEUDONYM_PREFIX = 'shp1:';
+const SUBJECT_PSEUDONYM = /^shp1:([A-Za-z0-9_-]{22})$/;
+
+/** The JSON string token of a subject field holding a pseudonym. */
+export function subjectPseudonymToken(pseudonym: Uint8Array): string {
+  return `"${SUBJECT_PSEUDONYM_PREFIX}${Buffer.from(pseudonym.buffer, pseudonym.byteOffset, pseudonym.byteLength).toString('base64url')}"`;
+}
+
+/** The pseudonym a subject field's text (the string's value) holds, or undefined when it holds a subject id. */
+export function pseudonymOfSubjectText(text: string): Buffer | undefined {
+  const match = SUBJECT_PSEUDONYM.exec(text);
+  return match ? Buffer.from(match[1], 'base64url') : undefined;
+}
+
 // Registry formats (Avro, Protobuf, JSON Schema) keep a field's declared type: a string field holds the
 // text "shr1:" + base64url(envelope), a bytes field the ASCII bytes "shr1:" then the envelope itself.
 const PREFIX_BYTES = Buffer.from(FIELD_PREFIX, 'latin1');

@@ -21,8 +21,12 @@ export interface PlainValue {
   subject?: Uint8Array;
   /** The selected fields present, in the value's order. */
   fields: PlainField[];
-  /** The value with each field replaced by its envelope, `envelopes[k]` for `fields[k]`. */
-  withSealed(envelopes: readonly Uint8Array[]): Buffer;
+  /**
+   * The value with each field replaced by its envelope, `envelopes[k]` for `fields[k]`, and, given a
+   * `pseudonym` (SHREDDER_RECORD_KEYS=pseudonym), its subject field replaced by it. (JSON only: the
+   * registry formats do not take a pseudonym, which the configuration refuses.)
+   */
+  withSealed(envelopes: readonly Uint8Array[], pseudonym?: Uint8Array): Buffer;
 }
 
 /** One selected field of an encrypted value: its path, and its envelope, or undefined when it was never encrypted. */
@@ -37,12 +41,15 @@ export type OpenedField = Uint8Array | null;
 /** An encrypted value, scanned for the decryptor. */
 export interface SealedValue {
   subject?: Uint8Array;
+  /** The pseudonym the subject field holds instead of a subject id (SHREDDER_RECORD_KEYS=pseudonym), if it does. */
+  pseudonym?: Uint8Array;
   fields: SealedField[];
   /**
    * The value with each encrypted field opened, `opened[k]` for `fields[k]` (ignored for a field never
-   * encrypted, which stays as it is); a shredded field becomes the format's shredded value.
+   * encrypted, which stays as it is); a shredded field becomes the format's shredded value. Given
+   * `subject`, the subject field (holding a pseudonym) gets that subject id back, as a string.
    */
-  withOpened(opened: readonly (OpenedField | undefined)[]): Buffer;
+  withOpened(opened: readonly (OpenedField | undefined)[], subject?: Uint8Array): Buffer;
 }
 
 export interface FieldFormat {

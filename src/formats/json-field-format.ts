@@ -1,7 +1,7 @@
 // Field mode for JSON values (SHREDDER_FIELDS, SHREDDER_SUBJECT_FIELD): a selected field's JSON text
 // is sealed, and replaced by the JSON string "shr1:" + base64url(envelope) (contract, "Wire format v1",
 // field mode). The scanning and splicing live in src/fields/.
-import { fieldEnvelope, fieldToken } from '../fields/field-envelope.js';
+import { fieldEnvelope, fieldToken, pseudonymOfSubjectText, subjectPseudonymToken } from '../fields/field-envelope.js';
 import { compileSelector, JsonValueError, scanJsonObject, spliceFields, type FieldSelector, type ScannedJson } from '../fields/json-fields.js';
 import { parseJsonPath, type JsonPath } from '../fields/json-path.js';
 import { decryptedText } from './decrypted-text.js';
@@ -50,6 +50,19 @@ function subjectAt(scanned: ScannedJson, path: JsonPath): Uint8Array {
 }
 
 
+/** Whether the scanned subject field is a JSON string (not a number). */
+const isStringAt = (scanned: ScannedJson): boolean => scanned.subject !== undefined && scanned.text.charCodeAt(scanned.subject.start) === 0x22;
+
+/** The text with each span replaced, and the subject field too when `subjectText` is given (spans in order: it is never inside one). */
+function spliceWithSubject(scanned: ScannedJson, replacements: readonly string[], subjectText: string | undefined): string {
+  const { text, spans, subject } = scanned;
+  if (subjectText === undefined || !subject) return spliceFields(text, spans, replacements);
+  const at = spans.findIndex((span) => span.start > subject.start);
+  const position = at < 0 ? spans.length : at;
+  const subjectSpan = { start: subject.start, end: subject.end } as (typeof spans)[number]; // (spliceFields reads only where a span is)
+  return spliceFields(text, [...spans.slice(0, position), subjectSpan, ...spans.slice(position)], [...replacements.slice(0, position), subjectText, ...replacements.slice(position)]);
+}
+
 export class JsonFieldFormat implements FieldFormat {
   readonly name = 'json';
 
@@ -57,29 +70,35 @@ export class JsonFieldFormat implements FieldFormat {
   constructor(private readonly selection: JsonSelection, private readonly shreddedValue: string | ((path: JsonPath) => string)) {}
 
   scanPlain(value: Uint8Array): PlainValue {
-    const { text, spans, subjectBytes } = scanRecord(value, this.selection);
+    const scanned = scanRecord(value, this.selection);
+    const { text, spans, subjectBytes } = scanned;
     return {
       subject: subjectBytes,
       // (a Buffer per field, as whole values are: one element kind on the sealing path)
       fields: spans.map((span) => ({ path: span.path, plaintext: Buffer.from(text.slice(span.start, span.end), 'utf8') })),
-      withSealed: (envelopes) => Buffer.from(spliceFields(text, spans, envelopes.map(fieldToken)), 'utf8'),
+      withSealed: (envelopes, pseudonym) => {
+        if (pseudonym && !isStringAt(scanned)) throw new JsonValueError(`with pseudonymous record keys the subject field ${this.selection.subjectPath?.text ?? ''} must be a string`);
+        return Buffer.from(spliceWithSubject(scanned, envelopes.map(fieldToken), pseudonym && subjectPseudonymToken(pseudonym)), 'utf8');
+      },
     };
   }
 
   scanSealed(value: Uint8Array): SealedValue {
-    const { text, spans, subjectBytes } = scanRecord(value, this.selection);
+    const scanned = scanRecord(value, this.selection);
+    const { text, spans, subjectBytes } = scanned;
     const fields = spans.map((span) => ({ path: span.path, envelope: fieldEnvelope(text.slice(span.start, span.end)) }));
     return {
       subject: subjectBytes,
+      pseudonym: subjectBytes && isStringAt(scanned) ? pseudonymOfSubjectText(Buffer.from(subjectBytes).toString('utf8')) : undefined,
       fields,
-      withOpened: (opened: readonly (OpenedField | undefined)[]) => {
+      withOpened: (opened: readonly (OpenedField | undefined)[], subject?: Uint8Array) => {
         const replacements = spans.map((span, k) => {
           const field = opened[k];
           if (fields[k].envelope === undefined || field === undefined) return text.slice(span.start, span.end); // never encrypted: as it is
           if (field === null) return typeof this.shreddedValue === 'string' ? this.shreddedValue : this.shreddedValue(span.path);
           return decryptedText(field, 'a decrypted field is not valid UTF-8 JSON text');
         });
-        return Buffer.from(spliceFields(text, spans, replacements), 'utf8');
+        return Buffer.from(spliceWithSubject(scanned, replacements, subject && JSON.stringify(Buffer.from(subject).toString('utf8'))), 'utf8');
       },
     };
   }

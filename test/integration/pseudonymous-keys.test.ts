@@ -138,6 +138,51 @@ describe('pseudonymous record keys (SHREDDER_RECORD_KEYS=pseudonym)', function (
     expect(decrypted.map((r) => `${r.key!.toString()}|${r.value!.toString()}`).sort()).to.deep.equal(sent.map((r) => `${r.key}|${r.value}`).sort());
   });
 
+  it('with SHREDDER_SUBJECT_FIELD: the subject field holds the pseudonym, the producer\'s key stays unless it is the subject id; consumers get both back', async () => {
+    const setup = await deployment({ SHREDDER_FIELDS: '$.email', SHREDDER_SUBJECT_FIELD: '$.user' });
+    started(await startEncryptor(setup));
+    const ivy = 'ivy.i@example.org';
+    const jon = 'jon.j@example.org';
+    const sent = [
+      { key: 'order-1', value: JSON.stringify({ user: ivy, email: 'ivy@home.example', total: 1 }) },
+      { key: 'order-2', value: JSON.stringify({ user: jon, email: 'jon@home.example', total: 2 }) },
+      { key: 'order-3', value: JSON.stringify({ total: 3, user: ivy }) }, // (nothing to seal but the subject field)
+      { key: ivy, value: JSON.stringify({ email: 'ivy@work.example', user: ivy }) }, // (keyed by the subject id itself)
+    ];
+    await produce(kafka, setup.input, [...sent, { key: 'order-4', value: JSON.stringify({ user: 42, email: 'x@y.example' }) }]);
+    const encrypted = allRecords(await readAtLeast(kafka, setup.output, sent.length));
+    expect(encrypted).to.have.length(sent.length); // (the numeric subject is dead-lettered: a pseudonym replaces strings only)
+    for (const bytes of bytesOf(encrypted)) for (const needle of [ivy, jon, '@home.example', '@work.example']) expect(bytes.includes(needle), needle).to.equal(false);
+    expect(encrypted.map((r) => r.key!.toString()).filter((k) => k.startsWith('order-')).sort()).to.deep.equal(['order-1', 'order-2', 'order-3']);
+    // every subject field a pseudonym; one a subject and partition (a subject has a key on each partition its records reach)
+    const users = encrypted.map((r) => JSON.parse(r.value!.toString()).user as string);
+    expect(users.every((u) => /^shp1:[A-Za-z0-9_-]{22}$/.test(u))).to.equal(true);
+    for (const [, records] of await readTopic(kafka, setup.output)) {
+      const jons = records.filter((r) => r.key!.toString() === 'order-2').map((r) => JSON.parse(r.value!.toString()).user);
+      const others = new Set(records.filter((r) => r.key!.toString() !== 'order-2').map((r) => JSON.parse(r.value!.toString()).user));
+      expect(others.size).to.be.at.most(1);
+      for (const jon of jons) expect(others.has(jon)).to.equal(false);
+    }
+
+    const decryptor = decryptorSetup(setup);
+    started(await startDecryptor(decryptor));
+    const decrypted = allRecords(await readAtLeast(kafka, decryptor.output, sent.length));
+    expect(decrypted.map((r) => `${r.key!.toString()}|${r.value!.toString()}`).sort()).to.deep.equal(sent.map((r) => `${r.key}|${r.value}`).sort());
+    const dead = allRecords(await readAtLeast(kafka, setup.dlqTopic, 1));
+    expect(dead[0].headers!['shredder.error']!.toString()).to.match(/must be a string/);
+
+    // forgotten: her records shredded, her subject field given back while the erasure deadline runs
+    await requestForget(kafka, [setup.input], Buffer.from(ivy), { allPartitions: true });
+    await readAtLeast(kafka, decryptor.output, sent.length + PARTITIONS);
+    const late = decryptorSetup(setup);
+    started(await startDecryptor(late));
+    const after = allRecords(await readAtLeast(kafka, late.output, sent.length + PARTITIONS)).filter((r) => r.value !== null);
+    const shredded = after.filter((r) => r.headers?.['shredder.status']?.toString() === 'shredded');
+    expect(shredded.map((r) => `${r.key!.toString()}|${r.value!.toString()}`).sort()).to.deep.equal([`${ivy}|{"email":null,"user":"${ivy}"}`, `order-1|{"user":"${ivy}","email":null,"total":1}`]);
+    // (a record with nothing sealed but its subject field stays readable; its field names her until the deadline, as markers do)
+    expect(after.filter((r) => !r.headers?.['shredder.status']).map((r) => r.value!.toString()).sort()).to.deep.equal([sent[1].value, sent[2].value].sort());
+  });
+
   it('forgets: the marker and the shredded records reach consumers under the subject id; the next generation has a new pseudonym; a new instance restores the keys', async () => {
     const setup = await deployment();
     const encryptor = started(await startEncryptor(setup));

@@ -177,8 +177,8 @@ describe('kafka-shredder export', function () {
     expect(bob.lines.map((l) => [text(l.key), l.status, text(l.value)])).to.deep.equal([['bob', 'readable', 'bob-1']]);
   });
 
-  it('with the subject in the value, reads every partition and takes the records whose subject field is the subject', async () => {
-    const setup = encryptorSetup({ SHREDDER_FIELDS: '$.email', SHREDDER_SUBJECT_FIELD: '$.user' });
+  for (const recordKeys of ['subject', 'pseudonym']) it(`with the subject in the value (record keys: ${recordKeys}), reads every partition and takes the records whose subject field is the subject`, async () => {
+    const setup = encryptorSetup({ SHREDDER_FIELDS: '$.email', SHREDDER_SUBJECT_FIELD: '$.user', SHREDDER_RECORD_KEYS: recordKeys });
     await createTopic(kafka, { topic: setup.input, numPartitions: 3 });
     encryptor = await startEncryptor(setup);
     // record keys are order ids: a user's records land on every partition

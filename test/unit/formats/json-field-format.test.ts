@@ -36,6 +36,26 @@ describe('the JSON field format', () => {
     expect(shredded).to.deep.include({ email: '(erased)', address: { street: '1 Main St', city: 'Oslo' } });
   });
 
+  it('with a pseudonym: puts it in the subject field as "shp1:" + base64url, reads it back, and gives the subject id back', () => {
+    const pseudonym = Buffer.alloc(16, 0xab);
+    const plain = mode.format.scanPlain(value);
+    const written = plain.withSealed(plain.fields.map((_, k) => envelopeOf(k)), pseudonym);
+    const json = JSON.parse(written.toString());
+    expect(json.userId).to.equal(`shp1:${pseudonym.toString('base64url')}`);
+    expect(written.includes('u-7')).to.equal(false);
+    expect(json.email).to.equal(`shr1:${envelopeOf(0).toString('base64url')}`);
+    const sealed = mode.format.scanSealed(written);
+    expect(Buffer.from(sealed.pseudonym!).equals(pseudonym)).to.equal(true);
+    expect(sealed.withOpened(plain.fields.map((f) => f.plaintext), Buffer.from('u-7')).equals(value)).to.equal(true);
+    // a subject field after every selected field, and one with nothing selected around it
+    const last = fieldMode(['$.email'], '$.user')!.format.scanPlain(Buffer.from('{"email":"e","user":"z"}'));
+    expect(JSON.parse(last.withSealed([envelopeOf(0)], pseudonym).toString()).user).to.equal(`shp1:${pseudonym.toString('base64url')}`);
+    expect(mode.format.scanSealed(value).pseudonym).to.equal(undefined); // (a subject id: nothing to look up)
+    // a number cannot carry a pseudonym: a record error
+    const numeric = fieldMode(['$.email'], '$.user')!.format.scanPlain(Buffer.from('{"user":42,"email":"e"}'));
+    expect(() => numeric.withSealed([envelopeOf(0)], pseudonym)).to.throw(/must be a string/);
+  });
+
   it('leaves a field that was never encrypted as it is', () => {
     const sealed = mode.format.scanSealed(value);
     expect(sealed.fields.map((f) => f.envelope)).to.deep.equal([undefined, undefined]);
