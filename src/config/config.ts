@@ -262,9 +262,6 @@ export function loadConfig(command: CommandName, env: NodeJS.ProcessEnv = proces
     const covering = subjectPath && fieldPaths.find((p) => pathCovers(p, subjectPath));
     if (covering) problems.push(`SHREDDER_SUBJECT_FIELD: ${subjectField} is inside the encrypted field ${covering.text}; the subject must stay readable`);
   }
-  if (recordKeys === 'pseudonym' && subjectField && raw('SHREDDER_SCHEMA_REGISTRY_URL') !== undefined) {
-    problems.push('SHREDDER_RECORD_KEYS: pseudonym with SHREDDER_SUBJECT_FIELD is built for JSON values only, not for schema registry formats (the subject field would stay in clear); key the records by the subject instead');
-  }
   const shreddedFieldValue = value('SHREDDER_SHREDDED_FIELD_VALUE');
   try {
     JSON.parse(shreddedFieldValue);

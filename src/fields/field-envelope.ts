@@ -31,9 +31,14 @@ export function fieldEnvelope(valueText: string): Buffer | undefined {
 export const SUBJECT_PSEUDONYM_PREFIX = 'shp1:';
 const SUBJECT_PSEUDONYM = /^shp1:([A-Za-z0-9_-]{22})$/;
 
+/** A subject field's string holding a pseudonym (registry formats: a string field). */
+export function subjectPseudonymText(pseudonym: Uint8Array): string {
+  return `${SUBJECT_PSEUDONYM_PREFIX}${Buffer.from(pseudonym.buffer, pseudonym.byteOffset, pseudonym.byteLength).toString('base64url')}`;
+}
+
 /** The JSON string token of a subject field holding a pseudonym. */
 export function subjectPseudonymToken(pseudonym: Uint8Array): string {
-  return `"${SUBJECT_PSEUDONYM_PREFIX}${Buffer.from(pseudonym.buffer, pseudonym.byteOffset, pseudonym.byteLength).toString('base64url')}"`;
+  return `"${subjectPseudonymText(pseudonym)}"`;
 }
 
 /** The pseudonym a subject field's text (the string's value) holds, or undefined when it holds a subject id. */

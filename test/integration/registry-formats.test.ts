@@ -158,6 +158,23 @@ describe('field mode on schema registry formats', function () {
     expect(byTotal(await decoded(handed.map((m) => ({ value: m.value }) as KafkaMessage)))).to.deep.equal(plain(inputs));
   });
 
+  it('Avro with pseudonymous record keys and the subject in the value: the subject field holds the pseudonym, the deserializer still reads it, decrypt restores everything', async () => {
+    const setup = avroSetup({ SHREDDER_RECORD_KEYS: 'pseudonym', SHREDDER_SUBJECT_FIELD: '$.customerId' });
+    const v1 = await registerAvro(setup.input, CUSTOMER_V1);
+    started(await startEncryptor(setup));
+    const decrypt = decryptorSetup(setup);
+    started(await startDecryptor(decrypt));
+    const inputs = [customer('alice', 1), customer('bob', 2), customer('alice', 3)];
+    await produce(kafka, setup.input, await Promise.all(inputs.map(async (c) => ({ key: `order-${c.total}`, value: await registry.encode(v1, c) }))));
+    const encrypted = await read(setup.output, 3);
+    expect(encrypted.map((r) => r.key!.toString()).sort()).to.deep.equal(inputs.map((c) => `order-${c.total}`).sort()); // (the producer's keys: not subject ids)
+    const values = await decoded(encrypted);
+    for (const value of values) expect(value!.customerId).to.match(/^shp1:[A-Za-z0-9_-]{22}$/);
+    for (const record of encrypted) for (const name of ['alice', 'bob']) expect(record.value!.includes(name), name).to.equal(false);
+    const out = await read(decrypt.output, 3);
+    expect([...(await decoded(out))].sort((a, b) => a!.total - b!.total)).to.deep.equal(plain(inputs));
+  });
+
   it('Avro: after forget, the subject\'s fields are null where the schema allows it, else empty; every other field intact', async () => {
     const setup = avroSetup();
     const id = await registerAvro(setup.input, CUSTOMER_V1);

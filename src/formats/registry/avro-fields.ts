@@ -12,7 +12,7 @@
 import avro from 'avsc';
 import { RecordError } from '../../errors/shredder-errors.js';
 import type { UnionType } from './avro-union.js';
-import { envelopeOfFieldBytes, envelopeOfFieldText, sealedFieldBytes, sealedFieldText } from '../../fields/field-envelope.js';
+import { envelopeOfFieldBytes, envelopeOfFieldText, pseudonymOfSubjectText, sealedFieldBytes, sealedFieldText, subjectPseudonymText } from '../../fields/field-envelope.js';
 import { compileSelector, type FieldSelector } from '../../fields/json-fields.js';
 import { parseJsonPath, pathCovers, type JsonPath } from '../../fields/json-path.js';
 import { parseRegistryFrame, type RegistryFrame } from '../../wire/registry-framing.js';
@@ -186,16 +186,20 @@ class AvroSchemaFields implements SchemaFields {
     }
   }
 
-  /** The selected fields present in a decoded record, in schema order, and the subject. */
-  private locate(record: Record<string, unknown>): { locations: Location[]; subject?: Uint8Array } {
+  /** The selected fields present in a decoded record, in schema order, and the subject (with where it is). */
+  private locate(record: Record<string, unknown>): { locations: Location[]; subject?: Uint8Array; subjectAt?: { container: Container; key: string | number } } {
     const locations: Location[] = [];
     let subject: Uint8Array | undefined;
+    let subjectAt: { container: Container; key: string | number } | undefined;
     const visit = (type: Type, container: Container, key: string | number, nodes: TrieNode[]): void => {
       const value = (container as Record<string | number, unknown>)[key];
       let selected: TrieNode['select'];
       for (const n of nodes) {
         if (n.select && (!selected || n.select.order < selected.order)) selected = n.select;
-        if (n.subject) subject = subjectBytes(value, this.selection.subjectPath!);
+        if (n.subject) {
+          subject = subjectBytes(value, this.selection.subjectPath!);
+          subjectAt = { container, key };
+        }
       }
       if (selected) {
         const leaf = leafOf(type);
@@ -233,7 +237,14 @@ class AvroSchemaFields implements SchemaFields {
     };
     walk(this.type, record, [this.selector.root]);
     if (this.selection.subjectPath && !subject) throw new RecordError(`no subject: ${this.selection.subjectPath.text} is missing from the value`);
-    return { locations, subject };
+    return { locations, subject, subjectAt };
+  }
+
+  /** Puts `text` in the subject field (a pseudonym, or the subject id it stands for): a string field only. */
+  private setSubject(at: { container: Container; key: string | number } | undefined, text: string): void {
+    const holder = at?.container as Record<string | number, unknown> | undefined;
+    if (!at || typeof holder![at.key] !== 'string') throw new RecordError(`with pseudonymous record keys the subject field ${this.selection.subjectPath?.text ?? ''} must be a string`);
+    holder![at.key] = text;
   }
 
   /** The record encoded behind the frame's header, in one buffer (`sizeHint`: the payload's likely size). */
@@ -251,15 +262,16 @@ class AvroSchemaFields implements SchemaFields {
 
   scanPlain(value: Uint8Array): PlainValue {
     const { frame, record } = this.decode(value);
-    const { locations, subject } = this.locate(record);
+    const { locations, subject, subjectAt } = this.locate(record);
     return {
       subject,
       fields: locations.map((at) => {
         const field = (at.container as Record<string | number, unknown>)[at.key] as string | Buffer;
         return { path: at.path, plaintext: typeof field === 'string' ? Buffer.from(field, 'utf8') : field };
       }),
-      withSealed: (envelopes) => {
-        let growth = 0;
+      withSealed: (envelopes, pseudonym) => {
+        let growth = pseudonym ? 32 : 0;
+        if (pseudonym) this.setSubject(subjectAt, subjectPseudonymText(pseudonym));
         locations.forEach((at, k) => {
           (at.container as Record<string | number, unknown>)[at.key] = at.kind === 'string' ? sealedFieldText(envelopes[k]) : sealedFieldBytes(envelopes[k]);
           growth += Math.ceil((envelopes[k].length * 4) / 3) + 8; // (prefix, base64url, a longer length varint)
@@ -271,15 +283,17 @@ class AvroSchemaFields implements SchemaFields {
 
   scanSealed(value: Uint8Array): SealedValue {
     const { frame, record } = this.decode(value);
-    const { locations, subject } = this.locate(record);
+    const { locations, subject, subjectAt } = this.locate(record);
     const fields = locations.map((at) => {
       const field = (at.container as Record<string | number, unknown>)[at.key];
       return { path: at.path, envelope: typeof field === 'string' ? envelopeOfFieldText(field) : envelopeOfFieldBytes(field as Buffer) };
     });
     return {
       subject,
+      pseudonym: subject && pseudonymOfSubjectText(Buffer.from(subject).toString('utf8')),
       fields,
-      withOpened: (opened: readonly (OpenedField | undefined)[]) => {
+      withOpened: (opened: readonly (OpenedField | undefined)[], subjectId?: Uint8Array) => {
+        if (subjectId) this.setSubject(subjectAt, Buffer.from(subjectId).toString('utf8'));
         locations.forEach((at, k) => {
           const field = opened[k];
           if (fields[k].envelope === undefined || field === undefined) return;

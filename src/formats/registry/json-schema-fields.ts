@@ -300,13 +300,13 @@ class JsonSchemaFields implements SchemaFields {
   scanPlain(value: Uint8Array): PlainValue {
     const frame = parseRegistryFrame(value);
     const plain = this.json.scanPlain(frame.payload);
-    return { ...plain, withSealed: (envelopes) => reframe(frame, plain.withSealed(envelopes)) };
+    return { ...plain, withSealed: (envelopes, pseudonym) => reframe(frame, plain.withSealed(envelopes, pseudonym)) };
   }
 
   scanSealed(value: Uint8Array): SealedValue {
     const frame = parseRegistryFrame(value);
     const sealed = this.json.scanSealed(frame.payload);
-    return { ...sealed, withOpened: (opened) => reframe(frame, sealed.withOpened(opened)) };
+    return { ...sealed, withOpened: (opened, subject) => reframe(frame, sealed.withOpened(opened, subject)) };
   }
 
 }

@@ -25,7 +25,7 @@
 // or map value becomes "" or empty bytes, since it cannot be absent.
 import protobuf, { type Field, type IParserResult, type Namespace, type Root, type Type } from 'protobufjs';
 import { RecordError, messageOf } from '../../errors/shredder-errors.js';
-import { envelopeOfFieldBytes, envelopeOfFieldText, sealedFieldBytes, sealedFieldText } from '../../fields/field-envelope.js';
+import { envelopeOfFieldBytes, envelopeOfFieldText, pseudonymOfSubjectText, sealedFieldBytes, sealedFieldText, subjectPseudonymText } from '../../fields/field-envelope.js';
 import type { JsonPath, PathSegment } from '../../fields/json-path.js';
 import { parseProtobufFrame, reframe, type ProtobufRegistryFrame } from '../../wire/registry-framing.js';
 import type { OpenedField, PlainValue, SealedValue } from '../field-format.js';
@@ -144,8 +144,9 @@ class ProtobufSchemaFields implements SchemaFields {
     return {
       subject,
       fields: slots.map((slot) => ({ path: slot.path, plaintext: plaintextOf(slot) })),
-      withSealed: (envelopes) => {
-        if (slots.length === 0) return bufferView(value); // nothing to seal: the value as it came, not re-encoded
+      withSealed: (envelopes, pseudonym) => {
+        if (pseudonym) this.setSubject(plan, message, subjectPseudonymText(pseudonym));
+        else if (slots.length === 0) return bufferView(value); // nothing to seal: the value as it came, not re-encoded
         slots.forEach((slot, k) => {
           slot.holder[slot.key] = slot.field.bytes ? sealedFieldBytes(envelopes[k]) : sealedFieldText(envelopes[k]);
         });
@@ -165,9 +166,14 @@ class ProtobufSchemaFields implements SchemaFields {
     });
     return {
       subject,
+      pseudonym: subject && pseudonymOfSubjectText(Buffer.from(subject).toString('utf8')),
       fields,
-      withOpened: (opened: readonly (OpenedField | undefined)[]) => {
+      withOpened: (opened: readonly (OpenedField | undefined)[], subjectId?: Uint8Array) => {
         let changed = false;
+        if (subjectId) {
+          this.setSubject(plan, message, Buffer.from(subjectId).toString('utf8'));
+          changed = true;
+        }
         slots.forEach((slot, k) => {
           const field = opened[k];
           if (fields[k].envelope === undefined || field === undefined) return; // never encrypted: as it is
@@ -304,6 +310,22 @@ class ProtobufSchemaFields implements SchemaFields {
       throw new RecordError(`schema id ${this.schemaId}: message ${plan.name} cannot be written back: ${reasonOf(err)}`);
     }
     return reframe(frame, encoded);
+  }
+
+  /** Puts `text` in the subject field (a pseudonym, or the subject id it stands for): a string field only. */
+  private setSubject(plan: MessagePlan, message: Holder, text: string): void {
+    let holder: unknown = message;
+    const steps = plan.subject ?? [];
+    steps.forEach((step, i) => {
+      if (i === steps.length - 1 || !isHolder(holder)) return;
+      holder = holder[step.field.name];
+      if (typeof step.element === 'number') holder = Array.isArray(holder) ? holder[step.element] : undefined;
+    });
+    const last = steps.at(-1);
+    if (!last || !isHolder(holder) || typeof holder[last.field.name] !== 'string' || typeof last.element === 'number') {
+      throw new RecordError(`with pseudonymous record keys the subject field ${this.selection.subjectPath?.text ?? ''} must be a string`);
+    }
+    holder[last.field.name] = text;
   }
 
   private subjectOf(plan: MessagePlan, message: Holder): Uint8Array | undefined {

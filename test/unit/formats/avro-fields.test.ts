@@ -45,6 +45,22 @@ const envelopeOf = (k: number) => Buffer.from([0x01, 0x01, 0xa0 + k, 0xff, 0x00]
 const decode = (framed: Buffer) => writer.fromBuffer(framed.subarray(5)) as typeof customer;
 
 describe('the Avro registry format', () => {
+  it('with a pseudonym, puts it in a string subject field (through a union too) and gives the subject id back; refuses a long one', () => {
+    const pseudonym = Buffer.alloc(16, 0x3c);
+    const token = `shp1:${pseudonym.toString('base64url')}`;
+    const fields = avroFields.compile(schema, select(['$.email'], { subjectPath: parseJsonPath('$.nickname') }));
+    const plain = fields.scanPlain(value);
+    expect(Buffer.from(plain.subject!).toString()).to.equal('ali');
+    const sealed = plain.withSealed([envelopeOf(0)], pseudonym);
+    expect(decode(sealed)).to.deep.include({ nickname: token, email: `shr1:${envelopeOf(0).toString('base64url')}` });
+    const read = fields.scanSealed(sealed);
+    expect(Buffer.from(read.pseudonym!).equals(pseudonym)).to.equal(true);
+    expect(read.withOpened([Buffer.from('alice@example.org')], Buffer.from('ali'))).to.deep.equal(value);
+    expect(fields.scanSealed(value).pseudonym).to.equal(undefined);
+    const byId = avroFields.compile(schema, select(['$.email'], { subjectPath: parseJsonPath('$.id') })).scanPlain(value);
+    expect(() => byId.withSealed([envelopeOf(0)], pseudonym)).to.throw(/must be a string/);
+  });
+
   it('seals string and bytes fields in place, through unions, arrays and maps, keeping the schema id and every other field', () => {
     const fields = avroFields.compile(schema, select(['$.email', '$.nickname', '$.photo', '$.address.street', '$.phones[*]', '$.attributes[*]', '$.choice.x']));
     expect(fields.problems).to.deep.equal([]);

@@ -192,6 +192,24 @@ describe('the Protobuf registry format', () => {
     });
   });
 
+  it('with a pseudonym, puts it in the subject field and gives the subject id back; refuses an integer subject field', () => {
+    const fields = compile(paths, { subject: '$.userId' });
+    const value = frame(Customer, customer);
+    const pseudonym = Buffer.alloc(16, 0x5a);
+    const plain = fields.scanPlain(value);
+    const sealed = plain.withSealed(plain.fields.map((_, k) => envelopeOf(k)), pseudonym);
+    expect(decoded(Customer, sealed)).to.deep.include({ userId: `shp1:${pseudonym.toString('base64url')}`, email: sealedText(0) });
+    const read = fields.scanSealed(sealed);
+    expect(Buffer.from(read.pseudonym!).equals(pseudonym)).to.equal(true);
+    expect(decoded(Customer, read.withOpened(plain.fields.map((f) => f.plaintext), Buffer.from('u-7')))).to.deep.equal(decoded(Customer, value));
+    expect(fields.scanSealed(value).pseudonym).to.equal(undefined);
+    // (nothing to seal: the subject field still takes the pseudonym)
+    const bare = compile(['$.email'], { subject: '$.userId' }).scanPlain(frame(Customer, { userId: 'u-8' }));
+    expect(decoded(Customer, bare.withSealed([], pseudonym)).userId).to.equal(`shp1:${pseudonym.toString('base64url')}`);
+    const numeric = compile(['$.email'], { subject: '$.accountId' }).scanPlain(frame(Customer, { ...customer, accountId: BIG }));
+    expect(() => numeric.withSealed([envelopeOf(0)], pseudonym)).to.throw(/must be a string/);
+  });
+
   it('gives each field the configured path, the same object for every value', () => {
     const fields = compile(paths);
     const first = fields.scanPlain(frame(Customer, customer)).fields;
