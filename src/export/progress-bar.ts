@@ -35,8 +35,9 @@ export class ProgressBar {
     if (now - this.drawnAt < REDRAW_MS) return;
     this.drawnAt = now;
     const line = progressLine(progress, now - this.startedAt);
-    const width = this.terminal.columns ?? 100;
-    this.terminal.write(`\r${line.slice(0, Math.max(10, width - 1))}\x1b[K`);
+    // (cut to the terminal's width, so the line never wraps; a terminal that reports none, 0, is not cut)
+    const width = this.terminal.columns || 0;
+    this.terminal.write(`\r${width > 1 ? line.slice(0, width - 1) : line}\x1b[K`);
     this.drawn = true;
   }
 

@@ -3,7 +3,7 @@
 // routes, a forget and a new key generation in between, a forgotten and an unknown subject, field mode
 // with the subject in the value, and the output file. Every line is checked against what was produced.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +148,17 @@ describe('kafka-shredder export', function () {
     expect(toFile.lines).to.deep.equal(toStdout.lines);
     expect(toFile.lines.map((l) => text(l.value))).to.deep.equal([1, 2, 3].map((n) => `{"subject":"user-3@example.org","n":${n}}`));
     expect(statSync(file).mode & 0o777).to.equal(0o600);
+
+    // on a terminal (util-linux script gives it one), a progress bar: records scanned and the rate; none through a pipe
+    const onTerminal = spawnSync('script', ['-qec', `'${process.execPath}' '${join(repoRoot(), 'bin/kafka-shredder.js')}' export user-3@example.org --output '${file}'`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, ...setup.env },
+      timeout: 60_000,
+    });
+    expect(onTerminal.status, onTerminal.stdout).to.equal(0);
+    expect(onTerminal.stdout).to.match(/\r\[[#-]{24}\] +\d+% {2}[\d,]+ records scanned, [\d,]+\/s, 3 of the subject's {2}\(/);
+    expect(onTerminal.stdout).to.contain('EXPORTED: 3 records of the subject');
+    expect(toStdout.stderr).to.not.contain('records scanned');
   });
 
   it('with pseudonymous record keys: finds the subject through its sealed id in the keys topic, and lists its records under the subject id', async () => {
