@@ -1,11 +1,10 @@
 // What the encryptor writes for an input record, whichever way its batch is sealed, and for a key record.
-import { randomBytes } from 'node:crypto';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { KeyRecord } from '../keys/partition-keys.js';
 import { recordBytes } from '../kafka/transactions.js';
 import { ENVELOPE_OVERHEAD } from '../wire/envelope.js';
 import { FORGOTTEN_AT_HEADER } from '../wire/headers.js';
-import { PSEUDONYM_BYTES } from '../wire/wrapped-key.js';
+import { Keyring } from '../keys/keyring.js';
 
 /** Bytes a record takes in a record batch beyond its key, value and headers (batch header, varints). */
 export const RECORD_BATCH_OVERHEAD = 100;
@@ -23,7 +22,7 @@ export function outputRecord(message: KafkaMessage, partition: number, value: Bu
  */
 export function outputKey(message: KafkaMessage, pseudonym: Uint8Array | undefined, nameless: boolean): Buffer | null {
   if (pseudonym) return asKafkaBytes(pseudonym);
-  return nameless ? randomBytes(PSEUDONYM_BYTES) : message.key;
+  return nameless ? asKafkaBytes(Keyring.newPseudonym()) : message.key;
 }
 
 /** Bytes the output topic is asked to take for a record whose whole value is sealed (see maxRecordBytes). */

@@ -3,7 +3,6 @@
 // subject's last forget is born shredded), dead-letters what cannot be written, and seals every
 // envelope of the batch (whole values, or in field mode every selected field of every record) in one
 // call per algorithm, in-thread or, for a large batch, on the sealing thread.
-import { randomBytes } from 'node:crypto';
 import type { KafkaMessage, Message } from 'kafkajs';
 import type { AlgorithmId } from '../crypto/index.js';
 import { EnvelopeKeys, withAadArena, type EnvelopeSealKey } from '../crypto/envelope-batch.js';
@@ -16,7 +15,7 @@ import { type DataKey, MasterKey } from '../keys/master-key.js';
 import type { PartitionKeys } from '../keys/partition-keys.js';
 import { aadLength, ENVELOPE_HEADER_BYTES, ENVELOPE_NONCE_AT, envelopePrefix, writeAadTail } from '../wire/envelope.js';
 import { isForgetRequest } from '../wire/headers.js';
-import { PSEUDONYM_BYTES, wrappedKeyProblem } from '../wire/wrapped-key.js';
+import { wrappedKeyProblem } from '../wire/wrapped-key.js';
 import type { ClassifiedRecords } from './classify-records.js';
 import { noEncryptStats, type EncryptContext, type EncryptedBatch } from './encrypted-batch.js';
 import { asKafkaBytes, outputKey, outputRecord, RECORD_BATCH_OVERHEAD, sealedRecordBytes, tooLargeReason } from './output-records.js';
@@ -82,7 +81,7 @@ interface PendingFields {
  */
 function subjectFieldPseudonym(context: EncryptContext, dataKey: DataKey, bornShredded: boolean): Uint8Array | undefined {
   if (!context.fields?.subjectPath || !context.keys.pseudonymousKeys) return undefined;
-  return dataKey.pseudonym ?? (bornShredded ? randomBytes(PSEUDONYM_BYTES) : undefined);
+  return dataKey.pseudonym ?? (bornShredded ? MasterKey.newPseudonym() : undefined);
 }
 
 /**

@@ -4,10 +4,11 @@
 // AES-256-GCM under each master key is its provider's MasterKeyCipher.
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import type { AlgorithmId } from '../crypto/aead-algorithms.js';
-import { messageOf, TransientError } from '../errors/shredder-errors.js';
+import { isRecordError, messageOf, TransientError } from '../errors/shredder-errors.js';
 import {
   DATA_KEY_BYTES,
   parseWrappedKey,
+  pseudonymOf,
   PSEUDONYM_AT,
   PSEUDONYM_BYTES,
   PSEUDONYMOUS_KEY_OVERHEAD,
@@ -121,6 +122,11 @@ export class Keyring {
     return key;
   }
 
+  /** A fresh pseudonym (16 random bytes) that names no key generation: for a record, tombstone or subject field no generation names. */
+  static newPseudonym(): Uint8Array {
+    return keyMaterial.take(PSEUDONYM_BYTES);
+  }
+
   /**
    * `count` fresh data keys (newDataKey each), views of one buffer: a batch's keys, which live and die
    * together (an array each was one more object for the garbage collector to carry).
@@ -205,6 +211,21 @@ export class Keyring {
       throw new WrappedKeyError('the sealed subject of a pseudonymous keys-topic value failed authentication (wrong master key, or forged)');
     }
     return new Uint8Array(subject);
+  }
+
+  /**
+   * subjectOf(), or undefined when `value` is not a v2 value this keyring opens (junk, forged, another
+   * master key's, moved to another record key): what a reader keeps under its record key, as any value
+   * it cannot read. A provider that is down still throws.
+   */
+  sealedSubject(value: Uint8Array, recordKey: Uint8Array): Uint8Array | undefined {
+    if (!pseudonymOf(value)) return undefined;
+    try {
+      return this.subjectOf(value, recordKey);
+    } catch (err) {
+      if (isRecordError(err)) return undefined;
+      throw err;
+    }
   }
 
   /**

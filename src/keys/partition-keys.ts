@@ -1,9 +1,7 @@
 // The keys of one keys-topic partition as the processor sees them: the RocksDB store, a bounded cache
 // of unwrapped keys, and the changes of the transaction in progress. Changes reach the store only
 // after their transaction has committed (commit()); an aborted transaction leaves no trace (rollback()).
-import { randomBytes } from 'node:crypto';
 import type { AlgorithmId } from '../crypto/aead-algorithms.js';
-import { isRecordError } from '../errors/shredder-errors.js';
 import { PSEUDONYM_BYTES, pseudonymOf } from '../wire/wrapped-key.js';
 import { type DataKey, Keyring } from './keyring.js';
 import type { KeyChange, KeyStore, SubjectEntry } from './key-store.js';
@@ -242,7 +240,7 @@ export class PartitionKeys {
     const opened = candidate && this.pseudonymousSubject(wrapped!, candidate);
     const pseudonym = opened && Buffer.from(opened).equals(subject) ? candidate : undefined;
     this.stage(subject, { forgottenAt: at }, subjectKey, true, pseudonym);
-    const recordKey = pseudonym ?? (wrapped || !this.pseudonymous ? subject : new Uint8Array(randomBytes(PSEUDONYM_BYTES)));
+    const recordKey = pseudonym ?? (wrapped || !this.pseudonymous ? subject : Keyring.newPseudonym());
     return { subject, recordKey, value: null, forgottenAt: at, timestamp: at };
   }
 
@@ -252,13 +250,7 @@ export class PartitionKeys {
    * it under its record key, as any value it cannot read. A provider that is down throws.
    */
   pseudonymousSubject(value: Uint8Array, recordKey: Uint8Array): Uint8Array | undefined {
-    if (!pseudonymOf(value)) return undefined;
-    try {
-      return this.masterKey.subjectOf(value, recordKey);
-    } catch (err) {
-      if (isRecordError(err)) return undefined;
-      throw err;
-    }
+    return this.masterKey.sealedSubject(value, recordKey);
   }
 
   /**

@@ -4,9 +4,8 @@
 // the tombstones under their pseudonyms. Finding those takes the master keys; only values whose sealed
 // subject has the subject id's length are opened.
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { isRecordError } from '../errors/shredder-errors.js';
 import { readUpTo, type PartitionEnd } from '../kafka/read-to-end.js';
-import { PSEUDONYMOUS_KEY_OVERHEAD, pseudonymOf } from '../wire/wrapped-key.js';
+import { PSEUDONYMOUS_KEY_OVERHEAD } from '../wire/wrapped-key.js';
 import type { Keyring } from './keyring.js';
 
 export interface SubjectKeyRecord {
@@ -33,21 +32,11 @@ export async function subjectKeyRecords(kafka: Kafka, keysTopic: string, subject
       } else if (message.value === null) {
         const pseudonym = known.find((p) => p.equals(key));
         if (pseudonym) records.push({ offset: Number(message.offset), message, pseudonym });
-      } else if (keyring && message.value.length === sealedLength && pseudonymOf(message.value) && wanted.equals(openedSubject(keyring, message.value, key) ?? Buffer.alloc(0))) {
+      } else if (keyring && message.value.length === sealedLength && wanted.equals(keyring.sealedSubject(message.value, key) ?? Buffer.alloc(0))) {
         if (!known.some((p) => p.equals(key))) known.push(key);
         records.push({ offset: Number(message.offset), message, pseudonym: key });
       }
     }
   }, { groupPrefix });
   return found;
-}
-
-/** The subject id a v2 value carries, or undefined when it does not open here (another master key's, junk). */
-function openedSubject(keyring: Keyring, value: Uint8Array, recordKey: Uint8Array): Uint8Array | undefined {
-  try {
-    return keyring.subjectOf(value, recordKey);
-  } catch (err) {
-    if (isRecordError(err)) return undefined;
-    throw err;
-  }
 }
