@@ -62,6 +62,9 @@ const pseudonymKey = (pseudonym: Uint8Array): Buffer => {
   return key;
 };
 
+/** The keys from `prefix` (inclusive) to the next prefix (exclusive): every key a prefix holds. */
+const prefixRange = (prefix: number) => ({ gte: Buffer.from([prefix]), lt: Buffer.from([prefix + 1]) });
+
 /** A queued pseudonym's key: the prefix, the time it goes (ms, 8 bytes big-endian, so the queue is in time order), the pseudonym. */
 const retiredKey = (until: number, pseudonym: Uint8Array): Buffer => {
   const key = Buffer.allocUnsafe(1 + 8 + pseudonym.length);
@@ -174,21 +177,22 @@ export class KeyStore {
    * first): how a background pass (re-wrapping, key counts) walks the store a slice at a time.
    */
   async entriesAfter(after: Uint8Array | undefined, limit: number): Promise<KeyChange[]> {
-    const iterator = this.db.iterator({
-      ...(after ? { gt: subjectKey(after) } : { gte: Buffer.from([SUBJECT_PREFIX]) }),
-      lt: Buffer.from([SUBJECT_PREFIX + 1]),
-      limit,
-      keyAsBuffer: true,
-      valueAsBuffer: true,
-    });
-    const entries: KeyChange[] = [];
+    const range = after ? { gt: subjectKey(after), lt: Buffer.from([SUBJECT_PREFIX + 1]) } : prefixRange(SUBJECT_PREFIX);
+    const entries = await this.read({ ...range, limit });
+    return entries.map(([key, value]) => ({ subject: new Uint8Array(key.subarray(1)), ...decodeEntry(value) }));
+  }
+
+  /** Every key and value of a range, in key order (up to `limit`). */
+  private async read(range: { gt?: Buffer; gte?: Buffer; lt: Buffer; limit?: number }): Promise<[Buffer, Buffer][]> {
+    const iterator = this.db.iterator({ ...range, keyAsBuffer: true, valueAsBuffer: true });
+    const entries: [Buffer, Buffer][] = [];
     try {
       for (;;) {
         const [key, value] = await new Promise<[Buffer | undefined, Buffer | undefined]>((resolve, reject) =>
           iterator.next((err, k, v) => (err ? reject(err) : resolve([k, v]))),
         );
-        if (!key || !value) break;
-        entries.push({ subject: new Uint8Array(key.subarray(1)), ...decodeEntry(value) });
+        if (!key) break;
+        entries.push([key, value ?? EMPTY]);
       }
     } finally {
       await call((cb) => iterator.end(cb));
@@ -198,13 +202,7 @@ export class KeyStore {
 
   /** Whether the store holds any pseudonym (SHREDDER_RECORD_KEYS=pseudonym was used on its keys topic). */
   async hasPseudonyms(): Promise<boolean> {
-    const iterator = this.db.iterator({ gte: Buffer.from([PSEUDONYM_PREFIX]), lt: Buffer.from([PSEUDONYM_PREFIX + 1]), limit: 1, keyAsBuffer: true, valueAsBuffer: true });
-    try {
-      const key = await new Promise<Buffer | undefined>((resolve, reject) => iterator.next((err, k) => (err ? reject(err) : resolve(k))));
-      return key !== undefined;
-    } finally {
-      await call((cb) => iterator.end(cb));
-    }
+    return (await this.read({ ...prefixRange(PSEUDONYM_PREFIX), limit: 1 })).length > 0;
   }
 
   /** The subject each pseudonym stands for, as far as the store knows (see KeyChange.pseudonym). */
@@ -220,17 +218,7 @@ export class KeyStore {
    * kept pseudonyms, in time order, only up to `now`.
    */
   async deleteExpiredPseudonyms(now: number): Promise<number> {
-    const iterator = this.db.iterator({ gte: Buffer.from([RETIRED_PREFIX]), lt: retiredKey(now, new Uint8Array(0)), keyAsBuffer: true, valueAsBuffer: true });
-    const queued: Buffer[] = [];
-    try {
-      for (;;) {
-        const [key] = await new Promise<[Buffer | undefined, Buffer | undefined]>((resolve, reject) => iterator.next((err, k, v) => (err ? reject(err) : resolve([k, v]))));
-        if (!key) break;
-        queued.push(key);
-      }
-    } finally {
-      await call((cb) => iterator.end(cb));
-    }
+    const queued = (await this.read({ gte: Buffer.from([RETIRED_PREFIX]), lt: retiredKey(now, new Uint8Array(0)) })).map(([key]) => key);
     if (queued.length === 0) return 0;
     const batch = this.db.batch();
     const pseudonymKeys = queued.map((key) => pseudonymKey(key.subarray(1 + 8)));
