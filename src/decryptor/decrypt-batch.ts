@@ -8,8 +8,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { isRecordError } from '../errors/shredder-errors.js';
 import type { DataKey } from '../keys/master-key.js';
-import type { PartitionKeys } from '../keys/partition-keys.js';
-import { subjectId } from '../keys/partition-keys.js';
+import { subjectId, type PartitionKeys } from '../keys/partition-keys.js';
 import { aadLength, KEY_ID_BYTES } from '../wire/envelope.js';
 import { PSEUDONYM_BYTES } from '../wire/wrapped-key.js';
 import { classifyEnvelopes } from './classify-envelopes.js';
@@ -95,9 +94,16 @@ function rebind(batch: OpeningBatch, sealed: SealedEnvelope, subject: Uint8Array
   sealed.subjectKey = subjectId(subject);
 }
 
-/** Indexes of forget markers and tombstones whose record key may be a pseudonym not looked up successfully yet. */
-const unresolvedMarkers = (batch: OpeningBatch): number[] =>
-  batch.messages.flatMap((m, i) => (m.value === null && !batch.subjectsOfKeys[i] && m.key?.length === PSEUDONYM_BYTES ? [i] : []));
+/** Indexes of forget markers and tombstones whose record key may be a pseudonym not looked up successfully yet (every batch asks: no array made but for a match). */
+function unresolvedMarkers(batch: OpeningBatch): readonly number[] {
+  const { messages, subjectsOfKeys } = batch;
+  let found: number[] | undefined;
+  for (let i = 0; i < messages.length; i++) {
+    if (messages[i].value === null && !subjectsOfKeys[i] && messages[i].key?.length === PSEUDONYM_BYTES) (found ??= []).push(i);
+  }
+  return found ?? NONE;
+}
+const NONE: readonly number[] = [];
 
 /**
  * Looks up again, after the keys partition caught up, the record keys of `retry`'s envelopes and of
