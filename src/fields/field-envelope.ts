@@ -41,6 +41,10 @@ export function subjectPseudonymToken(pseudonym: Uint8Array): string {
   return `"${subjectPseudonymText(pseudonym)}"`;
 }
 
+/** Why a record's subject field cannot take its pseudonym: it is not a string (every format says it alike). */
+export const subjectNotStringReason = (subjectPath: { text: string } | undefined): string =>
+  `with pseudonymous record keys the subject field ${subjectPath?.text ?? ''} must be a string`;
+
 /** The pseudonym a subject field's text (the string's value) holds, or undefined when it holds a subject id. */
 export function pseudonymOfSubjectText(text: string): Buffer | undefined {
   const match = SUBJECT_PSEUDONYM.exec(text);

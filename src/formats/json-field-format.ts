@@ -1,7 +1,7 @@
 // Field mode for JSON values (SHREDDER_FIELDS, SHREDDER_SUBJECT_FIELD): a selected field's JSON text
 // is sealed, and replaced by the JSON string "shr1:" + base64url(envelope) (contract, "Wire format v1",
 // field mode). The scanning and splicing live in src/fields/.
-import { fieldEnvelope, fieldToken, pseudonymOfSubjectText, subjectPseudonymToken } from '../fields/field-envelope.js';
+import { fieldEnvelope, fieldToken, pseudonymOfSubjectText, subjectNotStringReason, subjectPseudonymToken } from '../fields/field-envelope.js';
 import { compileSelector, JsonValueError, scanJsonObject, spliceFields, type FieldSelector, type ScannedJson } from '../fields/json-fields.js';
 import { parseJsonPath, type JsonPath } from '../fields/json-path.js';
 import { decryptedText } from './decrypted-text.js';
@@ -77,7 +77,7 @@ export class JsonFieldFormat implements FieldFormat {
       // (a Buffer per field, as whole values are: one element kind on the sealing path)
       fields: spans.map((span) => ({ path: span.path, plaintext: Buffer.from(text.slice(span.start, span.end), 'utf8') })),
       withSealed: (envelopes, pseudonym) => {
-        if (pseudonym && !isStringAt(scanned)) throw new JsonValueError(`with pseudonymous record keys the subject field ${this.selection.subjectPath?.text ?? ''} must be a string`);
+        if (pseudonym && !isStringAt(scanned)) throw new JsonValueError(subjectNotStringReason(this.selection.subjectPath));
         return Buffer.from(spliceWithSubject(scanned, envelopes.map(fieldToken), pseudonym && subjectPseudonymToken(pseudonym)), 'utf8');
       },
     };

@@ -12,7 +12,7 @@
 import avro from 'avsc';
 import { RecordError } from '../../errors/shredder-errors.js';
 import type { UnionType } from './avro-union.js';
-import { envelopeOfFieldBytes, envelopeOfFieldText, pseudonymOfSubjectText, sealedFieldBytes, sealedFieldText, subjectPseudonymText } from '../../fields/field-envelope.js';
+import { envelopeOfFieldBytes, envelopeOfFieldText, pseudonymOfSubjectText, sealedFieldBytes, sealedFieldText, subjectNotStringReason, subjectPseudonymText } from '../../fields/field-envelope.js';
 import { compileSelector, type FieldSelector } from '../../fields/json-fields.js';
 import { parseJsonPath, pathCovers, type JsonPath } from '../../fields/json-path.js';
 import { parseRegistryFrame, type RegistryFrame } from '../../wire/registry-framing.js';
@@ -243,7 +243,7 @@ class AvroSchemaFields implements SchemaFields {
   /** Puts `text` in the subject field (a pseudonym, or the subject id it stands for): a string field only. */
   private setSubject(at: { container: Container; key: string | number } | undefined, text: string): void {
     const holder = at?.container as Record<string | number, unknown> | undefined;
-    if (!at || typeof holder![at.key] !== 'string') throw new RecordError(`with pseudonymous record keys the subject field ${this.selection.subjectPath?.text ?? ''} must be a string`);
+    if (!at || typeof holder![at.key] !== 'string') throw new RecordError(subjectNotStringReason(this.selection.subjectPath));
     holder![at.key] = text;
   }
 

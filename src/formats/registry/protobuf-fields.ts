@@ -25,7 +25,7 @@
 // or map value becomes "" or empty bytes, since it cannot be absent.
 import protobuf, { type Field, type IParserResult, type Namespace, type Root, type Type } from 'protobufjs';
 import { RecordError, messageOf } from '../../errors/shredder-errors.js';
-import { envelopeOfFieldBytes, envelopeOfFieldText, pseudonymOfSubjectText, sealedFieldBytes, sealedFieldText, subjectPseudonymText } from '../../fields/field-envelope.js';
+import { envelopeOfFieldBytes, envelopeOfFieldText, pseudonymOfSubjectText, sealedFieldBytes, sealedFieldText, subjectNotStringReason, subjectPseudonymText } from '../../fields/field-envelope.js';
 import type { JsonPath, PathSegment } from '../../fields/json-path.js';
 import { parseProtobufFrame, reframe, type ProtobufRegistryFrame } from '../../wire/registry-framing.js';
 import type { OpenedField, PlainValue, SealedValue } from '../field-format.js';
@@ -323,7 +323,7 @@ class ProtobufSchemaFields implements SchemaFields {
     });
     const last = steps.at(-1);
     if (!last || !isHolder(holder) || typeof holder[last.field.name] !== 'string' || typeof last.element === 'number') {
-      throw new RecordError(`with pseudonymous record keys the subject field ${this.selection.subjectPath?.text ?? ''} must be a string`);
+      throw new RecordError(subjectNotStringReason(this.selection.subjectPath));
     }
     holder[last.field.name] = text;
   }
