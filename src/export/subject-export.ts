@@ -84,7 +84,8 @@ export async function exportSubject(options: SubjectExportOptions): Promise<Expo
   const keys = await SubjectKeys.open(subject, states, options.keyring);
   const wanted = Buffer.from(subject.buffer, subject.byteOffset, subject.byteLength);
   // (the record keys of the subject's records: its id, and the pseudonyms of its generations still known)
-  const recordKeys = [wanted, ...states.flatMap((s) => s.pseudonyms.map((p) => Buffer.from(p)))];
+  const pseudonyms = states.flatMap((s) => s.pseudonyms.map((p) => Buffer.from(p)));
+  const recordKeys = [wanted, ...pseudonyms];
   const total = [...topicEnds.values()].flat().reduce((sum, e) => sum + Math.max(0, e.high - e.low), 0);
   let scanned = 0;
   let found = 0;
@@ -101,7 +102,7 @@ export async function exportSubject(options: SubjectExportOptions): Promise<Expo
           const mine = await subjectRecords(messages, wanted, recordKeys, fields);
           if (mine.length > 0) {
             const context: DecryptContext = { topic, partition, keys: keys.of(partition), ciphers, fields, catchUpKeys: () => Promise.resolve() };
-            for (const record of await opened(mine, context, wanted, recordKeys.slice(1))) {
+            for (const record of await opened(mine, context, wanted, pseudonyms)) {
               result.records[record.status]++;
               found++;
               await options.write(JSON.stringify(record));
